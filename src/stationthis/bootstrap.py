@@ -1,0 +1,78 @@
+"""The composition root: the only module that picks concrete classes and wires them.
+
+``build(settings, **overrides)`` constructs everything without doing I/O; ``App.start()``
+starts the background parts (outbox relay, job queue) and re-queues unfinished jobs.
+Tests pass fakes: ``build(settings, engine=ScriptedEngine())``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .core.db import Database
+from .core.engine import Engine
+from .core.events import EventBus, OutboxRelay
+from .core.jobs import JobService
+from .core.media import MediaService
+from .core.media_store import MediaStore, ObstoreMediaStore
+from .core.points import AllowancePolicy, Ledger
+from .core.queue import JobQueue, TaskiqJobQueue
+from .core.runner import JobRunner
+from .core.tools import CostFormula, ToolRegistry
+from .core.users import Users
+from .workflows.account import AccountWorkflow
+from .workflows.app import App
+from .workflows.make_image import MakeImage
+
+log = logging.getLogger(__name__)
+BUILTIN_TOOLS = Path(__file__).parent / "builtin_tools"
+
+
+def build(settings: Settings, **overrides: Any) -> App:
+    db: Database = overrides.get("db") or Database(settings.db_url)
+    bus = overrides.get("bus") or EventBus()
+    relay = OutboxRelay(db, bus)
+    policy = AllowancePolicy(
+        settings.allowance.amount, settings.allowance.steps, settings.allowance.interval_seconds
+    )
+    ledger = Ledger(db, policy, **({"clock": overrides["clock"]} if "clock" in overrides else {}))
+    users = Users(db, ledger, policy, settings.new_user_grant)
+    tools: ToolRegistry = overrides.get("tools") or _tools(settings)
+    store: MediaStore = overrides.get("store") or ObstoreMediaStore.local(
+        Path(settings.media_dir or settings.data_dir / "media")
+    )
+    media = MediaService(
+        db, store, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes,
+        thumb_size=settings.thumbnail_size,
+    )
+    jobs = JobService(db, ledger, bus, relay, settings.max_queued_per_user)
+    engine: Engine = overrides.get("engine") or _engine(settings)
+    runner = JobRunner(
+        jobs, engine, media, tools, bus, timeout_seconds=settings.job_timeout_seconds
+    )
+    queue: JobQueue = overrides.get("queue") or TaskiqJobQueue.in_memory(
+        runner.run, settings.max_running
+    )
+    return App(
+        settings=settings, db=db, bus=bus, relay=relay, ledger=ledger, users=users, tools=tools,
+        media=media, store=store, jobs=jobs, engine=engine, runner=runner, queue=queue,
+        make_image=MakeImage(tools, jobs, ledger, media, queue, engine.name),
+        account=AccountWorkflow(users, ledger, policy),
+    )
+
+
+def _tools(settings: Settings) -> ToolRegistry:
+    c = settings.costs
+    default = CostFormula(c.base, c.per_tile, c.per_step, c.free_steps)
+    dirs = [BUILTIN_TOOLS] + ([settings.tools_dir] if settings.tools_dir else [])
+    return ToolRegistry.load(dirs, default)
+
+
+def _engine(settings: Settings) -> Engine:
+    from .engines.preview import PreviewEngine
+
+    return PreviewEngine()
+

@@ -1,0 +1,101 @@
+"""All settings, read once at start-up from the environment (prefix ``STATIONTHIS_``) and ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CostSettings(BaseSettings):
+    """Default price formula for generation tools (a tool file may override any of it).
+
+    points = base + ceil(width*height / 512²) * per_tile + max(0, steps - free_steps) * per_step,
+    multiplied by the batch size. The figures are the original system's static formula.
+    """
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    base: int = Field(10, ge=0)
+    per_tile: int = Field(5, ge=0)
+    per_step: float = Field(0.5, ge=0)
+    free_steps: int = Field(20, ge=0)
+    training_base: int = Field(1000, ge=0)
+    training_per_image: int = Field(50, ge=0)
+    training_per_100_steps: int = Field(20, ge=0)
+
+
+class AllowanceSettings(BaseSettings):
+    """A free allowance that regenerates in equal steps (original: 18 steps, every 15 minutes)."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    amount: int = Field(1000, ge=0, description="full allowance, in points")
+    steps: int = Field(18, ge=1)
+    interval_seconds: int = Field(900, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STATIONTHIS_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="forbid",
+    )
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy async URL; default: SQLite file in the data dir"
+    )
+    tools_dir: Path | None = Field(None, description="extra tool JSON files")
+    media_dir: Path | None = Field(None, description="default: <data_dir>/media")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+    engine: str = Field("preview", pattern="^(preview)$", description="generation backend")
+    max_queued_per_user: int = Field(3, ge=1, le=1000)
+    max_running: int = Field(10, ge=1, le=10000)
+    job_timeout_seconds: int = Field(1800, ge=1)
+    max_image_pixels: int = Field(4096 * 4096, ge=64 * 64)
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    thumbnail_size: int = Field(256, ge=16, le=1024)
+    new_user_grant: int = Field(0, ge=0, description="points granted once to every new user")
+
+    costs: CostSettings = Field(default_factory=CostSettings)
+    allowance: AllowanceSettings = Field(default_factory=AllowanceSettings)
+
+    secret_key: SecretStr = SecretStr("dev-insecure-change-me")
+
+    @model_validator(mode="after")
+    def _fill_paths(self) -> Settings:
+        if self.database_url is None:
+            self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'stationthis.db').resolve()}"
+        if self.media_dir is None:
+            self.media_dir = self.data_dir / "media"
+        return self
+
+    @property
+    def db_url(self) -> str:
+        assert self.database_url is not None
+        return self.database_url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+
+class SettingsError(Exception):
+    """Invalid settings: the message is one line naming the setting."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "STATIONTHIS_" + "__".join(str(p) for p in first["loc"]).upper()
+        raise SettingsError(
+            f"invalid setting {name}: {first['msg']} (got {first.get('input')!r})"
+        ) from None

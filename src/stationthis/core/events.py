@@ -1,0 +1,216 @@
+"""Typed events, an in-process bus, and the outbox for events that must not be lost.
+
+Progress events go straight to the bus (losing one is harmless: the next replaces it).
+Completion events are written to the ``outbox`` table in the same transaction as the state
+change, then published by the ``OutboxRelay``; a crash between the two re-publishes them at
+the next start. Delivery is therefore at-least-once and every event has an id, so
+subscribers can be idempotent per ``event.id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .db import Database, as_utc, new_id, utcnow
+from .schema import outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    id: str = field(default_factory=new_id)
+    at: datetime = field(default_factory=utcnow)
+    registry: ClassVar[dict[str, type[Event]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Event.registry[cls.__name__] = cls
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+    def payload(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        return data
+
+    @staticmethod
+    def from_payload(type_name: str, data: dict[str, Any]) -> Event:
+        cls = Event.registry[type_name]
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        values["at"] = as_utc(datetime.fromisoformat(data["at"]))
+        return cls(**values)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobEvent(Event):
+    job_id: str
+    owner_id: str
+    reply: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobQueued(JobEvent):
+    tool: str
+    quote: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobProgressed(JobEvent):
+    state: str
+    progress: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSucceeded(JobEvent):
+    outputs: list[str]
+    cost: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobFailed(JobEvent):
+    error: str
+    code: str
+    released: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobCancelled(JobEvent):
+    released: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobCancelRequested(JobEvent):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsCaptured(Event):
+    account_id: str
+    ref: str
+    amount: int
+
+
+Handler = Callable[[Event], Awaitable[None]]
+
+
+class EventBus:
+    """In-process publish/subscribe. A failing subscriber is logged and never stops others."""
+
+    def __init__(self) -> None:
+        self._handlers: list[tuple[tuple[type[Event], ...], Handler]] = []
+
+    def subscribe(self, handler: Handler, *types: type[Event]) -> Callable[[], None]:
+        entry = (types or (Event,), handler)
+        self._handlers.append(entry)
+        return lambda: self._handlers.remove(entry)
+
+    async def publish(self, event: Event) -> None:
+        for types, handler in list(self._handlers):
+            if isinstance(event, types):
+                try:
+                    await handler(event)
+                except Exception:
+                    log.exception("event handler %r failed on %s", handler, event.type)
+
+
+class SeenEvents:
+    """A bounded memory of handled event ids, for idempotent subscribers."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+
+    def first_time(self, event_id: str) -> bool:
+        if event_id in self._ids:
+            return False
+        self._ids[event_id] = None
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+        return True
+
+
+async def add_to_outbox(conn: AsyncConnection, event: Event) -> None:
+    await conn.execute(
+        insert(outbox).values(
+            event_id=event.id, type=event.type, payload=event.payload(), created_at=event.at
+        )
+    )
+
+
+class OutboxRelay:
+    """Publishes outbox rows to the bus, oldest first, and marks them published."""
+
+    def __init__(self, db: Database, bus: EventBus, poll_seconds: float = 1.0) -> None:
+        self.db = db
+        self.bus = bus
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def drain(self) -> int:
+        """Publish everything pending now. Returns how many events were published.
+
+        Rows are read, published, then marked: no transaction is held open while
+        subscribers run (they may write to the database themselves).
+        """
+        async with self._lock:
+            count = 0
+            while True:
+                async with self.db.read() as conn:
+                    rows = (
+                        await conn.execute(
+                            select(outbox)
+                            .where(outbox.c.published_at.is_(None))
+                            .order_by(outbox.c.id)
+                            .limit(100)
+                        )
+                    ).all()
+                for row in rows:
+                    await self.bus.publish(Event.from_payload(row.type, row.payload))
+                    async with self.db.write() as conn:
+                        await conn.execute(
+                            update(outbox)
+                            .where(outbox.c.id == row.id)
+                            .values(published_at=utcnow())
+                        )
+                count += len(rows)
+                if len(rows) < 100:
+                    return count
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("outbox relay failed; retrying")

@@ -1,0 +1,146 @@
+"""Media items: every image that enters the system is checked by the hardened loader, stored
+in the ``MediaStore`` and recorded in ``media`` with its owner. Thumbnails are made once."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from .db import Database, as_utc, new_id, utcnow
+from .engine import Artifact
+from .errors import NotFound
+from .images import load_image, thumbnail
+from .media_store import MediaStore
+from .schema import media
+
+_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "application/json": "json"}
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    id: str
+    owner_id: str
+    kind: str
+    key: str
+    media_type: str
+    size: int
+    width: int | None
+    height: int | None
+    sha256: str
+    job_id: str | None
+    meta: dict[str, Any]
+    created_at: datetime
+
+    @property
+    def is_image(self) -> bool:
+        return self.media_type.startswith("image/")
+
+
+class MediaService:
+    def __init__(
+        self, db: Database, store: MediaStore, *, max_pixels: int, max_bytes: int,
+        thumb_size: int = 256,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.max_pixels = max_pixels
+        self.max_bytes = max_bytes
+        self.thumb_size = thumb_size
+
+    async def ingest(
+        self, owner_id: str, raw: bytes, *, kind: str = "upload", job_id: str | None = None,
+        meta: dict[str, Any] | None = None, text: dict[str, str] | None = None,
+    ) -> MediaItem:
+        """Check an image with the hardened loader, re-encode it as PNG and store it."""
+        loaded = await asyncio.to_thread(
+            load_image, raw, max_pixels=self.max_pixels, max_bytes=self.max_bytes
+        )
+        data = add_png_text(loaded.data, text) if text else loaded.data
+        return await self._save(
+            owner_id, data, "image/png", kind=kind, job_id=job_id, width=loaded.width,
+            height=loaded.height, meta=meta or {},
+        )
+
+    async def store_artifact(
+        self, owner_id: str, artifact: Artifact, *, job_id: str, text: dict[str, str]
+    ) -> MediaItem:
+        if artifact.media_type.startswith("image/"):
+            return await self.ingest(
+                owner_id, artifact.data, kind="output", job_id=job_id,
+                meta={**artifact.meta, "name": artifact.name}, text=text,
+            )
+        return await self._save(
+            owner_id, artifact.data, artifact.media_type, kind="model", job_id=job_id,
+            meta={**artifact.meta, "name": artifact.name},
+        )
+
+    async def get(self, media_id: str, owner_id: str | None = None) -> MediaItem:
+        """A media item; with ``owner_id``, someone else's item does not exist."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(media).where(media.c.id == media_id))).first()
+        if row is None or (owner_id is not None and row.owner_id != owner_id):
+            raise NotFound("no such image")
+        return _item(row)
+
+    async def read(self, item: MediaItem) -> bytes:
+        return await self.store.get(item.key)
+
+    async def thumbnail(self, item: MediaItem) -> bytes:
+        """A small JPEG of an image, made on first request and kept."""
+        async with self.db.read() as conn:
+            thumb_key = (
+                await conn.execute(select(media.c.thumb_key).where(media.c.id == item.id))
+            ).scalar_one_or_none()
+        if thumb_key:
+            return await self.store.get(thumb_key)
+        data = await asyncio.to_thread(thumbnail, await self.read(item), self.thumb_size)
+        key = f"thumbs/{item.id}.jpg"
+        await self.store.put(key, data, "image/jpeg")
+        async with self.db.write() as conn:
+            await conn.execute(update(media).where(media.c.id == item.id).values(thumb_key=key))
+        return data
+
+    async def _save(
+        self, owner_id: str, data: bytes, media_type: str, *, kind: str, job_id: str | None,
+        meta: dict[str, Any], width: int | None = None, height: int | None = None,
+    ) -> MediaItem:
+        media_id = new_id()
+        key = f"{owner_id}/{media_id}.{_EXT.get(media_type, 'bin')}"
+        await self.store.put(key, data, media_type)
+        async with self.db.write() as conn:
+            await conn.execute(
+                insert(media).values(
+                    id=media_id, owner_id=owner_id, kind=kind, key=key, media_type=media_type,
+                    size=len(data), width=width, height=height,
+                    sha256=hashlib.sha256(data).hexdigest(), job_id=job_id, meta=meta,
+                    created_at=utcnow(),
+                )
+            )
+        return await self.get(media_id)
+
+
+def add_png_text(png: bytes, text: dict[str, str]) -> bytes:
+    """Insert ``iTXt`` chunks before IEND without re-encoding the image."""
+    chunks = b""
+    for key, value in text.items():
+        body = key.encode("latin-1")[:79] + b"\x00\x00\x00\x00\x00" + value.encode("utf-8")
+        chunks += struct.pack(">I", len(body)) + b"iTXt" + body
+        chunks += struct.pack(">I", zlib.crc32(b"iTXt" + body) & 0xFFFFFFFF)
+    end = png.rfind(b"IEND") - 4
+    return png[:end] + chunks + png[end:]
+
+
+def _item(row: Any) -> MediaItem:
+    return MediaItem(
+        id=row.id, owner_id=row.owner_id, kind=row.kind, key=row.key,
+        media_type=row.media_type, size=row.size, width=row.width, height=row.height,
+        sha256=row.sha256, job_id=row.job_id, meta=dict(row.meta or {}),
+        created_at=as_utc(row.created_at),
+    )

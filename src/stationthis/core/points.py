@@ -1,0 +1,333 @@
+"""The points ledger: append-only rows, two-phase spending, a regenerating free allowance.
+
+Every balance change is a row in ``ledger``; ``accounts.*_balance`` caches the sums and is
+updated in the same transaction. Spending works like a card authorisation:
+
+    hold(ref, H)      -H      points reserved when a job is accepted
+    settle(ref, C)     0      capture: C ≤ H charged (recorded in ``charged``)
+                    +(H-C)    release of the rest
+    release(ref)      +H      the job failed, was cancelled or lost: nothing is charged
+
+Every write carries an idempotency key derived from ``ref``; repeating a call is a no-op.
+Points are spent from the free allowance first, then from purchased credit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .db import Database, as_utc, utcnow
+from .errors import InsufficientPoints, InvalidInput, NotFound
+from .schema import accounts, ledger
+
+ALLOWANCE = "allowance"
+CREDIT = "credit"
+
+
+@dataclass(frozen=True)
+class AllowancePolicy:
+    amount: int = 1000
+    steps: int = 18
+    interval_seconds: int = 900
+
+    @property
+    def step_amount(self) -> int:
+        return math.ceil(self.amount / self.steps) if self.amount else 0
+
+
+@dataclass(frozen=True)
+class Balance:
+    allowance: int
+    credit: int
+    allowance_max: int
+    next_refill_at: datetime | None  # None when the allowance is full
+
+    @property
+    def total(self) -> int:
+        return self.allowance + self.credit
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    kind: str
+    bucket: str
+    amount: int
+    charged: int | None
+    ref: str | None
+    memo: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Hold:
+    ref: str
+    allowance: int
+    credit: int
+
+    @property
+    def amount(self) -> int:
+        return self.allowance + self.credit
+
+
+class Ledger:
+    def __init__(
+        self,
+        db: Database,
+        policy: AllowancePolicy,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.policy = policy
+        self.clock = clock
+
+    # ----- reads -------------------------------------------------------------------------
+
+    async def balance(self, account_id: str) -> Balance:
+        async with self.db.write() as conn:
+            row = await self._lock(conn, account_id)
+            await self._refill(conn, row)
+            row = await self._lock(conn, account_id)
+        return self._balance_of(row)
+
+    async def history(self, account_id: str, limit: int = 50) -> list[LedgerEntry]:
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(ledger)
+                    .where(ledger.c.account_id == account_id)
+                    .order_by(ledger.c.id.desc())
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            LedgerEntry(
+                id=r.id,
+                kind=r.kind,
+                bucket=r.bucket,
+                amount=r.amount,
+                charged=r.charged,
+                ref=r.ref,
+                memo=r.memo,
+                created_at=as_utc(r.created_at),
+            )
+            for r in rows
+        ]
+
+    async def verify(self, account_id: str) -> bool:
+        """True when the cached balances equal the sums of the ledger rows."""
+        async with self.db.read() as conn:
+            acc = (
+                await conn.execute(select(accounts).where(accounts.c.id == account_id))
+            ).one()
+            sums = dict(
+                (
+                    await conn.execute(
+                        select(ledger.c.bucket, func.coalesce(func.sum(ledger.c.amount), 0))
+                        .where(ledger.c.account_id == account_id)
+                        .group_by(ledger.c.bucket)
+                    )
+                ).all()
+            )
+        return (
+            int(sums.get(ALLOWANCE, 0)) == acc.allowance_balance
+            and int(sums.get(CREDIT, 0)) == acc.credit_balance
+            and acc.allowance_balance >= 0
+            and acc.credit_balance >= 0
+        )
+
+    # ----- writes ------------------------------------------------------------------------
+
+    async def grant(
+        self, account_id: str, amount: int, *, key: str, kind: str = "grant", memo: str = ""
+    ) -> bool:
+        """Add purchased/granted credit. Returns False when ``key`` was already used."""
+        if amount <= 0:
+            raise InvalidInput("a grant must be a positive number of points")
+        async with self.db.write() as conn:
+            await self._lock(conn, account_id)
+            if await self._key_used(conn, key):
+                return False
+            await self._append(conn, account_id, kind, CREDIT, amount, key=key, memo=memo)
+        return True
+
+    async def hold(
+        self, conn: AsyncConnection, account_id: str, amount: int, *, ref: str, memo: str = ""
+    ) -> Hold:
+        """Reserve ``amount`` inside the caller's write transaction (idempotent on ``ref``)."""
+        if amount < 0:
+            raise InvalidInput("a hold cannot be negative")
+        row = await self._lock(conn, account_id)
+        existing = await self._rows(conn, ref, "hold")
+        if existing:
+            return Hold(ref, -existing.get(ALLOWANCE, 0), -existing.get(CREDIT, 0))
+        await self._refill(conn, row)
+        row = await self._lock(conn, account_id)
+        available = row.allowance_balance + row.credit_balance
+        if amount > available:
+            raise InsufficientPoints(
+                f"This costs {amount} points but only {available} are available.",
+                quote=amount,
+                available=available,
+                next_refill_at=self._balance_of(row).next_refill_at,
+            )
+        from_allowance = min(amount, max(row.allowance_balance, 0))
+        from_credit = amount - from_allowance
+        # A free job still writes one (zero) row: the hold must exist for idempotency.
+        if from_allowance or not from_credit:
+            await self._append(
+                conn, account_id, "hold", ALLOWANCE, -from_allowance,
+                ref=ref, key=f"{ref}:hold:{ALLOWANCE}", memo=memo,
+            )
+        if from_credit:
+            await self._append(
+                conn, account_id, "hold", CREDIT, -from_credit,
+                ref=ref, key=f"{ref}:hold:{CREDIT}", memo=memo,
+            )
+        return Hold(ref, from_allowance, from_credit)
+
+    async def settle(self, conn: AsyncConnection, ref: str, cost: int) -> int:
+        """Capture ``cost`` (at most the hold) and release the rest. Returns points charged."""
+        held = await self._rows(conn, ref, "hold")
+        if not held:
+            raise NotFound(f"no hold for {ref}")
+        account_id = await self._account_of(conn, ref)
+        await self._lock(conn, account_id)
+        done = await self._rows(conn, ref, "capture")
+        if done or await self._rows(conn, ref, "release"):
+            return await self._charged(conn, ref)
+        held_a, held_c = -held.get(ALLOWANCE, 0), -held.get(CREDIT, 0)
+        charged = max(0, min(cost, held_a + held_c))
+        await self._append(
+            conn, account_id, "capture", CREDIT, 0, ref=ref, key=f"{ref}:capture",
+            charged=charged, memo=f"charged {charged} of {held_a + held_c} held",
+        )
+        await self._give_back(conn, account_id, ref, held_c, held_a + held_c - charged)
+        return charged
+
+    async def release(self, conn: AsyncConnection, ref: str, memo: str = "") -> int:
+        """Return the whole hold (failure, cancel, lost work). Returns points returned."""
+        held = await self._rows(conn, ref, "hold")
+        if not held:
+            return 0
+        account_id = await self._account_of(conn, ref)
+        await self._lock(conn, account_id)
+        if await self._rows(conn, ref, "capture") or await self._rows(conn, ref, "release"):
+            return 0
+        held_a, held_c = -held.get(ALLOWANCE, 0), -held.get(CREDIT, 0)
+        await self._give_back(
+            conn, account_id, ref, held_c, held_a + held_c, memo, marker=True
+        )
+        return held_a + held_c
+
+    # ----- internals ---------------------------------------------------------------------
+
+    async def _give_back(
+        self, conn: AsyncConnection, account_id: str, ref: str, held_c: int, amount: int,
+        memo: str = "", *, marker: bool = False,
+    ) -> None:
+        """Release rows for ``amount``. Purchased credit goes back first: the allowance
+        regenerates by itself. With ``marker``, a zero release is still written (so a
+        released free job is recognised as released)."""
+        to_credit = min(amount, held_c)
+        to_allowance = amount - to_credit
+        if marker and not amount:
+            to_allowance = 0
+        for bucket, value in ((CREDIT, to_credit), (ALLOWANCE, to_allowance)):
+            if value or (marker and not amount and bucket == ALLOWANCE):
+                await self._append(
+                    conn, account_id, "release", bucket, value,
+                    ref=ref, key=f"{ref}:release:{bucket}", memo=memo,
+                )
+
+    async def _append(
+        self, conn: AsyncConnection, account_id: str, kind: str, bucket: str, amount: int,
+        *, key: str, ref: str | None = None, memo: str = "", charged: int | None = None,
+    ) -> None:
+        await conn.execute(
+            insert(ledger).values(
+                account_id=account_id, kind=kind, bucket=bucket, amount=amount, ref=ref,
+                idem_key=key, memo=memo or None, charged=charged, created_at=self.clock(),
+            )
+        )
+        if amount:
+            col = accounts.c.allowance_balance if bucket == ALLOWANCE else accounts.c.credit_balance
+            await conn.execute(
+                update(accounts).where(accounts.c.id == account_id).values({col: col + amount})
+            )
+
+    async def _lock(self, conn: AsyncConnection, account_id: str):  # type: ignore[no-untyped-def]
+        row = (
+            await conn.execute(
+                select(accounts).where(accounts.c.id == account_id).with_for_update()
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFound("no such account")
+        return row
+
+    async def _refill(self, conn: AsyncConnection, row) -> None:  # type: ignore[no-untyped-def]
+        p = self.policy
+        tick = int(self.clock().timestamp()) // p.interval_seconds
+        last = row.allowance_tick
+        if last is not None and tick <= last:
+            return
+        if last is not None and p.amount:
+            missing = p.amount - row.allowance_balance
+            add = min((tick - last) * p.step_amount, missing)
+            if add > 0:
+                await self._append(
+                    conn, row.id, "allowance", ALLOWANCE, add,
+                    key=f"allowance:{row.id}:{tick}", memo="free allowance refill",
+                )
+        await conn.execute(
+            update(accounts).where(accounts.c.id == row.id).values(allowance_tick=tick)
+        )
+
+    def _balance_of(self, row) -> Balance:  # type: ignore[no-untyped-def]
+        p = self.policy
+        next_at = None
+        if row.allowance_balance < p.amount and row.allowance_tick is not None:
+            next_at = datetime.fromtimestamp(
+                (row.allowance_tick + 1) * p.interval_seconds, tz=self.clock().tzinfo
+            )
+        return Balance(row.allowance_balance, row.credit_balance, p.amount, next_at)
+
+    async def _key_used(self, conn: AsyncConnection, key: str) -> bool:
+        found = await conn.execute(select(ledger.c.id).where(ledger.c.idem_key == key))
+        return found.first() is not None
+
+    async def _rows(self, conn: AsyncConnection, ref: str, kind: str) -> dict[str, int]:
+        rows = await conn.execute(
+            select(ledger.c.bucket, ledger.c.amount).where(
+                ledger.c.ref == ref, ledger.c.kind == kind
+            )
+        )
+        return {bucket: int(amount) for bucket, amount in rows}
+
+    async def _account_of(self, conn: AsyncConnection, ref: str) -> str:
+        found = await conn.execute(
+            select(ledger.c.account_id).where(ledger.c.ref == ref).limit(1)
+        )
+        return str(found.scalar_one())
+
+    async def _charged(self, conn: AsyncConnection, ref: str) -> int:
+        found = await conn.execute(
+            select(ledger.c.charged).where(ledger.c.ref == ref, ledger.c.kind == "capture")
+        )
+        return int(found.scalar_one_or_none() or 0)
+
+
+def refill_eta(balance: Balance, policy: AllowancePolicy) -> timedelta | None:
+    """How long until the allowance is full again (None when it is full)."""
+    if balance.next_refill_at is None:
+        return None
+    steps = math.ceil((balance.allowance_max - balance.allowance) / max(policy.step_amount, 1))
+    first = balance.next_refill_at - datetime.now(balance.next_refill_at.tzinfo)
+    return first + timedelta(seconds=policy.interval_seconds * (steps - 1))

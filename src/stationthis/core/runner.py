@@ -1,0 +1,158 @@
+"""The job runner: drives one job through its engine and records every step.
+
+It never trusts the engine's stream alone: when the stream ends it asks for the result, and
+at start-up ``reconcile`` looks up every unfinished job. Lost work is failed and refunded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from .engine import Engine, EngineEvent, ImageInput, JobSpec, RunHandle
+from .errors import EngineFailed, NotFound, StationError
+from .events import EventBus, JobCancelRequested
+from .jobs import Job, JobService
+from .media import MediaService
+from .tools import ToolRegistry
+
+log = logging.getLogger(__name__)
+
+
+class JobRunner:
+    def __init__(
+        self, jobs: JobService, engine: Engine, media: MediaService, tools: ToolRegistry,
+        bus: EventBus, *, timeout_seconds: float = 1800, progress_interval: float = 0.5,
+    ) -> None:
+        self.jobs = jobs
+        self.engine = engine
+        self.media = media
+        self.tools = tools
+        self.timeout_seconds = timeout_seconds
+        self.progress_interval = progress_interval
+        self._handles: dict[str, RunHandle] = {}
+        bus.subscribe(self._on_cancel_requested, JobCancelRequested)
+
+    async def run(self, job_id: str) -> None:
+        """Run (or resume) a job until it reaches a final state. Never raises."""
+        try:
+            job = await self.jobs.get(job_id)
+        except NotFound:
+            log.warning("job %s vanished before it ran", job_id)
+            return
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                await self._run(job)
+        except TimeoutError:
+            handle = self._handles.get(job.id)
+            if handle is not None:
+                with contextlib.suppress(Exception):
+                    await self.engine.cancel(handle)
+            await self.jobs.fail(job.id, "the job took too long and was stopped", "timeout")
+        except StationError as exc:
+            await self.jobs.fail(job.id, exc.message, exc.code)
+        except Exception:
+            log.exception("job %s crashed", job.id)
+            await self.jobs.fail(job.id, "an internal error stopped this job", "internal")
+        finally:
+            self._handles.pop(job.id, None)
+
+    async def _run(self, job: Job) -> None:
+        if job.finished:
+            return
+        if job.state == "queued":
+            if job.cancel_requested:
+                await self.jobs.mark_cancelled(job.id)
+                return
+            handle = await self.engine.submit(await self._spec(job))
+            if not await self.jobs.mark_running(job.id, handle.run_id, handle.data):
+                await self.engine.cancel(handle)  # cancelled while we were submitting
+                await self.jobs.mark_cancelled(job.id)
+                return
+        else:  # running/uploading when we (re)started: pick the run up again
+            handle = RunHandle(self.engine.name, job.id, job.run_id or job.id, job.run_data or {})
+        self._handles[job.id] = handle
+        job = await self.jobs.get(job.id)
+        if job.cancel_requested:
+            await self.engine.cancel(handle)
+        outcome = await self._follow(job, handle)
+        if outcome == "cancelled":
+            await self.jobs.mark_cancelled(job.id)
+            return
+        await self.jobs.mark_uploading(job.id)
+        artifacts = await self.engine.result(handle)
+        if not artifacts:
+            raise EngineFailed("the engine finished without producing any output")
+        text = {
+            "stationthis:engine": self.engine.name,
+            "stationthis:tool": job.tool,
+            "stationthis:job": job.id,
+            "stationthis:seed": str(job.params.get("seed", "")),
+            "stationthis:prompt": str(job.params.get("prompt", ""))[:2000],
+        }
+        outputs = []
+        for artifact in artifacts:
+            item = await self.media.store_artifact(job.owner_id, artifact, job_id=job.id, text=text)
+            outputs.append(item.id)
+        await self.jobs.succeed(job.id, outputs, cost=job.quote)
+
+    async def _follow(self, job: Job, handle: RunHandle) -> str:
+        """Consume the engine's events; returns "done" or "cancelled"; raises on error."""
+        last = 0.0
+        started = time.monotonic()
+        async for event in self.engine.events(handle):
+            if event.kind == "error":
+                raise EngineFailed(event.message or "the engine reported an error")
+            if event.kind == "cancelled":
+                return "cancelled"
+            if event.kind == "done":
+                return "done"
+            now = time.monotonic()
+            if event.kind == "started" or now - last >= self.progress_interval:
+                last = now
+                await self.jobs.report_progress(job, _progress(event, now - started))
+        return "done"  # stream ended without a verdict: result() decides
+
+    async def _spec(self, job: Job) -> JobSpec:
+        tool = self.tools.get(job.tool)
+        images: dict[str, ImageInput] = {}
+        for name, media_id in job.inputs.items():
+            item = await self.media.get(media_id)
+            images[name] = ImageInput(await self.media.read(item), item.media_type)
+        assets: dict[str, bytes] = {}
+        for name, media_id in dict(job.params.get("_assets", {})).items():
+            assets[name] = await self.media.read(await self.media.get(media_id))
+        params = {k: v for k, v in job.params.items() if not k.startswith("_")}
+        return JobSpec(
+            job_id=job.id, tool=job.tool, category=job.category, params=params,
+            graph=tool.fill_graph(params), images=images, assets=assets,
+        )
+
+    async def _on_cancel_requested(self, event: Any) -> None:
+        handle = self._handles.get(event.job_id)
+        if handle is not None:
+            await self.engine.cancel(handle)
+
+    async def reconcile(self) -> list[str]:
+        """At start-up: every unfinished job is looked up again. Returns their ids, to be
+        re-queued by the caller; lost runs are failed (and refunded) by ``run``."""
+        return [job.id for job in await self.jobs.unfinished()]
+
+
+def _progress(event: EngineEvent, elapsed: float) -> dict[str, Any]:
+    progress: dict[str, Any] = {"elapsed": round(elapsed, 2)}
+    if event.step is not None and event.total:
+        progress.update(step=event.step, total=event.total)
+        progress["percent"] = round(100 * event.step / event.total)
+        if event.step:
+            progress["eta"] = round(elapsed / event.step * (event.total - event.step), 1)
+    if event.node:
+        progress["node"] = event.node
+    if event.message:
+        progress["message"] = event.message
+    if event.preview is not None:
+        progress["has_preview"] = True
+    return progress

@@ -1,0 +1,154 @@
+"""The database schema. ``core`` owns it; Alembic migrations in ``stationthis/migrations`` follow it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(32)  # uuid4 hex
+TS = DateTime(timezone=True)
+
+# A user or a group (a Telegram group, a Discord guild): anything that can hold points.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(16), nullable=False),  # user | group
+    Column("name", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
+    # Cached balances per bucket; always equal to the sum of the account's ledger rows.
+    Column("allowance_balance", BigInteger, nullable=False, default=0),
+    Column("credit_balance", BigInteger, nullable=False, default=0),
+    # Index of the last allowance refill tick (epoch seconds // interval); None = never.
+    Column("allowance_tick", BigInteger, nullable=True),
+    Column("banned", Boolean, nullable=False, default=False),
+    # Set when this account was merged into another by a link code.
+    Column("merged_into", ID, ForeignKey("accounts.id"), nullable=True),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("platform", String(32), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("display_name", String(200), nullable=True),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("platform", "external_id", name="uq_identities_platform_external"),
+)
+
+link_codes = Table(
+    "link_codes",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("used_at", TS, nullable=True),
+)
+
+# Append-only. amount = the row's effect on the spendable balance of its bucket.
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    # grant | purchase | allowance | hold | capture | release | refund | transfer
+    Column("kind", String(16), nullable=False),
+    Column("bucket", String(16), nullable=False),  # allowance | credit
+    Column("amount", BigInteger, nullable=False),
+    # On capture rows: the points actually charged against the hold (amount is 0 there,
+    # because the hold already took them from the balance).
+    Column("charged", BigInteger, nullable=True),
+    # What the row belongs to (e.g. "job:<id>"): ties hold, capture and release together.
+    Column("ref", String(80), nullable=True, index=True),
+    Column("idem_key", String(160), nullable=False, unique=True),
+    Column("memo", String(300), nullable=True),
+    Column("created_at", TS, nullable=False),
+    Index("ix_ledger_account_id_id", "account_id", "id"),
+)
+
+media = Table(
+    "media",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("owner_id", ID, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # output | upload | model | preview
+    Column("key", String(300), nullable=False, unique=True),
+    Column("media_type", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("sha256", String(64), nullable=False),
+    Column("thumb_key", String(300), nullable=True),
+    Column("job_id", ID, nullable=True, index=True),
+    Column("meta", JSON, nullable=False, default=dict),
+    Column("created_at", TS, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("owner_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("payer_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("tool", String(100), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("inputs", JSON, nullable=False, default=dict),  # input name -> media id
+    # queued | running | uploading | succeeded | failed | cancelled
+    Column("state", String(16), nullable=False),
+    Column("progress", JSON, nullable=False, default=dict),
+    Column("engine", String(32), nullable=False),
+    Column("run_id", String(100), nullable=True),
+    Column("run_data", JSON, nullable=True),
+    Column("quote", BigInteger, nullable=False),
+    Column("cost", BigInteger, nullable=True),
+    Column("outputs", JSON, nullable=False, default=list),  # media ids
+    Column("error", Text, nullable=True),
+    Column("error_code", String(40), nullable=True),
+    Column("reply", JSON, nullable=True),  # {"platform": ..., "address": {...}}
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("created_at", TS, nullable=False),
+    Column("started_at", TS, nullable=True),
+    Column("finished_at", TS, nullable=True),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_jobs_owner_id_state", "owner_id", "state"),
+    Index("ix_jobs_state", "state"),
+)
+
+# Events that must not be lost, written in the same transaction as the state change.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", ID, nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("published_at", TS, nullable=True, index=True),
+)

@@ -1,0 +1,221 @@
+"""Users, groups and their platform identities; one-time link codes that merge two users."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .db import Database, as_utc, new_id, utcnow
+from .errors import InvalidInput, NotFound
+from .points import ALLOWANCE, CREDIT, AllowancePolicy, Ledger
+from .schema import accounts, identities, jobs, ledger, link_codes, media
+
+LINK_CODE_TTL = timedelta(minutes=15)
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+@dataclass(frozen=True)
+class Identity:
+    platform: str
+    external_id: str
+
+    @classmethod
+    def parse(cls, text: str, default_platform: str = "web") -> Identity:
+        """``telegram:123`` → (telegram, 123); a bare ``alice`` → (default_platform, alice)."""
+        platform, sep, ext = text.partition(":")
+        if not sep:
+            platform, ext = default_platform, text
+        platform, ext = platform.strip().lower(), ext.strip()
+        if not platform or not ext or len(ext) > 200 or not platform.isalnum():
+            raise InvalidInput(f"not a user: {text!r} (use NAME or PLATFORM:ID)")
+        return cls(platform, ext)
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.external_id}"
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    kind: str  # user | group
+    name: str
+    banned: bool
+    created_at: datetime
+
+
+class Users:
+    def __init__(self, db: Database, ledger_: Ledger, policy: AllowancePolicy, new_user_grant: int = 0):
+        self.db = db
+        self.ledger = ledger_
+        self.policy = policy
+        self.new_user_grant = new_user_grant
+
+    async def resolve(
+        self, ident: Identity, display_name: str | None = None, *, kind: str = "user"
+    ) -> Account:
+        """The account behind a platform identity, created on first sight."""
+        found = await self._find(ident)
+        if found is not None:
+            return found
+        try:
+            async with self.db.write() as conn:
+                account_id = await self._create(conn, kind, display_name or ident.external_id)
+                await conn.execute(
+                    insert(identities).values(
+                        account_id=account_id, platform=ident.platform,
+                        external_id=ident.external_id, display_name=display_name,
+                        created_at=utcnow(),
+                    )
+                )
+        except IntegrityError:  # created concurrently by another request
+            pass
+        found = await self._find(ident)
+        assert found is not None
+        if self.new_user_grant and found.kind == "user":
+            await self.ledger.grant(
+                found.id, self.new_user_grant, key=f"welcome:{found.id}", memo="welcome grant"
+            )
+        return found
+
+    async def get(self, account_id: str) -> Account:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+        if row is None:
+            raise NotFound("no such user")
+        return _account(row)
+
+    async def identities_of(self, account_id: str) -> list[Identity]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(identities.c.platform, identities.c.external_id)
+                .where(identities.c.account_id == account_id)
+                .order_by(identities.c.id)
+            )
+            return [Identity(p, e) for p, e in rows]
+
+    async def set_banned(self, account_id: str, banned: bool) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(accounts).where(accounts.c.id == account_id).values(banned=banned)
+            )
+
+    # ----- linking -----------------------------------------------------------------------
+
+    async def create_link_code(self, account_id: str) -> str:
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+        now = utcnow()
+        async with self.db.write() as conn:
+            await conn.execute(
+                insert(link_codes).values(
+                    code=code, account_id=account_id, created_at=now,
+                    expires_at=now + LINK_CODE_TTL,
+                )
+            )
+        return code
+
+    async def redeem_link_code(self, code: str, account_id: str) -> Account:
+        """Merge the redeeming account into the account that showed the code.
+
+        Identities, jobs and media move; purchased credit is transferred through the ledger.
+        """
+        code = code.strip().upper()
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(
+                    select(link_codes).where(link_codes.c.code == code).with_for_update()
+                )
+            ).first()
+            if row is None or row.used_at is not None:
+                raise InvalidInput("that link code is unknown or was already used")
+            if as_utc(row.expires_at) < utcnow():
+                raise InvalidInput("that link code has expired; ask for a new one")
+            target = row.account_id
+            if target == account_id:
+                raise InvalidInput("that code belongs to this same account")
+            await conn.execute(
+                update(link_codes).where(link_codes.c.code == code).values(used_at=utcnow())
+            )
+            await self._merge(conn, source=account_id, target=target)
+        return await self.get(target)
+
+    async def _merge(self, conn: AsyncConnection, *, source: str, target: str) -> None:
+        src = (
+            await conn.execute(select(accounts).where(accounts.c.id == source).with_for_update())
+        ).one()
+        await conn.execute(
+            update(identities).where(identities.c.account_id == source).values(account_id=target)
+        )
+        await conn.execute(update(jobs).where(jobs.c.owner_id == source).values(owner_id=target))
+        await conn.execute(update(media).where(media.c.owner_id == source).values(owner_id=target))
+        await conn.execute(
+            update(accounts).where(accounts.c.id == source).values(merged_into=target)
+        )
+        if src.credit_balance > 0:
+            key = f"merge:{source}:{target}"
+            for acct, amount in ((source, -src.credit_balance), (target, src.credit_balance)):
+                await conn.execute(
+                    insert(ledger).values(
+                        account_id=acct, kind="transfer", bucket=CREDIT, amount=amount,
+                        ref=key, idem_key=f"{key}:{acct}", memo="accounts linked",
+                        created_at=utcnow(),
+                    )
+                )
+                await conn.execute(
+                    update(accounts)
+                    .where(accounts.c.id == acct)
+                    .values(credit_balance=accounts.c.credit_balance + amount)
+                )
+
+    # ----- internals ---------------------------------------------------------------------
+
+    async def _find(self, ident: Identity) -> Account | None:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(accounts)
+                    .join(identities, identities.c.account_id == accounts.c.id)
+                    .where(
+                        identities.c.platform == ident.platform,
+                        identities.c.external_id == ident.external_id,
+                    )
+                )
+            ).first()
+        return _account(row) if row is not None else None
+
+    async def _create(self, conn: AsyncConnection, kind: str, name: str) -> str:
+        account_id = new_id()
+        now = self.ledger.clock()
+        tick = int(now.timestamp()) // self.policy.interval_seconds
+        await conn.execute(
+            insert(accounts).values(
+                id=account_id, kind=kind, name=name[:200], created_at=now,
+                allowance_balance=0, credit_balance=0, allowance_tick=tick, banned=False,
+            )
+        )
+        if kind == "user" and self.policy.amount:
+            # A new user starts with the full free allowance.
+            await conn.execute(
+                insert(ledger).values(
+                    account_id=account_id, kind="allowance", bucket=ALLOWANCE,
+                    amount=self.policy.amount, idem_key=f"allowance:{account_id}:initial",
+                    memo="free allowance", created_at=now,
+                )
+            )
+            await conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(allowance_balance=self.policy.amount)
+            )
+        return account_id
+
+
+def _account(row) -> Account:  # type: ignore[no-untyped-def]
+    return Account(
+        id=row.id, kind=row.kind, name=row.name, banned=bool(row.banned),
+        created_at=as_utc(row.created_at),
+    )

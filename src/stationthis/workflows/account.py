@@ -1,0 +1,41 @@
+"""Account: balance with the allowance refill time, ledger history, grants, linking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ..core.points import AllowancePolicy, Balance, Ledger, LedgerEntry, refill_eta
+from ..core.users import Account, Identity, Users
+
+
+@dataclass(frozen=True)
+class BalanceView:
+    balance: Balance
+    full_in: timedelta | None  # until the free allowance is full again
+
+
+class AccountWorkflow:
+    def __init__(self, users: Users, ledger: Ledger, policy: AllowancePolicy) -> None:
+        self.users = users
+        self.ledger = ledger
+        self.policy = policy
+
+    async def balance(self, user: Account) -> BalanceView:
+        balance = await self.ledger.balance(user.id)
+        return BalanceView(balance, refill_eta(balance, self.policy))
+
+    async def history(self, user: Account, limit: int = 20) -> list[LedgerEntry]:
+        return await self.ledger.history(user.id, limit)
+
+    async def grant(self, user: Account, amount: int, *, key: str, memo: str = "") -> bool:
+        return await self.ledger.grant(user.id, amount, key=key, memo=memo or "granted")
+
+    async def link_code(self, user: Account) -> str:
+        return await self.users.create_link_code(user.id)
+
+    async def link(self, user: Account, code: str) -> Account:
+        return await self.users.redeem_link_code(code, user.id)
+
+    async def identities(self, user: Account) -> list[Identity]:
+        return await self.users.identities_of(user.id)

@@ -1,0 +1,71 @@
+"""The application container that ``bootstrap.build`` returns and platforms drive."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..core.db import Database
+from ..core.engine import Engine
+from ..core.events import EventBus, OutboxRelay
+from ..core.jobs import JobService
+from ..core.media import MediaService
+from ..core.media_store import MediaStore
+from ..core.points import Ledger
+from ..core.queue import JobQueue
+from ..core.runner import JobRunner
+from ..core.tools import ToolRegistry
+from ..core.users import Users
+from .account import AccountWorkflow
+from .make_image import MakeImage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    bus: EventBus
+    relay: OutboxRelay
+    ledger: Ledger
+    users: Users
+    tools: ToolRegistry
+    media: MediaService
+    store: MediaStore
+    jobs: JobService
+    engine: Engine
+    runner: JobRunner
+    queue: JobQueue
+    make_image: MakeImage
+    account: AccountWorkflow
+    _started: bool = False
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        await self.queue.start()
+        self.relay.start()
+        await self.relay.drain()  # events a crash left behind
+        for job_id in await self.runner.reconcile():
+            log.info("resuming unfinished job %s", job_id)
+            await self.queue.enqueue(job_id)
+
+    async def stop(self) -> None:
+        if not self._started:
+            await self.db.dispose()
+            return
+        self._started = False
+        await self.queue.stop()
+        await self.relay.drain()
+        await self.relay.stop()
+        await self.db.dispose()
+
+    async def __aenter__(self) -> App:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,144 @@
+"""Make image: run any generation tool for a user — quote first, hold, queue, deliver.
+
+Platforms call ``quote`` to show a price and ``make`` to start a job; both return plain
+objects and never format platform text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.errors import Forbidden, InsufficientPoints, InvalidInput
+from ..core.jobs import Job, JobService, NewJob
+from ..core.media import MediaService
+from ..core.points import Ledger
+from ..core.queue import JobQueue
+from ..core.tools import Tool, ToolRegistry
+from ..core.users import Account
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A cheaper variant of a request that the balance covers."""
+
+    description: str
+    options: dict[str, Any]
+    points: int
+
+
+@dataclass(frozen=True)
+class Quote:
+    tool: str
+    params: dict[str, Any]
+    points: int
+    available: int
+    alternatives: list[Alternative] = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        return self.points <= self.available
+
+
+@dataclass(frozen=True)
+class Request:
+    tool: str
+    options: dict[str, Any] = field(default_factory=dict)
+    images: dict[str, str] = field(default_factory=dict)  # input name -> media id
+
+
+class MakeImage:
+    def __init__(
+        self, tools: ToolRegistry, jobs: JobService, ledger: Ledger, media: MediaService,
+        queue: JobQueue, engine_name: str,
+    ) -> None:
+        self.tools = tools
+        self.jobs = jobs
+        self.ledger = ledger
+        self.media = media
+        self.queue = queue
+        self.engine_name = engine_name
+
+    async def quote(self, user: Account, request: Request, payer: Account | None = None) -> Quote:
+        """The price of a request, without running it, and what fits when it is too dear."""
+        tool, params, _ = await self._prepare(user, request)
+        points = tool.price(params)
+        balance = await self.ledger.balance((payer or user).id)
+        alternatives = [] if points <= balance.total else self._cheaper(tool, params, balance.total)
+        return Quote(tool.name, params, points, balance.total, alternatives)
+
+    async def make(
+        self, user: Account, request: Request, *, payer: Account | None = None,
+        reply: dict[str, Any] | None = None,
+    ) -> Job:
+        if user.banned:
+            raise Forbidden("This account is blocked from generating images.")
+        tool, params, inputs = await self._prepare(user, request)
+        points = tool.price(params)
+        try:
+            job = await self.jobs.create(
+                NewJob(
+                    owner_id=user.id, payer_id=(payer or user).id, tool=tool.name,
+                    category=tool.category, params=params, quote=points,
+                    engine=self.engine_name, inputs=inputs, reply=reply,
+                )
+            )
+        except InsufficientPoints as exc:
+            available = int(exc.details.get("available", 0))
+            cheaper = self._cheaper(tool, params, available)
+            raise InsufficientPoints(
+                exc.message, **exc.details, alternatives=cheaper,
+            ) from None
+        await self.queue.enqueue(job.id)
+        return job
+
+    async def _prepare(
+        self, user: Account, request: Request
+    ) -> tuple[Tool, dict[str, Any], dict[str, str]]:
+        tool = self.tools.get(request.tool)
+        options = dict(request.options)
+        inputs: dict[str, str] = {}
+        for name, spec in tool.inputs.items():
+            if spec.type != "image":
+                continue
+            media_id = request.images.get(name) or options.pop(name, None)
+            if not media_id:
+                if spec.required:
+                    raise InvalidInput(f"{tool.name} needs an input image", input=name)
+                continue
+            item = await self.media.get(str(media_id), owner_id=user.id)
+            if not item.is_image:
+                raise InvalidInput(f"{name} must be an image", input=name)
+            inputs[name] = item.id
+            # The input image decides the size where the tool takes its size from it.
+            if tool.category in ("upscale", "rmbg") or "width" not in options:
+                options.setdefault("width", item.width)
+                options.setdefault("height", item.height)
+        options = {k: v for k, v in options.items() if k in tool.inputs or v is not None}
+        params = tool.resolve(options)
+        return tool, params, inputs
+
+    def _cheaper(self, tool: Tool, params: dict[str, Any], available: int) -> list[Alternative]:
+        """Variants that fit the balance: fewer images, a smaller size, fewer steps."""
+        candidates: list[tuple[str, dict[str, Any]]] = []
+        batch = int(params.get("batch") or 1)
+        for n in range(batch - 1, 0, -1):
+            candidates.append((f"{n} image{'s' if n > 1 else ''} instead of {batch}", {"batch": n}))
+        width, height = int(params.get("width") or 0), int(params.get("height") or 0)
+        if tool.category not in ("upscale", "rmbg"):
+            while width > 512 or height > 512:
+                width, height = max(512, width // 2 // 8 * 8), max(512, height // 2 // 8 * 8)
+                candidates.append((f"{width}×{height} pixels", {"width": width, "height": height}))
+        if "steps" in params:
+            for steps in (30, 20, 10):
+                if steps < int(params["steps"]):
+                    candidates.append((f"{steps} steps", {"steps": steps}))
+        if tool.category == "upscale" and int(params.get("scale") or 2) > 2:
+            candidates.append(("×2 instead of ×4", {"scale": 2}))
+        found: list[Alternative] = []
+        for description, change in candidates:
+            price = tool.price({**params, **change})
+            if price <= available:
+                found.append(Alternative(description, change, price))
+        found.sort(key=lambda a: -a.points)
+        return found[:3]
