@@ -237,13 +237,16 @@ class Ledger:
         released free job is recognised as released)."""
         to_credit = min(amount, held_c)
         to_allowance = amount - to_credit
-        if marker and not amount:
-            to_allowance = 0
+        # Credit held by an account that was since linked into another goes to the
+        # account that now owns its identities; a merged account's allowance stays with it.
+        credit_owner = await self._live_account(conn, account_id)
+        if credit_owner != account_id and to_credit:
+            await self._lock(conn, credit_owner)
         for bucket, value in ((CREDIT, to_credit), (ALLOWANCE, to_allowance)):
             if value or (marker and not amount and bucket == ALLOWANCE):
                 await self._append(
-                    conn, account_id, "release", bucket, value,
-                    ref=ref, key=f"{ref}:release:{bucket}", memo=memo,
+                    conn, credit_owner if bucket == CREDIT else account_id, "release", bucket,
+                    value, ref=ref, key=f"{ref}:release:{bucket}", memo=memo,
                 )
 
     async def _append(
@@ -298,6 +301,20 @@ class Ledger:
                 (row.allowance_tick + 1) * p.interval_seconds, tz=self.clock().tzinfo
             )
         return Balance(row.allowance_balance, row.credit_balance, p.amount, next_at)
+
+    async def _live_account(self, conn: AsyncConnection, account_id: str) -> str:
+        """Follow ``merged_into`` links to the account that is in use now."""
+        seen = {account_id}
+        while True:
+            merged = (
+                await conn.execute(
+                    select(accounts.c.merged_into).where(accounts.c.id == account_id)
+                )
+            ).scalar_one_or_none()
+            if merged is None or merged in seen:
+                return account_id
+            seen.add(merged)
+            account_id = merged
 
     async def _key_used(self, conn: AsyncConnection, key: str) -> bool:
         found = await conn.execute(select(ledger.c.id).where(ledger.c.idem_key == key))

@@ -66,7 +66,9 @@ class ToolInput:
                 num: float = int(value) if self.type == "int" else float(value)
                 if self.type == "int" and isinstance(value, float) and not value.is_integer():
                     raise ValueError
-            except (TypeError, ValueError):
+                if not math.isfinite(num):
+                    raise ValueError
+            except (TypeError, ValueError, OverflowError):
                 raise InvalidInput(f"{label} must be a{'n integer' if self.type == 'int' else ' number'}",
                                    input=label) from None
             if (self.min is not None and num < self.min) or (
@@ -147,6 +149,8 @@ class Tool:
             )
         params: dict[str, Any] = {}
         for name, spec in self.inputs.items():
+            if spec.type == "image":
+                continue  # images are media ids, checked and passed apart from params
             value = next(
                 (layer[name] for layer in layers if layer.get(name) not in (None, "")), spec.default
             )
@@ -234,6 +238,12 @@ def parse_tool(text: str, default_cost: CostFormula, source: str = "upload") -> 
     ):
         raise InvalidInput(f"{source}: graph must be ComfyUI API format (nodes with class_type)")
     raw_inputs = data.get("inputs")
+    if raw_inputs is not None and not (
+        isinstance(raw_inputs, dict) and all(isinstance(v, dict) for v in raw_inputs.values())
+    ):
+        raise InvalidInput(f"{source}: 'inputs' must map each input name to an object")
+    if not isinstance(data.get("cost", {}), dict):
+        raise InvalidInput(f"{source}: 'cost' must be an object")
     inputs = _explicit_inputs(raw_inputs, graph, source) if raw_inputs else _discover(graph)
     cost_data = {**vars(default_cost), **data.get("cost", {})}
     scale_pixels = bool(cost_data.pop("scale_pixels", False))

@@ -134,8 +134,8 @@ class Users:
                 raise InvalidInput("that link code is unknown or was already used")
             if as_utc(row.expires_at) < utcnow():
                 raise InvalidInput("that link code has expired; ask for a new one")
-            target = row.account_id
-            if target == account_id:
+            target = await self._live(conn, row.account_id)
+            if target == await self._live(conn, account_id):
                 raise InvalidInput("that code belongs to this same account")
             await conn.execute(
                 update(link_codes).where(link_codes.c.code == code).values(used_at=utcnow())
@@ -172,6 +172,20 @@ class Users:
                 )
 
     # ----- internals ---------------------------------------------------------------------
+
+    async def _live(self, conn: AsyncConnection, account_id: str) -> str:
+        """The account in use now: follows ``merged_into`` links."""
+        seen = {account_id}
+        while True:
+            merged = (
+                await conn.execute(
+                    select(accounts.c.merged_into).where(accounts.c.id == account_id)
+                )
+            ).scalar_one_or_none()
+            if merged is None or merged in seen:
+                return account_id
+            seen.add(merged)
+            account_id = merged
 
     async def _find(self, ident: Identity) -> Account | None:
         async with self.db.read() as conn:

@@ -1,0 +1,173 @@
+"""What each job category does, step by step, with progress reporting.
+
+CPU work runs in worker threads (``Context.work``) so the event loop stays responsive;
+progress events are paced by ``Context.advance``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from PIL import Image, ImageOps
+
+from stationthis.core.engine import Artifact, EngineEvent, JobSpec
+from stationthis.core.errors import EngineFailed
+
+from . import imageio, ops, style
+from .palette import analyse
+from .params import MAX_SIDE, GenParams, gen_params, int_param, steps_for
+from .render import render
+
+T = TypeVar("T")
+MAX_TICKS = 50  # progress events per run, however many steps were asked for
+PROFILE_WEIGHT = 0.75
+
+
+class Context:
+    """A run's link back to the engine: events, pacing and worker threads."""
+
+    def __init__(
+        self, emit: Callable[[EngineEvent], None], total: int, step_delay: float,
+        slots: asyncio.Semaphore,
+    ) -> None:
+        self.emit = emit
+        self.total = total
+        self.ticks = max(1, min(total, MAX_TICKS))
+        self.done = 0
+        self.step_delay = step_delay
+        self.slots = slots
+
+    async def advance(self, fraction: float) -> None:
+        """Emit progress events up to ``fraction`` (0..1) of the run."""
+        target = min(self.ticks, int(self.ticks * fraction + 1e-9))
+        while self.done < target:
+            await asyncio.sleep(self.step_delay)  # also a point where cancellation lands
+            self.done += 1
+            self.emit(EngineEvent("progress", step=self.step, total=self.total))
+
+    @property
+    def step(self) -> int:
+        """The step reached so far, in the job's own units."""
+        return round(self.total * self.done / self.ticks)
+
+    async def work(self, fn: Callable[..., T], *args: Any) -> T:
+        async with self.slots:
+            return await asyncio.to_thread(fn, *args)
+
+
+def input_image(job: JobSpec) -> Image.Image:
+    image = job.images.get("image")
+    if image is None:
+        raise EngineFailed(f"{job.category} needs an input image")
+    return imageio.decode(image.data)
+
+
+def load_profiles(job: JobSpec, names: tuple[str, ...]) -> list[style.Profile]:
+    profiles = []
+    for name in names:
+        if name not in job.assets:
+            raise EngineFailed(f"style profile '{name}' was not provided with the job")
+        profiles.append(style.parse_profile(name, job.assets[name]))
+    return profiles
+
+
+def _generate(
+    job: JobSpec, p: GenParams, seed: int, profiles: list[style.Profile],
+    source: Image.Image | None,
+) -> tuple[bytes, bytes]:
+    """Render one image; returns (PNG bytes, preview JPEG bytes)."""
+    arr = render(analyse(p.prompt, seed, p.negative), p.width, p.height)
+    weight = PROFILE_WEIGHT / max(1, len(profiles))
+    for k, profile in enumerate(profiles):
+        arr = style.apply_profile(arr, profile, weight, seed + k)
+    meta = p.meta(job.tool, seed)
+    if source is not None:
+        arr = ops.img2img(imageio.to_array(source), arr, p.strength)
+        meta["strength"] = p.strength
+    img = imageio.draw_label(imageio.to_image(arr))
+    return imageio.encode_png(img, meta), imageio.encode_preview_jpeg(img)
+
+
+async def generate(job: JobSpec, ctx: Context) -> list[Artifact]:
+    """txt2img and img2img: ``batch`` images with seeds seed, seed+1, ..."""
+    source = None
+    if job.category == "img2img":
+        source = input_image(job)
+        fit = min(1.0, MAX_SIDE / max(source.size))  # large inputs default to a size we allow
+        p = gen_params(job, size=(round(source.width * fit), round(source.height * fit)))
+        if source.size != (p.width, p.height):
+            source = ImageOps.fit(source, (p.width, p.height), Image.Resampling.LANCZOS)
+    else:
+        p = gen_params(job)
+    profiles = load_profiles(job, p.loras)
+    out = []
+    for i in range(p.batch):
+        seed = (p.seed + i) % 2**64
+        png, jpeg = await ctx.work(_generate, job, p, seed, profiles, source)
+        meta = {"seed": seed, "width": p.width, "height": p.height, "engine": "preview"}
+        out.append(Artifact(png, "image/png", f"{job.job_id}_{i}.png", meta))
+        await ctx.advance((i + 0.5) / p.batch)
+        ctx.emit(EngineEvent("preview", step=ctx.step, total=ctx.total, preview=jpeg))
+        await ctx.advance((i + 1) / p.batch)
+    return out
+
+
+def _upscale_png(job: JobSpec, img: Image.Image, scale: int) -> bytes:
+    big = ops.upscale(img, scale)
+    meta = {"tool": job.tool, "scale": scale, "width": big.width, "height": big.height}
+    return imageio.encode_png(big, meta, note="Lanczos resampling, not an AI upscaler")
+
+
+def _rmbg_png(job: JobSpec, img: Image.Image) -> bytes:
+    cut = ops.remove_background(img)
+    note = "background removed by colour distance from the border, not an AI model"
+    return imageio.encode_png(cut, {"tool": job.tool}, note=note)
+
+
+async def transform(job: JobSpec, ctx: Context) -> list[Artifact]:
+    """upscale and rmbg: one output image from ``images["image"]``."""
+    img = input_image(job)
+    await ctx.advance(0.25)
+    if job.category == "upscale":
+        scale = int_param(job.params, "scale", 2, 2, 4)
+        if scale not in (2, 4):
+            raise EngineFailed(f"scale must be 2 or 4 (got {scale})")
+        png = await ctx.work(_upscale_png, job, img, scale)
+    else:
+        png = await ctx.work(_rmbg_png, job, img)
+    await ctx.advance(1.0)
+    return [Artifact(png, "image/png", f"{job.job_id}_0.png", {"engine": "preview"})]
+
+
+async def train(job: JobSpec, ctx: Context) -> list[Artifact]:
+    """Style-profile training: measure every dataset image, then cluster the palette."""
+    if not job.images:
+        raise EngineFailed("training needs at least one image")
+    trigger = str(job.params.get("trigger") or "style").strip() or "style"
+    captions = job.params.get("captions") or {}
+    if not isinstance(captions, dict):
+        raise EngineFailed("captions must map image names to text")
+    measured = []
+    names = sorted(job.images)
+    for i, name in enumerate(names):
+        img = imageio.decode(job.images[name].data, what=f"training image '{name}'")
+        measured.append(await ctx.work(style.measure, img, i))
+        await ctx.advance(0.8 * (i + 1) / len(names))
+    steps = steps_for(job)
+    profile = await ctx.work(style.build_profile, measured, trigger, steps, captions)
+    await ctx.advance(1.0)
+    data = json.dumps(profile, indent=2).encode("utf-8")
+    meta = {"trigger": trigger, "images": len(names), "engine": "preview"}
+    return [Artifact(data, "application/json", f"{job.job_id}.stprofile.json", meta)]
+
+
+PIPELINES: dict[str, Callable[[JobSpec, Context], Awaitable[list[Artifact]]]] = {
+    "txt2img": generate,
+    "img2img": generate,
+    "upscale": transform,
+    "rmbg": transform,
+    "train": train,
+}
