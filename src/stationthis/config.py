@@ -1,21 +1,21 @@
-"""All settings, read once at start-up from the environment (prefix ``STATIONTHIS_``) and ``.env``."""
+"""All settings, read once at start-up from the environment (``STATIONTHIS_*``) and ``.env``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class CostSettings(BaseSettings):
+class CostSettings(BaseModel):
     """Default price formula for generation tools (a tool file may override any of it).
 
     points = base + ceil(width*height / 512²) * per_tile + max(0, steps - free_steps) * per_step,
     multiplied by the batch size. The figures are the original system's static formula.
     """
 
-    model_config = SettingsConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     base: int = Field(10, ge=0)
     per_tile: int = Field(5, ge=0)
@@ -26,10 +26,10 @@ class CostSettings(BaseSettings):
     training_per_100_steps: int = Field(20, ge=0)
 
 
-class AllowanceSettings(BaseSettings):
+class AllowanceSettings(BaseModel):
     """A free allowance that regenerates in equal steps (original: 18 steps, every 15 minutes)."""
 
-    model_config = SettingsConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     amount: int = Field(1000, ge=0, description="full allowance, in points")
     steps: int = Field(18, ge=1)
@@ -63,15 +63,16 @@ class Settings(BaseSettings):
     thumbnail_size: int = Field(256, ge=16, le=1024)
     new_user_grant: int = Field(0, ge=0, description="points granted once to every new user")
 
-    costs: CostSettings = Field(default_factory=CostSettings)
-    allowance: AllowanceSettings = Field(default_factory=AllowanceSettings)
+    costs: CostSettings = CostSettings()
+    allowance: AllowanceSettings = AllowanceSettings()
 
     secret_key: SecretStr = SecretStr("dev-insecure-change-me")
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:
         if self.database_url is None:
-            self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'stationthis.db').resolve()}"
+            db_file = (self.data_dir / "stationthis.db").resolve()
+            self.database_url = f"sqlite+aiosqlite:///{db_file}"
         if self.media_dir is None:
             self.media_dir = self.data_dir / "media"
         return self

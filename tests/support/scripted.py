@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -73,10 +74,8 @@ class ScriptedEngine:
                 return
             step += 1
             yield EngineEvent("progress", step=step, total=run.script.steps)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(run.cancelled.wait(), run.script.delay or 0.001)
-            except TimeoutError:
-                pass
         if run.script.fail:
             yield EngineEvent("error", message=run.script.fail)
             return

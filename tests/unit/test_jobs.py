@@ -47,7 +47,7 @@ async def test_a_job_delivers_its_image_and_charges_the_quote(app: App) -> None:
     data = await app.media.read(item)
     assert data.startswith(b"\x89PNG") and b"stationthis:engine" in data
     assert (await app.ledger.balance(alice.id)).total == before - done.cost
-    assert await kinds(app, alice) == ["allowance", "hold", "capture"]
+    assert await kinds(app, alice) == ["allowance", "hold", "capture", "release"]
     assert await app.ledger.verify(alice.id)
 
 

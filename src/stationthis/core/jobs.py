@@ -305,7 +305,7 @@ class JobService:
             .where(jobs.c.id == job_id, jobs.c.state.in_(sources))
             .values(state=target, updated_at=utcnow(), **values)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)
 
 
 def _job(row: Any) -> Job:

@@ -135,7 +135,7 @@ class Ledger:
                     )
                 ).all()
             )
-        return (
+        return bool(
             int(sums.get(ALLOWANCE, 0)) == acc.allowance_balance
             and int(sums.get(CREDIT, 0)) == acc.credit_balance
             and acc.allowance_balance >= 0
@@ -208,7 +208,9 @@ class Ledger:
             conn, account_id, "capture", CREDIT, 0, ref=ref, key=f"{ref}:capture",
             charged=charged, memo=f"charged {charged} of {held_a + held_c} held",
         )
-        await self._give_back(conn, account_id, ref, held_c, held_a + held_c - charged)
+        await self._give_back(
+            conn, account_id, ref, held_c, held_a + held_c - charged, marker=True
+        )
         return charged
 
     async def release(self, conn: AsyncConnection, ref: str, memo: str = "") -> int:
@@ -233,8 +235,8 @@ class Ledger:
         memo: str = "", *, marker: bool = False,
     ) -> None:
         """Release rows for ``amount``. Purchased credit goes back first: the allowance
-        regenerates by itself. With ``marker``, a zero release is still written (so a
-        released free job is recognised as released)."""
+        regenerates by itself. With ``marker``, a zero release is still written, so every
+        hold visibly ends in a release (of nothing, when the whole hold was charged)."""
         to_credit = min(amount, held_c)
         to_allowance = amount - to_credit
         # Credit held by an account that was since linked into another goes to the

@@ -1,4 +1,4 @@
-"""The database schema. ``core`` owns it; Alembic migrations in ``stationthis/migrations`` follow it."""
+"""The database schema. ``core`` owns it; the Alembic migrations follow it."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ CATEGORIES = {"txt2img", "img2img", "upscale", "rmbg", "train", "caption", "othe
 IMAGE_ONLY = {"upscale", "rmbg"}  # tools that need no prompt
 TYPES = {"str", "int", "float", "bool", "image", "choice", "list"}
 SEED_MAX = 2**32 - 1
+_PRIVATE = ("node", "field")  # graph wiring, not shown to users
 
 # ComfyUI Deploy external-input node classes → our input types.
 _DEPLOY_TYPES = {
@@ -69,13 +70,14 @@ class ToolInput:
                 if not math.isfinite(num):
                     raise ValueError
             except (TypeError, ValueError, OverflowError):
-                raise InvalidInput(f"{label} must be a{'n integer' if self.type == 'int' else ' number'}",
-                                   input=label) from None
+                what = "an integer" if self.type == "int" else "a number"
+                raise InvalidInput(f"{label} must be {what}", input=label) from None
             if (self.min is not None and num < self.min) or (
                 self.max is not None and num > self.max
             ):
                 raise InvalidInput(
-                    f"{label} must be between {_fmt(self.min)} and {_fmt(self.max)} (got {_fmt(num)})",
+                    f"{label} must be between {_fmt(self.min)} and {_fmt(self.max)} "
+                    f"(got {_fmt(num)})",
                     input=label, min=self.min, max=self.max,
                 )
             return num
@@ -184,7 +186,7 @@ class Tool:
             "category": self.category,
             "description": self.description,
             "inputs": {
-                n: {k: v for k, v in vars(i).items() if k not in ("node", "field") and v is not None}
+                n: {k: v for k, v in vars(i).items() if k not in _PRIVATE and v is not None}
                 for n, i in self.inputs.items()
             },
             "cost": vars(self.cost),
@@ -258,7 +260,9 @@ def parse_tool(text: str, default_cost: CostFormula, source: str = "upload") -> 
     )
 
 
-def _explicit_inputs(raw: dict[str, Any], graph: dict[str, Any], source: str) -> dict[str, ToolInput]:
+def _explicit_inputs(
+    raw: dict[str, Any], graph: dict[str, Any], source: str
+) -> dict[str, ToolInput]:
     inputs: dict[str, ToolInput] = {}
     for name, spec in raw.items():
         kind = spec.get("type", "str")

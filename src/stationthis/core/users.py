@@ -49,7 +49,9 @@ class Account:
 
 
 class Users:
-    def __init__(self, db: Database, ledger_: Ledger, policy: AllowancePolicy, new_user_grant: int = 0):
+    def __init__(
+        self, db: Database, ledger_: Ledger, policy: AllowancePolicy, new_user_grant: int = 0
+    ) -> None:
         self.db = db
         self.ledger = ledger_
         self.policy = policy
