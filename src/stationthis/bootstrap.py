@@ -8,6 +8,7 @@ Tests pass fakes: ``build(settings, engine=ScriptedEngine())``.
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +69,23 @@ def _tools(settings: Settings) -> ToolRegistry:
     c = settings.costs
     default = CostFormula(c.base, c.per_tile, c.per_step, c.free_steps)
     dirs = [BUILTIN_TOOLS] + ([settings.tools_dir] if settings.tools_dir else [])
-    return ToolRegistry.load(dirs, default)
+    registry = ToolRegistry.load(dirs, default)
+    if settings.comfyui_checkpoint:
+        registry.set_default("checkpoint", settings.comfyui_checkpoint)
+    if settings.comfyui_upscaler:
+        registry.set_default("upscaler", settings.comfyui_upscaler)
+    return registry
 
 
 def _engine(settings: Settings) -> Engine:
+    if settings.engine_name == "comfyui":
+        from .engines.comfyui import ComfyUIEngine, ServerPool
+
+        client_id = f"stationthis-{uuid.uuid4().hex}"
+        pool = ServerPool(settings.comfyui_url_list, client_id=client_id)
+        return ComfyUIEngine(
+            pool, client_id=client_id, silence_timeout=settings.comfyui_silence_seconds
+        )
     from .engines.preview import PreviewEngine
 
     return PreviewEngine()

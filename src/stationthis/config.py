@@ -54,7 +54,14 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
-    engine: str = Field("preview", pattern="^(preview)$", description="generation backend")
+    engine: str = Field(
+        "auto", pattern="^(auto|preview|comfyui)$",
+        description="generation backend; auto = comfyui when COMFYUI_URLS is set, else preview",
+    )
+    comfyui_urls: str = Field("", description="comma-separated ComfyUI server URLs")
+    comfyui_checkpoint: str | None = Field(None, description="default checkpoint file")
+    comfyui_upscaler: str | None = Field(None, description="default upscale model file")
+    comfyui_silence_seconds: float = Field(10.0, gt=0, description="check history after this")
     max_queued_per_user: int = Field(3, ge=1, le=1000)
     max_running: int = Field(10, ge=1, le=10000)
     job_timeout_seconds: int = Field(1800, ge=1)
@@ -70,6 +77,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:
+        for url in self.comfyui_url_list:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"comfyui_urls: {url!r} is not an http(s) URL")
+        if self.engine == "comfyui" and not self.comfyui_url_list:
+            raise ValueError("engine is comfyui but STATIONTHIS_COMFYUI_URLS is empty")
         if self.database_url is None:
             db_file = (self.data_dir / "stationthis.db").resolve()
             self.database_url = f"sqlite+aiosqlite:///{db_file}"
@@ -81,6 +93,16 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         assert self.database_url is not None
         return self.database_url
+
+    @property
+    def comfyui_url_list(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.comfyui_urls.split(",") if u.strip()]
+
+    @property
+    def engine_name(self) -> str:
+        if self.engine != "auto":
+            return self.engine
+        return "comfyui" if self.comfyui_url_list else "preview"
 
     @property
     def is_sqlite(self) -> bool:

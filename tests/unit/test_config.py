@@ -15,7 +15,7 @@ def test_defaults_are_the_embedded_setup(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert settings.is_sqlite
     assert settings.db_url.endswith(str((tmp_path / "data" / "stationthis.db").resolve()))
     assert settings.media_dir == Path("data/media")
-    assert (settings.host, settings.port, settings.engine) == ("127.0.0.1", 8000, "preview")
+    assert (settings.host, settings.port, settings.engine_name) == ("127.0.0.1", 8000, "preview")
     assert (settings.allowance.steps, settings.allowance.interval_seconds) == (18, 900)
 
 

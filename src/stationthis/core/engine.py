@@ -29,6 +29,9 @@ class JobSpec:
     images: dict[str, ImageInput] = field(default_factory=dict)  # input name -> image
     # Extra blobs an engine may need (e.g. a trained style/LoRA file), by name.
     assets: dict[str, bytes] = field(default_factory=dict)
+    # Where each public input lives in ``graph``: name -> (node id, field). Engines fill image
+    # inputs through it and name the user's input when the backend rejects a graph field.
+    bindings: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class Artifact:
 
 @dataclass(frozen=True)
 class EngineEvent:
+    """What a run reports. ``queued`` may carry ``extra["run_data"]``: the engine moved the
+    run (e.g. to another server) and the job should remember the new location."""
+
     kind: Literal["queued", "started", "progress", "preview", "done", "error", "cancelled"]
     step: int | None = None
     total: int | None = None

@@ -186,6 +186,15 @@ class JobService:
         async with self.db.write() as conn:
             return await self._move(conn, job_id, ("running", "uploading"), "uploading")
 
+    async def update_run(self, job_id: str, run_data: dict[str, Any]) -> None:
+        """The engine moved the run (e.g. failover to another server)."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.state.in_(ACTIVE))
+                .values(run_data=run_data, updated_at=utcnow())
+            )
+
     async def report_progress(self, job: Job, progress: dict[str, Any]) -> None:
         async with self.db.write() as conn:
             await conn.execute(

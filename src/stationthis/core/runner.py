@@ -110,6 +110,8 @@ class JobRunner:
                 return "cancelled"
             if event.kind == "done":
                 return "done"
+            if "run_data" in event.extra:
+                await self.jobs.update_run(job.id, dict(event.extra["run_data"]))
             now = time.monotonic()
             if event.kind == "started" or now - last >= self.progress_interval:
                 last = now
@@ -126,9 +128,14 @@ class JobRunner:
         for name, media_id in dict(job.params.get("_assets", {})).items():
             assets[name] = await self.media.read(await self.media.get(media_id))
         params = {k: v for k, v in job.params.items() if not k.startswith("_")}
+        bindings = {
+            name: (spec.node, spec.field)
+            for name, spec in tool.inputs.items()
+            if spec.node is not None and spec.field is not None
+        }
         return JobSpec(
             job_id=job.id, tool=job.tool, category=job.category, params=params,
-            graph=tool.fill_graph(params), images=images, assets=assets,
+            graph=tool.fill_graph(params), images=images, assets=assets, bindings=bindings,
         )
 
     async def _on_cancel_requested(self, event: Any) -> None:

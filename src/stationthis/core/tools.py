@@ -9,6 +9,7 @@ or id is ``input_<name>`` (ComfyUI Deploy external-input nodes, value in ``defau
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import random
@@ -22,7 +23,7 @@ CATEGORIES = {"txt2img", "img2img", "upscale", "rmbg", "train", "caption", "othe
 IMAGE_ONLY = {"upscale", "rmbg"}  # tools that need no prompt
 TYPES = {"str", "int", "float", "bool", "image", "choice", "list"}
 SEED_MAX = 2**32 - 1
-_PRIVATE = ("node", "field")  # graph wiring, not shown to users
+_PRIVATE = ("node", "field", "factor")  # graph wiring, not shown to users
 
 # ComfyUI Deploy external-input node classes → our input types.
 _DEPLOY_TYPES = {
@@ -50,6 +51,7 @@ class ToolInput:
     node: str | None = None
     field: str | None = None
     description: str = ""
+    factor: float | None = None  # the graph field gets value × factor
 
     def check(self, value: Any) -> Any:
         """The value converted to this input's type, or InvalidInput naming the allowed range."""
@@ -177,7 +179,10 @@ class Tool:
                 continue
             if spec.type == "image":
                 continue  # engines upload images and fill these fields themselves
-            graph[spec.node]["inputs"][spec.field] = params[name]
+            value = params[name]
+            if spec.factor is not None:
+                value = value * spec.factor
+            graph[spec.node]["inputs"][spec.field] = value
         return graph
 
     def public(self) -> dict[str, Any]:
@@ -216,6 +221,13 @@ class ToolRegistry:
 
     def all(self) -> list[Tool]:
         return sorted(self._tools.values(), key=lambda t: (t.category, t.name))
+
+    def set_default(self, input_name: str, value: Any) -> None:
+        """Change the default of an input in every tool that has it (from settings)."""
+        for tool in self._tools.values():
+            spec = tool.inputs.get(input_name)
+            if spec is not None:
+                tool.inputs[input_name] = dataclasses.replace(spec, default=value)
 
     def by_category(self, category: str) -> list[Tool]:
         return [t for t in self.all() if t.category == category]
@@ -277,7 +289,7 @@ def _explicit_inputs(
             max=spec.get("max"), choices=tuple(choices) if choices else None,
             max_length=spec.get("max_length"), required=bool(spec.get("required", False)),
             node=str(node) if node is not None else None, field=spec.get("field"),
-            description=spec.get("description", ""),
+            description=spec.get("description", ""), factor=spec.get("factor"),
         )
     return inputs
 

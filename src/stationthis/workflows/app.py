@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import Settings
 from ..core.db import Database
@@ -41,6 +43,7 @@ class App:
     make_image: MakeImage
     account: AccountWorkflow
     _started: bool = False
+    _background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def start(self) -> None:
         if self._started:
@@ -52,15 +55,40 @@ class App:
         for job_id in await self.runner.reconcile():
             log.info("resuming unfinished job %s", job_id)
             await self.queue.enqueue(job_id)
+        if self.engine.name != "preview":
+            self._background.append(asyncio.create_task(self.check_tools(log_problems=True)))
+
+    async def check_tools(self, log_problems: bool = False) -> dict[str, dict[str, list[str]]]:
+        """What each backend server lacks to run each tool (node classes, model files)."""
+        check = getattr(self.engine, "check_graph", None)
+        report: dict[str, dict[str, list[str]]] = {}
+        if check is None:
+            return report
+        for tool in self.tools.all():
+            try:
+                report[tool.name] = await check(tool.graph)
+            except Exception as exc:  # a report, never a reason to stop
+                log.warning("could not check tool %s: %s", tool.name, exc)
+                continue
+            for server, problems in report[tool.name].items():
+                if problems and log_problems:
+                    log.warning("tool %s cannot run on %s: %s", tool.name, server,
+                                "; ".join(problems))
+        return report
 
     async def stop(self) -> None:
         if not self._started:
             await self.db.dispose()
             return
         self._started = False
+        for task in self._background:
+            task.cancel()
         await self.queue.stop()
         await self.relay.drain()
         await self.relay.stop()
+        close = getattr(self.engine, "aclose", None)
+        if close is not None:
+            await close()
         await self.db.dispose()
 
     async def __aenter__(self) -> App:

@@ -1,0 +1,323 @@
+"""The ComfyUI engine: runs a tool's graph on a pool of self-hosted ComfyUI servers.
+
+Our job id is the ``prompt_id``, so a run is found again by id on its server. Progress comes
+from the server's websocket; because that socket is lossy, silence or a dropped line makes us
+ask ``/history`` and ``/queue`` what happened. A server that dies after accepting a job loses
+it (ComfyUI keeps its queue in memory): the run is moved to another server, with the same id,
+at most ``max_moves`` times — it never runs twice at once and never charges twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from stationthis.core.engine import Artifact, EngineEvent, EngineHealth, JobSpec, RunHandle
+from stationthis.core.errors import EngineFailed, RunLost
+
+from . import messages
+from .client import PromptRejected, ServerUnavailable
+from .pool import Server, ServerPool, required_models
+from .socket import DROPPED, Frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Run:
+    job_id: str
+    server: Server
+    spec: JobSpec | None  # None when picked up again after our own restart
+    moves: int = 0
+    cancelled: bool = False
+    finished: bool = False
+    error: str | None = None
+
+
+class ComfyUIEngine:
+    name = "comfyui"
+
+    def __init__(
+        self, pool: ServerPool, *, client_id: str | None = None, silence_timeout: float = 10.0,
+        down_grace: float = 30.0, max_moves: int = 2, result_wait: float = 30.0,
+    ) -> None:
+        self.pool = pool
+        self.client_id = client_id or uuid.uuid4().hex
+        self.silence_timeout = silence_timeout
+        self.down_grace = down_grace
+        self.max_moves = max_moves
+        self.result_wait = result_wait
+        self._runs: dict[str, _Run] = {}
+
+    # ----- Engine protocol ---------------------------------------------------------------
+
+    async def submit(self, job: JobSpec) -> RunHandle:
+        run = self._runs.get(job.job_id)
+        if run is None:
+            server = await self._place(job, exclude=())
+            run = self._runs[job.job_id] = _Run(job.job_id, server, job)
+        return self._handle(run)
+
+    async def events(self, handle: RunHandle) -> AsyncIterator[EngineEvent]:
+        run = self._run(handle)
+        queue = run.server.socket.subscribe(run.job_id)
+        run.server.socket.start()
+        try:
+            verdict = None if run.spec is not None else await self._settle_verdict(run)
+            while verdict is None:
+                try:
+                    frame: Frame | None = await asyncio.wait_for(queue.get(), self.silence_timeout)
+                except TimeoutError:
+                    frame = None
+                if frame is None or frame.type == DROPPED:
+                    verdict = await self._settle_verdict(run)
+                    if verdict == "moved":
+                        yield EngineEvent("queued", message="moved to another ComfyUI server",
+                                          extra={"run_data": self._handle(run).data})
+                        queue = run.server.socket.subscribe(run.job_id)
+                        verdict = None
+                    continue
+                event = self._translate(frame)
+                if event is not None and event.kind in ("error", "cancelled"):
+                    self._finish(run)
+                if event is not None:
+                    yield event
+                if frame.type in ("execution_success", "execution_error",
+                                  "execution_interrupted"):
+                    return
+                if frame.type == "executing" and frame.data.get("node") is None:
+                    verdict = await self._settle_verdict(run)
+            yield self._final_event(verdict, run)
+        finally:
+            run.server.socket.unsubscribe(run.job_id)
+
+    async def result(self, handle: RunHandle) -> list[Artifact]:
+        run = self._run(handle)
+        client = run.server.client
+        deadline = time.monotonic() + self.result_wait
+        try:
+            while (entry := await client.history(run.job_id)) is None:
+                if time.monotonic() > deadline:
+                    raise RunLost("ComfyUI finished the job but kept no record of it")
+                await asyncio.sleep(0.1)
+            error = messages.from_history(entry)
+            if error is not None:
+                raise EngineFailed(error)
+            if messages.was_interrupted(entry):
+                raise EngineFailed("cancelled")
+            artifacts = []
+            for images in self._output_images(entry):
+                for node_id, image in images:
+                    data = await client.view(
+                        image["filename"], image.get("subfolder", ""), image.get("type", "output")
+                    )
+                    artifacts.append(Artifact(data, "image/png", image["filename"],
+                                              meta={"node": node_id, "server": run.server.url}))
+            return artifacts
+        except ServerUnavailable as exc:
+            raise RunLost(f"the ComfyUI server went away before the images were fetched "
+                          f"({exc})") from None
+        finally:
+            self._finish(run)
+
+    async def cancel(self, handle: RunHandle) -> None:
+        run = self._run(handle)
+        run.cancelled = True
+        try:
+            await run.server.client.delete_queued(run.job_id)
+            await run.server.client.interrupt(run.job_id)
+        except ServerUnavailable:
+            pass  # a dead server runs nothing; the verdict will say so
+
+    async def health(self) -> EngineHealth:
+        await self.pool.refresh(force=True)
+        up = [s for s in self.pool.servers if s.healthy]
+        parts = [f"{s.url} ({'up, load ' + str(s.score) if s.healthy else 'down'})"
+                 for s in self.pool.servers]
+        return EngineHealth(
+            ok=bool(up), name=self.name,
+            detail=f"ComfyUI: {len(up)}/{len(self.pool.servers)} servers up — " + ", ".join(parts),
+            load=sum(s.score for s in up),
+        )
+
+    async def check_graph(self, graph: dict[str, Any]) -> dict[str, list[str]]:
+        """What each healthy server lacks to run ``graph``: node classes and model files."""
+        await self.pool.refresh()
+        report: dict[str, list[str]] = {}
+        for server in self.pool.servers:
+            if not server.healthy or server.object_info is None:
+                continue
+            problems = [
+                f"node {node.get('class_type')!r} is not installed"
+                for node in graph.values()
+                if node.get("class_type") not in server.object_info
+            ]
+            problems += [f"model {name!r} is missing"
+                         for name in await self.pool.has_models(server, required_models(graph))]
+            report[server.url] = problems
+        return report
+
+    async def aclose(self) -> None:
+        await self.pool.close()
+
+    # ----- placing runs ------------------------------------------------------------------
+
+    async def _place(self, job: JobSpec, exclude: tuple[Server, ...]) -> Server:
+        """Send a job to the best server; on a dead server, try the next one."""
+        if not job.graph:
+            raise EngineFailed(f"the tool {job.tool!r} has no ComfyUI workflow")
+        needed = required_models(job.graph)
+        tried = list(exclude)
+        while True:
+            server = await self.pool.choose(needed, exclude=tried)
+            try:
+                await self._queue_on(server, job)
+                return server
+            except ServerUnavailable as exc:
+                server.in_flight -= 1
+                self.pool.mark_down(server, str(exc))
+                tried.append(server)
+            except PromptRejected as exc:
+                server.in_flight -= 1
+                raise EngineFailed(messages.rejected(exc.payload, job.bindings)) from None
+
+    async def _queue_on(self, server: Server, job: JobSpec) -> None:
+        assert job.graph is not None
+        graph = copy.deepcopy(job.graph)
+        for name, image in job.images.items():
+            target = job.bindings.get(name)
+            if target is None:
+                raise EngineFailed(f"the tool does not say where the image {name!r} goes")
+            uploaded = await server.client.upload_image(image.data, f"{job.job_id}_{name}.png")
+            graph[target[0]]["inputs"][target[1]] = uploaded
+        # Listen before queueing: ComfyUI does not repeat frames we were not there for.
+        server.socket.subscribe(job.job_id)
+        if not await server.socket.wait_connected(5.0):
+            server.socket.unsubscribe(job.job_id)
+            raise ServerUnavailable(f"{server.url}: websocket did not connect")
+        try:
+            await server.client.queue_prompt(graph, prompt_id=job.job_id, client_id=self.client_id)
+        except BaseException:
+            server.socket.unsubscribe(job.job_id)
+            raise
+
+    async def _move(self, run: _Run) -> bool:
+        if run.spec is None or run.cancelled or run.moves >= self.max_moves:
+            return False
+        old = run.server
+        old.in_flight = max(0, old.in_flight - 1)
+        try:
+            run.server = await self._place(run.spec, exclude=(old,))
+        except EngineFailed:
+            return False
+        run.moves += 1
+        log.warning("job %s moved from %s to %s", run.job_id, old.url, run.server.url)
+        return True
+
+    # ----- verdicts ----------------------------------------------------------------------
+
+    async def _verdict(self, run: _Run) -> str | None:
+        """Ask the server: success | error | interrupted | lost | down; None = still going."""
+        client = run.server.client
+        try:
+            entry = await client.history(run.job_id)
+            if entry is not None:
+                if messages.was_interrupted(entry):
+                    return "interrupted"
+                run.error = messages.from_history(entry)
+                if run.error is not None:
+                    return "error"
+                return "success"
+            running, pending = await client.queue()
+        except ServerUnavailable:
+            return "down"
+        if run.job_id in running or run.job_id in pending:
+            return None
+        return "lost"
+
+    async def _settle_verdict(self, run: _Run) -> str | None:
+        """A verdict, waiting out a dead server for ``down_grace`` and moving lost runs."""
+        verdict = await self._verdict(run)
+        deadline = time.monotonic() + self.down_grace
+        while verdict == "down" and time.monotonic() < deadline:
+            self.pool.mark_down(run.server, "unreachable during a job")
+            await asyncio.sleep(0.5)
+            verdict = await self._verdict(run)
+        if verdict in ("lost", "down"):
+            if run.cancelled:
+                return "interrupted"
+            if await self._move(run):
+                return "moved"
+        return verdict
+
+    def _final_event(self, verdict: str | None, run: _Run) -> EngineEvent:
+        if verdict == "success":
+            return EngineEvent("done")
+        if verdict == "interrupted":
+            self._finish(run)
+            return EngineEvent("cancelled")
+        if verdict == "error":
+            self._finish(run)
+            return EngineEvent("error", message=run.error or "ComfyUI reported an error")
+        self._finish(run)
+        raise RunLost("the ComfyUI server lost this job (it restarted or went away)")
+
+    def _translate(self, frame: Frame) -> EngineEvent | None:
+        data = frame.data
+        if frame.type == "execution_start":
+            return EngineEvent("started")
+        if frame.type == "executing" and data.get("node") is not None:
+            return EngineEvent("progress", node=str(data.get("display_node") or data["node"]))
+        if frame.type == "progress":
+            return EngineEvent("progress", step=int(data.get("value", 0)),
+                               total=int(data.get("max", 0)) or None,
+                               node=str(data.get("node")) if data.get("node") else None)
+        if frame.type == "preview" and frame.image:
+            return EngineEvent("preview", preview=frame.image)
+        if frame.type == "execution_success":
+            return EngineEvent("done")
+        if frame.type == "execution_error":
+            return EngineEvent("error", message=messages.runtime(data))
+        if frame.type == "execution_interrupted":
+            return EngineEvent("cancelled")
+        return None
+
+    # ----- bookkeeping -------------------------------------------------------------------
+
+    def _handle(self, run: _Run) -> RunHandle:
+        return RunHandle(self.name, run.job_id, run.job_id, {"server": run.server.url})
+
+    def _run(self, handle: RunHandle) -> _Run:
+        run = self._runs.get(handle.job_id)
+        if run is None:  # picked up again after a restart of StationThis
+            server_url = handle.data.get("server")
+            if not server_url:
+                raise RunLost("this job's ComfyUI server is not recorded")
+            run = self._runs[handle.job_id] = _Run(
+                handle.job_id, self.pool.by_url(str(server_url)), None
+            )
+        return run
+
+    def _finish(self, run: _Run) -> None:
+        if not run.finished:
+            run.finished = True
+            run.server.in_flight = max(0, run.server.in_flight - 1)
+            self._runs.pop(run.job_id, None)
+
+    @staticmethod
+    def _output_images(entry: dict[str, Any]) -> list[list[tuple[str, dict[str, Any]]]]:
+        """Saved images (type "output"); previews ("temp") only when nothing was saved."""
+        saved: list[tuple[str, dict[str, Any]]] = []
+        temp: list[tuple[str, dict[str, Any]]] = []
+        for node_id, output in (entry.get("outputs") or {}).items():
+            for image in output.get("images", []) if isinstance(output, dict) else []:
+                (saved if image.get("type", "output") == "output" else temp).append(
+                    (str(node_id), image)
+                )
+        return [saved or temp]

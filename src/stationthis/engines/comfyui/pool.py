@@ -1,0 +1,169 @@
+"""A pool of ComfyUI servers: health checks, model inventory, least-loaded routing.
+
+A server is checked with ``/system_stats`` (and ``/queue`` for its load) when it is first
+used, whenever its last check is older than ``check_every`` seconds, and at once after any
+request to it fails. A server that is down is skipped and looked at again later, so it comes
+back by itself when it is healthy again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from stationthis.core.errors import EngineFailed
+
+from .client import ComfyClient, ServerUnavailable
+from .socket import ServerSocket
+
+log = logging.getLogger(__name__)
+
+# Loader nodes and the model folder their file input refers to.
+MODEL_INPUTS = {
+    "CheckpointLoaderSimple": ("ckpt_name", "checkpoints"),
+    "UpscaleModelLoader": ("model_name", "upscale_models"),
+    "LoraLoader": ("lora_name", "loras"),
+    "LoraLoaderModelOnly": ("lora_name", "loras"),
+    "VAELoader": ("vae_name", "vae"),
+}
+
+
+def required_models(graph: dict[str, Any]) -> dict[str, set[str]]:
+    """Model files a graph needs, by folder."""
+    needed: dict[str, set[str]] = {}
+    for node in graph.values():
+        spec = MODEL_INPUTS.get(str(node.get("class_type")))
+        if spec is None:
+            continue
+        value = node.get("inputs", {}).get(spec[0])
+        if isinstance(value, str):
+            needed.setdefault(spec[1], set()).add(value)
+    return needed
+
+
+@dataclass
+class Server:
+    url: str
+    client: ComfyClient
+    socket: ServerSocket
+    healthy: bool = False
+    checked_at: float = 0.0
+    load: int = 0  # prompts queued or running there, as last seen
+    in_flight: int = 0  # prompts we submitted that have not finished
+    error: str = ""
+    models: dict[str, set[str]] = field(default_factory=dict)
+    object_info: dict[str, Any] | None = None
+    version: str = ""
+
+    @property
+    def score(self) -> int:
+        return max(self.load, self.in_flight)
+
+
+class ServerPool:
+    def __init__(
+        self, urls: Iterable[str], *, client_id: str, http: httpx.AsyncClient | None = None,
+        check_every: float = 10.0,
+    ) -> None:
+        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))
+        self.servers = [
+            Server(url.rstrip("/"), ComfyClient(url, self.http), ServerSocket(url, client_id))
+            for url in urls
+        ]
+        if not self.servers:
+            raise ValueError("a ComfyUI pool needs at least one server URL")
+        self.check_every = check_every
+        self._lock = asyncio.Lock()
+
+    def by_url(self, url: str) -> Server:
+        for server in self.servers:
+            if server.url == url.rstrip("/"):
+                return server
+        # A job from before a configuration change: talk to its server all the same.
+        server = Server(url.rstrip("/"), ComfyClient(url, self.http),
+                        ServerSocket(url, self.servers[0].socket.url.rsplit("=", 1)[1]))
+        self.servers.append(server)
+        return server
+
+    async def check(self, server: Server) -> bool:
+        try:
+            stats = await server.client.system_stats()
+            running, pending = await server.client.queue()
+            if server.object_info is None:
+                server.object_info = await server.client.object_info()
+        except (ServerUnavailable, httpx.HTTPError, ValueError) as exc:
+            if server.healthy:
+                log.warning("ComfyUI server %s is down: %s", server.url, exc)
+            server.healthy, server.error = False, str(exc)
+        else:
+            if not server.healthy and server.checked_at:
+                log.info("ComfyUI server %s is back", server.url)
+            server.healthy, server.error = True, ""
+            server.load = len(running) + len(pending)
+            server.version = str(stats.get("system", {}).get("comfyui_version", ""))
+        server.checked_at = time.monotonic()
+        return server.healthy
+
+    def mark_down(self, server: Server, reason: str) -> None:
+        server.healthy, server.error, server.checked_at = False, reason, time.monotonic()
+
+    async def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        stale = [s for s in self.servers if force or now - s.checked_at > self.check_every]
+        if stale:
+            await asyncio.gather(*(self.check(s) for s in stale))
+
+    async def has_models(self, server: Server, needed: dict[str, set[str]]) -> list[str]:
+        """The files in ``needed`` that ``server`` does not have."""
+        missing = []
+        for folder, names in needed.items():
+            if folder not in server.models:
+                try:
+                    server.models[folder] = set(await server.client.models(folder))
+                except (ServerUnavailable, httpx.HTTPError, ValueError):
+                    return sorted(names)
+            missing += sorted(names - server.models[folder])
+        return missing
+
+    async def choose(
+        self, needed: dict[str, set[str]], exclude: Iterable[Server] = ()
+    ) -> Server:
+        """The least-loaded healthy server that has every model ``needed``."""
+        async with self._lock:
+            await self.refresh()
+            skip = {s.url for s in exclude}
+            healthy = [s for s in self.servers if s.healthy and s.url not in skip]
+            if not healthy:
+                await self.refresh(force=True)  # maybe one came back just now
+                healthy = [s for s in self.servers if s.healthy and s.url not in skip]
+            if not healthy:
+                raise EngineFailed(
+                    "no ComfyUI server is reachable right now; nothing was charged — "
+                    "try again later"
+                )
+            fits: list[Server] = []
+            missing_any: list[str] = []
+            for server in healthy:
+                missing = await self.has_models(server, needed)
+                if missing:
+                    missing_any = missing
+                else:
+                    fits.append(server)
+            if not fits:
+                raise EngineFailed(
+                    f"no ComfyUI server has the model {missing_any[0]!r} this tool needs"
+                )
+            best = min(fits, key=lambda s: s.score)
+            best.in_flight += 1
+            return best
+
+    async def close(self) -> None:
+        for server in self.servers:
+            await server.socket.stop()
+        await self.http.aclose()
