@@ -241,7 +241,7 @@ class Ledger:
         to_allowance = amount - to_credit
         # Credit held by an account that was since linked into another goes to the
         # account that now owns its identities; a merged account's allowance stays with it.
-        credit_owner = await self._live_account(conn, account_id)
+        credit_owner = await live_account(conn, account_id)
         if credit_owner != account_id and to_credit:
             await self._lock(conn, credit_owner)
         for bucket, value in ((CREDIT, to_credit), (ALLOWANCE, to_allowance)):
@@ -304,20 +304,6 @@ class Ledger:
             )
         return Balance(row.allowance_balance, row.credit_balance, p.amount, next_at)
 
-    async def _live_account(self, conn: AsyncConnection, account_id: str) -> str:
-        """Follow ``merged_into`` links to the account that is in use now."""
-        seen = {account_id}
-        while True:
-            merged = (
-                await conn.execute(
-                    select(accounts.c.merged_into).where(accounts.c.id == account_id)
-                )
-            ).scalar_one_or_none()
-            if merged is None or merged in seen:
-                return account_id
-            seen.add(merged)
-            account_id = merged
-
     async def _key_used(self, conn: AsyncConnection, key: str) -> bool:
         found = await conn.execute(select(ledger.c.id).where(ledger.c.idem_key == key))
         return found.first() is not None
@@ -341,6 +327,19 @@ class Ledger:
             select(ledger.c.charged).where(ledger.c.ref == ref, ledger.c.kind == "capture")
         )
         return int(found.scalar_one_or_none() or 0)
+
+
+async def live_account(conn: AsyncConnection, account_id: str) -> str:
+    """The account in use now: follows ``merged_into`` links left by account linking."""
+    seen = {account_id}
+    while True:
+        merged = (
+            await conn.execute(select(accounts.c.merged_into).where(accounts.c.id == account_id))
+        ).scalar_one_or_none()
+        if merged is None or merged in seen:
+            return account_id
+        seen.add(merged)
+        account_id = merged
 
 
 def refill_eta(balance: Balance, policy: AllowancePolicy) -> timedelta | None:

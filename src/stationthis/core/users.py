@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import Database, as_utc, new_id, utcnow
 from .errors import InvalidInput, NotFound
-from .points import ALLOWANCE, CREDIT, AllowancePolicy, Ledger
+from .points import ALLOWANCE, CREDIT, AllowancePolicy, Ledger, live_account
 from .schema import accounts, identities, jobs, ledger, link_codes, media
 
 LINK_CODE_TTL = timedelta(minutes=15)
@@ -136,8 +136,8 @@ class Users:
                 raise InvalidInput("that link code is unknown or was already used")
             if as_utc(row.expires_at) < utcnow():
                 raise InvalidInput("that link code has expired; ask for a new one")
-            target = await self._live(conn, row.account_id)
-            if target == await self._live(conn, account_id):
+            target = await live_account(conn, row.account_id)
+            if target == await live_account(conn, account_id):
                 raise InvalidInput("that code belongs to this same account")
             await conn.execute(
                 update(link_codes).where(link_codes.c.code == code).values(used_at=utcnow())
@@ -174,20 +174,6 @@ class Users:
                 )
 
     # ----- internals ---------------------------------------------------------------------
-
-    async def _live(self, conn: AsyncConnection, account_id: str) -> str:
-        """The account in use now: follows ``merged_into`` links."""
-        seen = {account_id}
-        while True:
-            merged = (
-                await conn.execute(
-                    select(accounts.c.merged_into).where(accounts.c.id == account_id)
-                )
-            ).scalar_one_or_none()
-            if merged is None or merged in seen:
-                return account_id
-            seen.add(merged)
-            account_id = merged
 
     async def _find(self, ident: Identity) -> Account | None:
         async with self.db.read() as conn:
