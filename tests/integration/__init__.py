@@ -1,0 +1,1 @@
+"""Adapters against real servers on loopback (a real ComfyUI, PostgreSQL, Redis)."""
