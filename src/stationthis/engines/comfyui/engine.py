@@ -207,13 +207,15 @@ class ComfyUIEngine:
             server.socket.unsubscribe(job.job_id)
             raise
 
-    async def _move(self, run: _Run) -> bool:
+    async def _move(self, run: _Run, *, avoid_current: bool) -> bool:
+        """Queue a lost run again: on another server when its own is down, else anywhere
+        (a server that restarted and forgot the job is as good as any)."""
         if run.spec is None or run.cancelled or run.moves >= self.max_moves:
             return False
         old = run.server
         old.in_flight = max(0, old.in_flight - 1)
         try:
-            run.server = await self._place(run.spec, exclude=(old,))
+            run.server = await self._place(run.spec, exclude=(old,) if avoid_current else ())
         except EngineFailed:
             return False
         run.moves += 1
@@ -252,7 +254,7 @@ class ComfyUIEngine:
         if verdict in ("lost", "down"):
             if run.cancelled:
                 return "interrupted"
-            if await self._move(run):
+            if await self._move(run, avoid_current=verdict == "down"):
                 return "moved"
         return verdict
 

@@ -38,6 +38,7 @@ class ServerSocket:
         self._subscribers: dict[str, asyncio.Queue[Frame]] = {}
         self._running_prompt: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._ws: Any = None
 
     def start(self) -> None:
         if self._task is None or self._task.done():
@@ -59,6 +60,11 @@ class ServerSocket:
             return False
         return True
 
+    def drop(self) -> None:
+        """Cut the line abruptly (as a network fault would); the loop reconnects."""
+        if self._ws is not None:
+            self._ws.transport.abort()
+
     def subscribe(self, prompt_id: str) -> asyncio.Queue[Frame]:
         return self._subscribers.setdefault(prompt_id, asyncio.Queue())
 
@@ -70,6 +76,7 @@ class ServerSocket:
         while True:
             try:
                 async with connect(self.url, max_size=64 * 1024 * 1024, open_timeout=5) as ws:
+                    self._ws = ws
                     self.connected.set()
                     delay = 0.1
                     async for message in ws:
