@@ -35,6 +35,7 @@ class _Run:
     server: Server
     spec: JobSpec | None  # None when picked up again after our own restart
     moves: int = 0
+    queued_at: float = 0.0  # monotonic time of the last POST /prompt
     cancelled: bool = False
     finished: bool = False
     error: str | None = None
@@ -61,7 +62,8 @@ class ComfyUIEngine:
         run = self._runs.get(job.job_id)
         if run is None:
             server = await self._place(job, exclude=())
-            run = self._runs[job.job_id] = _Run(job.job_id, server, job)
+            run = self._runs[job.job_id] = _Run(job.job_id, server, job,
+                                                queued_at=time.monotonic())
         return self._handle(run)
 
     async def events(self, handle: RunHandle) -> AsyncIterator[EngineEvent]:
@@ -218,6 +220,7 @@ class ComfyUIEngine:
             run.server = await self._place(run.spec, exclude=(old,) if avoid_current else ())
         except EngineFailed:
             return False
+        run.queued_at = time.monotonic()
         run.moves += 1
         log.warning("job %s moved from %s to %s", run.job_id, old.url, run.server.url)
         return True
@@ -228,6 +231,8 @@ class ComfyUIEngine:
         """Ask the server: success | error | interrupted | lost | down; None = still going."""
         client = run.server.client
         try:
+            if run.job_id in await run.server.active_prompts(newer_than=run.queued_at):
+                return None
             entry = await client.history(run.job_id)
             if entry is not None:
                 if messages.was_interrupted(entry):
@@ -236,11 +241,8 @@ class ComfyUIEngine:
                 if run.error is not None:
                     return "error"
                 return "success"
-            running, pending = await client.queue()
         except ServerUnavailable:
             return "down"
-        if run.job_id in running or run.job_id in pending:
-            return None
         return "lost"
 
     async def _settle_verdict(self, run: _Run) -> str | None:

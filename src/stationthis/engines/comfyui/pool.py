@@ -60,6 +60,21 @@ class Server:
     models: dict[str, set[str]] = field(default_factory=dict)
     object_info: dict[str, Any] | None = None
     version: str = ""
+    _queue: tuple[float, set[str]] = (0.0, set())
+    _queue_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def active_prompts(self, newer_than: float) -> set[str]:
+        """Ids running or pending there, from one ``/queue`` read shared by every job on
+        this server and taken after ``newer_than`` (monotonic). Thousands of silent jobs
+        then cost one request per second, not one each."""
+        async with self._queue_lock:
+            taken, ids = self._queue
+            if taken <= newer_than or time.monotonic() - taken > 1.0:
+                running, pending = await self.client.queue()
+                ids = set(running) | set(pending)
+                self._queue = (time.monotonic(), ids)
+                self.load = len(ids)
+            return ids
 
     @property
     def score(self) -> int:
