@@ -86,6 +86,18 @@ def _engine(settings: Settings) -> Engine:
         return ComfyUIEngine(
             pool, client_id=client_id, silence_timeout=settings.comfyui_silence_seconds
         )
+    if settings.engine_name == "comfydeploy":
+        from .engines.comfydeploy import ComfyDeployEngine
+
+        assert settings.comfydeploy_api_key is not None
+        public = settings.public_url.rstrip("/") if settings.public_url else None
+        return ComfyDeployEngine(
+            settings.comfydeploy_url, settings.comfydeploy_api_key.get_secret_value(),
+            settings.comfydeploy_deployments,
+            webhook_base=f"{public}/api/v1/webhooks/comfydeploy" if public else None,
+            webhook_secret=settings.derived_secret("comfydeploy-webhook"),
+            poll_interval=settings.comfydeploy_poll_seconds,
+        )
     from .engines.preview import PreviewEngine
 
     return PreviewEngine()

@@ -55,9 +55,19 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
     engine: str = Field(
-        "auto", pattern="^(auto|preview|comfyui)$",
-        description="generation backend; auto = comfyui when COMFYUI_URLS is set, else preview",
+        "auto", pattern="^(auto|preview|comfyui|comfydeploy)$",
+        description="generation backend; auto = comfyui when COMFYUI_URLS is set, "
+        "comfydeploy when COMFYDEPLOY_API_KEY is set, else preview",
     )
+    public_url: str | None = Field(
+        None, description="this service's public base URL, for webhooks (https://…)"
+    )
+    comfydeploy_url: str = "https://api.comfydeploy.com"
+    comfydeploy_api_key: SecretStr | None = None
+    comfydeploy_deployments: dict[str, str] = Field(
+        default_factory=dict, description='JSON: {"tool name": "deployment id"}'
+    )
+    comfydeploy_poll_seconds: float = Field(5.0, gt=0)
     comfyui_urls: str = Field("", description="comma-separated ComfyUI server URLs")
     comfyui_checkpoint: str | None = Field(None, description="default checkpoint file")
     comfyui_upscaler: str | None = Field(None, description="default upscale model file")
@@ -82,6 +92,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"comfyui_urls: {url!r} is not an http(s) URL")
         if self.engine == "comfyui" and not self.comfyui_url_list:
             raise ValueError("engine is comfyui but STATIONTHIS_COMFYUI_URLS is empty")
+        if self.engine_name == "comfydeploy" and not (
+            self.comfydeploy_api_key and self.comfydeploy_deployments
+        ):
+            raise ValueError(
+                "engine is comfydeploy: set STATIONTHIS_COMFYDEPLOY_API_KEY and "
+                "STATIONTHIS_COMFYDEPLOY_DEPLOYMENTS"
+            )
         if self.database_url is None:
             db_file = (self.data_dir / "stationthis.db").resolve()
             self.database_url = f"sqlite+aiosqlite:///{db_file}"
@@ -98,11 +115,21 @@ class Settings(BaseSettings):
     def comfyui_url_list(self) -> list[str]:
         return [u.strip().rstrip("/") for u in self.comfyui_urls.split(",") if u.strip()]
 
+    def derived_secret(self, purpose: str) -> bytes:
+        """A key for one purpose derived from ``secret_key`` (never the raw secret)."""
+        import hashlib
+        import hmac
+
+        key = self.secret_key.get_secret_value().encode()
+        return hmac.new(key, purpose.encode(), hashlib.sha256).digest()
+
     @property
     def engine_name(self) -> str:
         if self.engine != "auto":
             return self.engine
-        return "comfyui" if self.comfyui_url_list else "preview"
+        if self.comfyui_url_list:
+            return "comfyui"
+        return "comfydeploy" if self.comfydeploy_api_key else "preview"
 
     @property
     def is_sqlite(self) -> bool:

@@ -6,12 +6,13 @@ import html
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from ... import __version__
+from ...core.errors import Forbidden, InvalidInput
 from ...workflows.app import App
 
 
@@ -60,6 +61,30 @@ def create_app(app: App, *, manage_lifecycle: bool = True) -> FastAPI:
     async def api_health() -> Health:
         """Whether the service, its database and its generation engine are working."""
         return await health()
+
+    @web.post(
+        "/api/v1/webhooks/comfydeploy/{token}", status_code=204, tags=["webhooks"],
+        responses={400: {"description": "not a webhook body"},
+                   403: {"description": "bad webhook signature"},
+                   404: {"description": "ComfyUI Deploy is not the active engine"},
+                   413: {"description": "body too large"}},
+    )
+    async def comfydeploy_webhook(token: str, request: Request) -> Response:
+        """Run status from ComfyUI Deploy. The token in the URL authenticates it; the run is
+        then read back from the API, so the body itself is never trusted."""
+        receive = getattr(app.engine, "receive_webhook", None)
+        if receive is None:
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        body = await request.body()
+        if len(body) > 1_000_000:
+            return JSONResponse({"error": "too_large"}, status_code=413)
+        try:
+            await receive(token, body)
+        except Forbidden as exc:
+            return JSONResponse({"error": exc.code, "message": exc.message}, status_code=403)
+        except InvalidInput as exc:
+            return JSONResponse({"error": exc.code, "message": exc.message}, status_code=400)
+        return Response(status_code=204)
 
     @web.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home() -> str:
