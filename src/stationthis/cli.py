@@ -7,9 +7,10 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from .bootstrap import build
 from .config import Settings, SettingsError, load_settings
@@ -43,12 +44,42 @@ def _settings() -> Settings:
 
 
 def _prepare_db(settings: Settings) -> None:
-    """The embedded default (SQLite) migrates itself; PostgreSQL needs `stationthis db upgrade`."""
-    if settings.is_sqlite:
-        from .migrations import upgrade
+    """The embedded default (SQLite) migrates itself; PostgreSQL needs `stationthis db upgrade`
+    (many processes must not race to migrate). Either way a database we cannot use stops us
+    here with one line, not a traceback."""
+    from .migrations import pending, upgrade
 
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(settings.db_url)
+    try:
+        if settings.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            upgrade(settings.db_url)
+        elif pending(settings.db_url):
+            _fail("the database schema is not up to date: run `stationthis db upgrade`")
+    except (OSError, SQLAlchemyError) as exc:
+        _fail(f"cannot use the database at {_safe_url(settings.db_url)}: {_reason(exc)}")
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparseable URL)"
+
+
+def _reason(exc: BaseException) -> str:
+    """The root cause of a database error, in one line."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
 
 
 def _run(body: Callable[[App], Awaitable[T]], *, start: bool = False) -> T:
@@ -66,6 +97,8 @@ def _run(body: Callable[[App], Awaitable[T]], *, start: bool = False) -> T:
 
     try:
         return asyncio.run(main())
+    except (OSError, SQLAlchemyError) as exc:
+        _fail(f"cannot use the database at {_safe_url(settings.db_url)}: {_reason(exc)}", 1)
     except StationError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         if isinstance(exc, InsufficientPoints):
@@ -234,9 +267,12 @@ def db_upgrade() -> None:
     from .migrations import upgrade
 
     settings = _settings()
-    if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.db_url)
+    try:
+        if settings.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.db_url)
+    except (OSError, SQLAlchemyError) as exc:
+        _fail(f"cannot use the database at {_safe_url(settings.db_url)}: {_reason(exc)}")
     typer.echo("database is up to date")
 
 

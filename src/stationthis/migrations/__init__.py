@@ -23,5 +23,31 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(config(url), revision)
 
 
+def pending(url: str) -> bool:
+    """True when the database is not at the newest schema (synchronous, like ``upgrade``)."""
+    import asyncio
+
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    heads = set(ScriptDirectory.from_config(config(url)).get_heads())
+
+    async def current() -> set[str]:
+        engine = create_async_engine(url, poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                return set(
+                    await conn.run_sync(
+                        lambda sync: MigrationContext.configure(sync).get_current_heads()
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(current()) != heads
+
+
 def downgrade(url: str, revision: str) -> None:
     command.downgrade(config(url), revision)
