@@ -110,7 +110,9 @@ def _run(body: Callable[[App], Awaitable[T]], *, start: bool = False) -> T:
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="default: STATIONTHIS_HOST")] = None,
-    port: Annotated[int | None, typer.Option(help="default: STATIONTHIS_PORT")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="default: STATIONTHIS_PORT")
+    ] = None,
 ) -> None:
     """Run the service: web app and API, and an in-process worker."""
     import uvicorn
@@ -119,7 +121,10 @@ def serve(
 
     settings = _settings()
     _prepare_db(settings)
-    web = create_app(build(settings))
+    try:
+        web = create_app(build(settings))
+    except StationError as exc:
+        _fail(exc.message, 1)
     typer.echo(f"StationThis on http://{host or settings.host}:{port or settings.port}")
     uvicorn.run(web, host=host or settings.host, port=port or settings.port,
                 log_level=settings.log_level.lower())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -41,6 +42,7 @@ class Settings(BaseSettings):
         env_prefix="STATIONTHIS_",
         env_nested_delimiter="__",
         env_file=".env",
+        dotenv_filtering="match_prefix",  # other programs' lines in .env are not ours
         extra="forbid",
     )
 
@@ -52,7 +54,7 @@ class Settings(BaseSettings):
     media_dir: Path | None = Field(None, description="default: <data_dir>/media")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    log_level: str = Field("INFO", pattern="^(?i:DEBUG|INFO|WARNING|ERROR)$")
 
     engine: str = Field(
         "auto", pattern="^(auto|preview|comfyui|comfydeploy)$",
@@ -140,9 +142,23 @@ class SettingsError(Exception):
     """Invalid settings: the message is one line naming the setting."""
 
 
+# Variables with our prefix that are not settings (used by the test suite).
+_NOT_SETTINGS = {"STATIONTHIS_REQUIRE_SERVICES", "STATIONTHIS_COMFYUI_HOME"}
+
+
 def load_settings(**overrides: object) -> Settings:
+    unknown = sorted(
+        name for name in os.environ
+        if name.upper().startswith("STATIONTHIS_") and name.upper() not in _NOT_SETTINGS
+        and name.upper().removeprefix("STATIONTHIS_").split("__")[0].lower()
+        not in Settings.model_fields
+    )
+    if unknown:
+        raise SettingsError(f"unknown setting {unknown[0]} (a typo?)")
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings.log_level = settings.log_level.upper()
+        return settings
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "STATIONTHIS_" + "__".join(str(p) for p in first["loc"]).upper()
