@@ -251,3 +251,24 @@ async def test_templates_are_checked_against_the_server(comfy_app: App) -> None:
     assert list(servers.values()) == [[]]  # the fake has everything `make` needs
     problems = next(iter(report["rmbg"].values()))
     assert any("not installed" in p for p in problems)
+
+
+async def test_progress_carries_steps_nodes_and_preview_images(
+    comfy_app: App, fake: FakeComfyUI
+) -> None:
+    from stationthis.core.events import Event, JobProgressed
+
+    seen: list[JobProgressed] = []
+
+    async def collect(event: Event) -> None:
+        assert isinstance(event, JobProgressed)
+        seen.append(event)
+
+    comfy_app.bus.subscribe(collect, JobProgressed)
+    fake.script(steps=4, step_delay=0.05, preview=True)
+    done = await make(comfy_app, await alice(comfy_app))
+    assert done.state == "succeeded", done.error
+    assert any(e.progress.get("total") == 4 and e.progress.get("step") for e in seen)
+    assert any(e.progress.get("node") for e in seen)
+    previews = [e.preview for e in seen if e.preview]
+    assert previews and previews[0][:2] == b"\xff\xd8"  # a JPEG from the server

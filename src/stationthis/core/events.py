@@ -71,6 +71,8 @@ class JobQueued(JobEvent):
 class JobProgressed(JobEvent):
     state: str
     progress: dict[str, Any]
+    preview: bytes | None = None  # a small in-progress image when the engine offers one
+    # (progress events go straight to the bus, never to the outbox, so bytes are fine here)
 
 
 @dataclass(frozen=True, kw_only=True)

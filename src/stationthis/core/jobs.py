@@ -195,7 +195,9 @@ class JobService:
                 .values(run_data=run_data, updated_at=utcnow())
             )
 
-    async def report_progress(self, job: Job, progress: dict[str, Any]) -> None:
+    async def report_progress(
+        self, job: Job, progress: dict[str, Any], preview: bytes | None = None
+    ) -> None:
         async with self.db.write() as conn:
             await conn.execute(
                 update(jobs)
@@ -204,7 +206,7 @@ class JobService:
             )
         await self.bus.publish(
             JobProgressed(job_id=job.id, owner_id=job.owner_id, reply=job.reply,
-                          state=job.state, progress=progress)
+                          state=job.state, progress=progress, preview=preview)
         )
 
     async def succeed(self, job_id: str, outputs: list[str], cost: int) -> Job:

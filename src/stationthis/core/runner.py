@@ -103,6 +103,7 @@ class JobRunner:
         """Consume the engine's events; returns "done" or "cancelled"; raises on error."""
         last = 0.0
         started = time.monotonic()
+        current: dict[str, Any] = {}  # a preview or node event keeps the last step/percent
         async for event in self.engine.events(handle):
             if event.kind == "error":
                 raise EngineFailed(event.message or "the engine reported an error")
@@ -113,9 +114,10 @@ class JobRunner:
             if "run_data" in event.extra:
                 await self.jobs.update_run(job.id, dict(event.extra["run_data"]))
             now = time.monotonic()
-            if event.kind == "started" or now - last >= self.progress_interval:
+            current = {**current, **_progress(event, now - started)}
+            if event.kind in ("started", "preview") or now - last >= self.progress_interval:
                 last = now
-                await self.jobs.report_progress(job, _progress(event, now - started))
+                await self.jobs.report_progress(job, current, preview=event.preview)
         return "done"  # stream ended without a verdict: result() decides
 
     async def _spec(self, job: Job) -> JobSpec:
