@@ -62,6 +62,10 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    group_id: str | None = None
+    parent_id: str | None = None
+    origin: str | None = None  # regenerate | variation | tweak | None (a new request)
+    tool_version: str | None = None
 
     @property
     def ref(self) -> str:
@@ -83,6 +87,10 @@ class NewJob:
     engine: str
     inputs: dict[str, str] | None = None
     reply: dict[str, Any] | None = None
+    group_id: str | None = None
+    parent_id: str | None = None
+    origin: str | None = None
+    tool_version: str | None = None
 
 
 class JobService:
@@ -124,7 +132,8 @@ class JobService:
                     category=new.category, params=new.params, inputs=new.inputs or {},
                     state="queued", progress={}, engine=new.engine, quote=new.quote,
                     outputs=[], reply=new.reply, cancel_requested=False,
-                    created_at=now, updated_at=now,
+                    group_id=new.group_id, parent_id=new.parent_id, origin=new.origin,
+                    tool_version=new.tool_version, created_at=now, updated_at=now,
                 )
             )
             await self.ledger.hold(
@@ -331,5 +340,6 @@ def _job(row: Any) -> Job:
         outputs=list(row.outputs or []), error=row.error, error_code=row.error_code,
         reply=row.reply, cancel_requested=bool(row.cancel_requested),
         created_at=as_utc(row.created_at), started_at=ts(row.started_at),
-        finished_at=ts(row.finished_at),
+        finished_at=ts(row.finished_at), group_id=row.group_id, parent_id=row.parent_id,
+        origin=row.origin, tool_version=row.tool_version,
     )

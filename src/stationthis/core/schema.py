@@ -45,6 +45,8 @@ accounts = Table(
     # Index of the last allowance refill tick (epoch seconds // interval); None = never.
     Column("allowance_tick", BigInteger, nullable=True),
     Column("banned", Boolean, nullable=False, default=False),
+    # Which limits apply (see Settings.tiers); groups use it for their members' requests.
+    Column("tier", String(32), nullable=False, default="free", server_default="free"),
     # Set when this account was merged into another by a link code.
     Column("merged_into", ID, ForeignKey("accounts.id"), nullable=True),
 )
@@ -133,6 +135,12 @@ jobs = Table(
     Column("error_code", String(40), nullable=True),
     Column("reply", JSON, nullable=True),  # {"platform": ..., "address": {...}}
     Column("cancel_requested", Boolean, nullable=False, default=False),
+    # The group (Telegram group, Discord guild) the request came from, if any.
+    Column("group_id", ID, ForeignKey("accounts.id"), nullable=True),
+    # Lineage: regenerate / variation / tweak of an earlier job.
+    Column("parent_id", ID, nullable=True),
+    Column("origin", String(16), nullable=True),
+    Column("tool_version", String(16), nullable=True),
     Column("created_at", TS, nullable=False),
     Column("started_at", TS, nullable=True),
     Column("finished_at", TS, nullable=True),
@@ -151,4 +159,27 @@ outbox = Table(
     Column("payload", JSON, nullable=False),
     Column("created_at", TS, nullable=False),
     Column("published_at", TS, nullable=True, index=True),
+)
+
+
+# Per-account preferences: a user's settings, or a group's defaults for its members.
+preferences = Table(
+    "preferences",
+    metadata,
+    Column("account_id", ID, ForeignKey("accounts.id"), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+# Notifications already delivered: (event, target) pairs, so a re-published event is not
+# delivered twice.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", ID, nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("event_id", "target", name="uq_deliveries_event_target"),
 )

@@ -9,6 +9,7 @@ or id is ``input_<name>`` (ComfyUI Deploy external-input nodes, value in ``defau
 from __future__ import annotations
 
 import copy
+import hashlib
 import dataclasses
 import json
 import math
@@ -133,6 +134,7 @@ class Tool:
     scale_pixels: bool = False
     source: str = "builtin"
     meta: dict[str, Any] = field(default_factory=dict)
+    version: str = ""  # a hash of the tool file: which exact template a job ran
 
     @property
     def needs_prompt(self) -> bool:
@@ -269,6 +271,7 @@ def parse_tool(text: str, default_cost: CostFormula, source: str = "upload") -> 
         name=str(data["name"]), category=category, description=data.get("description", ""),
         graph=graph, inputs=inputs, cost=cost, scale_pixels=scale_pixels, source=source,
         meta=data.get("meta", {}),
+        version=hashlib.sha256(text.encode("utf-8")).hexdigest()[:12],
     )
 
 

@@ -46,6 +46,7 @@ class Account:
     name: str
     banned: bool
     created_at: datetime
+    tier: str = "free"
 
 
 class Users:
@@ -99,6 +100,12 @@ class Users:
                 .order_by(identities.c.id)
             )
             return [Identity(p, e) for p, e in rows]
+
+    async def set_tier(self, account_id: str, tier: str) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(accounts).where(accounts.c.id == account_id).values(tier=tier)
+            )
 
     async def set_banned(self, account_id: str, banned: bool) -> None:
         async with self.db.write() as conn:
@@ -197,6 +204,7 @@ class Users:
             insert(accounts).values(
                 id=account_id, kind=kind, name=name[:200], created_at=now,
                 allowance_balance=0, credit_balance=0, allowance_tick=tick, banned=False,
+                tier="free",
             )
         )
         if kind == "user" and self.policy.amount:
@@ -219,5 +227,5 @@ class Users:
 def _account(row) -> Account:  # type: ignore[no-untyped-def]
     return Account(
         id=row.id, kind=row.kind, name=row.name, banned=bool(row.banned),
-        created_at=as_utc(row.created_at),
+        created_at=as_utc(row.created_at), tier=row.tier or "free",
     )

@@ -81,6 +81,7 @@ class MakeImage:
                     owner_id=user.id, payer_id=(payer or user).id, tool=tool.name,
                     category=tool.category, params=params, quote=points,
                     engine=self.engine_name, inputs=inputs, reply=reply,
+                    tool_version=tool.version,
                 )
             )
         except InsufficientPoints as exc:
