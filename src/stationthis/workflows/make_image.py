@@ -69,8 +69,11 @@ class MakeImage:
 
     async def make(
         self, user: Account, request: Request, *, payer: Account | None = None,
-        reply: dict[str, Any] | None = None,
+        reply: dict[str, Any] | None = None, group: Account | None = None,
+        parent_id: str | None = None, origin: str | None = None,
     ) -> Job:
+        """Start a job. ``group`` is the chat/guild the request came from; ``parent_id`` and
+        ``origin`` record a regenerate / variation / tweak of an earlier job."""
         if user.banned:
             raise Forbidden("This account is blocked from generating images.")
         tool, params, inputs = await self._prepare(user, request)
@@ -81,7 +84,8 @@ class MakeImage:
                     owner_id=user.id, payer_id=(payer or user).id, tool=tool.name,
                     category=tool.category, params=params, quote=points,
                     engine=self.engine_name, inputs=inputs, reply=reply,
-                    tool_version=tool.version,
+                    tool_version=tool.version, group_id=group.id if group else None,
+                    parent_id=parent_id, origin=origin,
                 )
             )
         except InsufficientPoints as exc:
