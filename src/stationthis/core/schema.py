@@ -183,3 +183,46 @@ deliveries = Table(
     Column("created_at", TS, nullable=False),
     UniqueConstraint("event_id", "target", name="uq_deliveries_event_target"),
 )
+
+# Training datasets: images with captions, owned by one account.
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("owner_id", ID, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("trigger", String(100), nullable=False),
+    Column("base_model", String(100), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+dataset_images = Table(
+    "dataset_images",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("dataset_id", ID, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("media_id", ID, ForeignKey("media.id"), nullable=False),
+    Column("caption", Text, nullable=True),
+    Column("position", Integer, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+# Trained models (LoRA files or preview style profiles), usable by name or trigger word.
+models = Table(
+    "models",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("owner_id", ID, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("trigger", String(100), nullable=False),
+    Column("base_model", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),  # lora | style
+    Column("engine", String(32), nullable=False),
+    Column("media_id", ID, ForeignKey("media.id"), nullable=False),
+    Column("dataset_id", ID, nullable=True),
+    Column("job_id", ID, nullable=True),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("owner_id", "name", name="uq_models_owner_name"),
+)
