@@ -22,7 +22,7 @@ from .errors import InvalidInput, NotFound
 
 CATEGORIES = {"txt2img", "img2img", "upscale", "rmbg", "train", "caption", "other"}
 IMAGE_ONLY = {"upscale", "rmbg"}  # tools that need no prompt
-TYPES = {"str", "int", "float", "bool", "image", "choice", "list"}
+TYPES = {"str", "int", "float", "bool", "image", "choice", "list", "json"}
 SEED_MAX = 2**32 - 1
 _PRIVATE = ("node", "field", "factor")  # graph wiring, not shown to users
 
@@ -98,6 +98,10 @@ class ToolInput:
         if self.type == "list":
             items = value if isinstance(value, list) else [v for v in str(value).split(",") if v]
             return [str(v).strip() for v in items]
+        if self.type == "json":
+            if not isinstance(value, dict | list):
+                raise InvalidInput(f"{label} must be structured data", input=label)
+            return value
         return value  # image: a media id, checked by the caller
 
 

@@ -160,7 +160,7 @@ async def train(job: JobSpec, ctx: Context) -> list[Artifact]:
     profile = await ctx.work(style.build_profile, measured, trigger, steps, captions)
     await ctx.advance(1.0)
     data = json.dumps(profile, indent=2).encode("utf-8")
-    meta = {"trigger": trigger, "images": len(names), "engine": "preview"}
+    meta = {"trigger": trigger, "images": len(names), "engine": "preview", "kind": "style"}
     return [Artifact(data, "application/json", f"{job.job_id}.stprofile.json", meta)]
 
 

@@ -1,0 +1,191 @@
+"""Training: datasets of captioned images → a quoted, held, tracked LoRA training → a model the
+owner can use at once in make image (by name or trigger word)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import zipfile
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from ..core.datasets import Dataset, DatasetService, Readiness
+from ..core.errors import InsufficientPoints, InvalidInput
+from ..core.events import Event, EventBus, JobSucceeded
+from ..core.jobs import Job, JobService, NewJob
+from ..core.media import MediaService
+from ..core.models import Model, ModelRegistry
+from ..core.points import Ledger
+from ..core.queue import JobQueue
+from ..core.tools import ToolRegistry
+from ..core.users import Account
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+TRAIN_TOOL = "train"
+
+
+@dataclass(frozen=True)
+class TrainingCosts:
+    """points = base + per_image × images + per_100_steps × ⌊steps / 100⌋ (the original's)."""
+
+    base: int = 1000
+    per_image: int = 50
+    per_100_steps: int = 20
+
+    def price(self, images: int, steps: int) -> int:
+        return self.base + self.per_image * images + self.per_100_steps * (steps // 100)
+
+
+@dataclass(frozen=True)
+class DatasetView:
+    dataset: Dataset
+    readiness: Readiness
+
+
+@dataclass(frozen=True)
+class TrainingQuote:
+    dataset_id: str
+    params: dict[str, Any]
+    points: int
+    available: int
+
+    @property
+    def fits(self) -> bool:
+        return self.points <= self.available
+
+
+class Training:
+    def __init__(
+        self, datasets: DatasetService, models: ModelRegistry, jobs: JobService, ledger: Ledger,
+        tools: ToolRegistry, media: MediaService, queue: JobQueue, bus: EventBus,
+        engine_name: str, costs: TrainingCosts,
+    ) -> None:
+        self.datasets = datasets
+        self.models = models
+        self.jobs = jobs
+        self.ledger = ledger
+        self.tools = tools
+        self.media = media
+        self.queue = queue
+        self.engine_name = engine_name
+        self.costs = costs
+        bus.subscribe(self._on_succeeded, JobSucceeded)
+
+    # ----- datasets ----------------------------------------------------------------------
+
+    async def view(self, user: Account, dataset_id: str) -> DatasetView:
+        dataset = await self.datasets.get(user.id, dataset_id)
+        return DatasetView(dataset, self.datasets.readiness(dataset))
+
+    async def import_zip(self, user: Account, dataset_id: str, data: bytes) -> int:
+        """Add the images of a zip in the trainers' layout (image + same-stem .txt caption).
+        Returns how many were added; all or nothing."""
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile:
+            raise InvalidInput("not a zip file") from None
+        names = {PurePosixPath(n) for n in archive.namelist() if not n.endswith("/")}
+        images = sorted(p for p in names
+                        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+        if not images:
+            raise InvalidInput("the zip has no PNG, JPEG or WEBP images")
+        total = sum(archive.getinfo(str(p)).file_size for p in images)
+        if total > self.media.max_bytes * len(images):
+            raise InvalidInput("the zip's images are too large")
+        batch = []
+        for path in images:
+            caption_path = path.with_suffix(".txt")
+            caption = (archive.read(str(caption_path)).decode("utf-8", "replace").strip()
+                       if caption_path in names else None)
+            batch.append((archive.read(str(path)), caption))
+        return len(await self.datasets.add_images(user.id, dataset_id, batch))
+
+    async def export_zip(self, user: Account, dataset_id: str) -> bytes:
+        """The dataset in the layout trainers use: 001.png + 001.txt (trigger included)."""
+        dataset = await self.datasets.get(user.id, dataset_id)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for number, image in enumerate(dataset.images, start=1):
+                item = await self.media.get(image.media_id)
+                archive.writestr(f"{number:03d}.png", await self.media.read(item))
+                archive.writestr(f"{number:03d}.txt", dataset.caption_for(image))
+        return buffer.getvalue()
+
+    # ----- trainings ---------------------------------------------------------------------
+
+    async def quote(
+        self, user: Account, dataset_id: str, options: dict[str, Any] | None = None
+    ) -> TrainingQuote:
+        dataset = await self.datasets.get(user.id, dataset_id)
+        params = self._params(dataset, options or {})
+        points = self.costs.price(len(dataset.images), int(params["steps"]))
+        balance = await self.ledger.balance(user.id)
+        return TrainingQuote(dataset.id, params, points, balance.total)
+
+    async def submit(
+        self, user: Account, dataset_id: str, options: dict[str, Any] | None = None, *,
+        name: str | None = None, reply: dict[str, Any] | None = None,
+    ) -> Job:
+        """Hold the quote and queue the training; refused with the exact reason when the
+        dataset is not ready or the balance is short."""
+        dataset = await self.datasets.get(user.id, dataset_id)
+        readiness = self.datasets.readiness(dataset)
+        if not readiness.ready:
+            raise InvalidInput(f"this dataset is not ready: {readiness.reason}")
+        params = self._params(dataset, {**(options or {}), "name": name or dataset.name})
+        points = self.costs.price(len(dataset.images), int(params["steps"]))
+        try:
+            job = await self.jobs.create(NewJob(
+                owner_id=user.id, payer_id=user.id, tool=TRAIN_TOOL, category="train",
+                params=params, quote=points, engine=self.engine_name, reply=reply,
+                inputs={str(i): image.media_id for i, image in enumerate(dataset.images)},
+                tool_version=self.tools.get(TRAIN_TOOL).version,
+            ))
+        except InsufficientPoints as exc:
+            raise InsufficientPoints(
+                f"Training costs {points} points but only {exc.details.get('available', 0)} "
+                "are available.", **exc.details,
+            ) from None
+        await self.queue.enqueue(job.id)
+        return job
+
+    async def my_models(self, user: Account) -> list[Model]:
+        # A training that finished a moment ago is listed even if its completion event has
+        # not been handled yet: registering is idempotent per job.
+        for job in await self.jobs.list_for(user.id, states=("succeeded",), limit=50):
+            if job.category == "train":
+                await self._register(job)
+        return await self.models.list_for(user.id)
+
+    def _params(self, dataset: Dataset, options: dict[str, Any]) -> dict[str, Any]:
+        tool = self.tools.get(TRAIN_TOOL)
+        explicit = {
+            **options,
+            "trigger": dataset.trigger,
+            "base_model": dataset.base_model,
+            "dataset_id": dataset.id,
+            "captions": {str(i): dataset.caption_for(img)
+                         for i, img in enumerate(dataset.images)},
+        }
+        explicit.setdefault("name", dataset.name)
+        return tool.resolve(explicit)
+
+    async def _on_succeeded(self, event: Event) -> None:
+        """A finished training becomes a model of its owner (idempotent per job)."""
+        assert isinstance(event, JobSucceeded)
+        await self._register(await self.jobs.get(event.job_id))
+
+    async def _register(self, job: Job) -> None:
+        if job.category != "train" or not job.outputs:
+            return
+        item = await self.media.get(job.outputs[0])
+        model = await self.models.register(
+            owner_id=job.owner_id, name=str(job.params.get("name") or "model"),
+            trigger=str(job.params["trigger"]), base_model=str(job.params["base_model"]),
+            kind=str(item.meta.get("kind") or ("style" if job.engine == "preview" else "lora")),
+            engine=job.engine, media_id=item.id, dataset_id=job.params.get("dataset_id"),
+            job_id=job.id,
+        )
+        log.info("model %r registered for %s", model.name, job.owner_id)
