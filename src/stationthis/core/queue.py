@@ -24,17 +24,23 @@ class JobQueue(Protocol):
 
 
 class TaskiqJobQueue:
-    def __init__(self, broker: AsyncBroker, run: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(
+        self, broker: AsyncBroker, run: Callable[[str], Awaitable[None]], max_running: int = 10
+    ) -> None:
         self.broker = broker
+        # The in-memory broker starts every task at once: our own limit keeps at most
+        # ``max_running`` jobs talking to engines; the rest wait here, still "queued".
+        slots = asyncio.Semaphore(max_running)
 
         async def run_job(job_id: str) -> None:
-            await run(job_id)
+            async with slots:
+                await run(job_id)
 
         self._task = broker.register_task(run_job, task_name=TASK_NAME)
 
     @classmethod
     def in_memory(cls, run: Callable[[str], Awaitable[None]], max_running: int) -> TaskiqJobQueue:
-        return cls(InMemoryBroker(max_async_tasks=max_running), run)
+        return cls(InMemoryBroker(max_async_tasks=max_running), run, max_running)
 
     async def enqueue(self, job_id: str) -> None:
         await self._task.kiq(job_id)
@@ -46,9 +52,11 @@ class TaskiqJobQueue:
         """Stop; jobs still running after the grace period are picked up again by
         ``JobRunner.reconcile`` at the next start."""
         if isinstance(self.broker, InMemoryBroker):
-            try:
-                await asyncio.wait_for(self.broker.wait_all(), grace_seconds)
-            except TimeoutError:
-                for task in list(self.broker._running_tasks):
+            running = set(self.broker._running_tasks)
+            if running:
+                _, late = await asyncio.wait(running, timeout=grace_seconds)
+                for task in late:
                     task.cancel()
+                if late:  # taskiq may swallow the cancel: never wait for them forever
+                    await asyncio.wait(late, timeout=1.0)
         await self.broker.shutdown()

@@ -43,6 +43,9 @@ class JobRunner:
         except NotFound:
             log.warning("job %s vanished before it ran", job_id)
             return
+        except Exception:  # the database is unreachable or overloaded: the job stays queued
+            log.exception("job %s could not be read; it runs at the next start", job_id)
+            return
         try:
             async with asyncio.timeout(self.timeout_seconds):
                 await self._run(job)

@@ -121,6 +121,7 @@ class ServerPool:
                 log.info("ComfyUI server %s is back", server.url)
             server.healthy, server.error = True, ""
             server.load = len(running) + len(pending)
+            server.models.clear()  # listed again when next needed: models are added live
             server.version = str(stats.get("system", {}).get("comfyui_version", ""))
         server.checked_at = time.monotonic()
         return server.healthy
