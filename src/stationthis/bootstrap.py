@@ -2,7 +2,8 @@
 
 ``build(settings, **overrides)`` constructs everything without doing I/O; ``App.start()``
 starts the background parts (outbox relay, job queue) and re-queues unfinished jobs.
-Tests pass fakes: ``build(settings, engine=ScriptedEngine())``.
+Tests pass fakes: ``build(settings, engine=ScriptedEngine())``; platforms' notifiers come as
+``notifiers=[...]`` (or ``app.notifications.register`` before start).
 """
 
 from __future__ import annotations
@@ -13,20 +14,32 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings
+from .core.datasets import DatasetService
 from .core.db import Database
 from .core.engine import Engine
 from .core.events import EventBus, OutboxRelay
 from .core.jobs import JobService
 from .core.media import MediaService
 from .core.media_store import MediaStore, ObstoreMediaStore
+from .core.models import ModelRegistry
+from .core.moderation import PromptFilter
+from .core.notifications import NotificationService
 from .core.points import AllowancePolicy, Ledger
+from .core.preferences import Preferences
 from .core.queue import JobQueue, TaskiqJobQueue
 from .core.runner import JobRunner
 from .core.tools import CostFormula, ToolRegistry
 from .core.users import Users
 from .workflows.account import AccountWorkflow
+from .workflows.admin import AdminWorkflow
+from .workflows.again import Again
 from .workflows.app import App
+from .workflows.history import History
+from .workflows.limits import TierPolicy
 from .workflows.make_image import MakeImage
+from .workflows.settings import SettingsWorkflow
+from .workflows.status import Status
+from .workflows.training import Training, TrainingCosts
 
 log = logging.getLogger(__name__)
 BUILTIN_TOOLS = Path(__file__).parent / "builtin_tools"
@@ -57,11 +70,37 @@ def build(settings: Settings, **overrides: Any) -> App:
     queue: JobQueue = overrides.get("queue") or TaskiqJobQueue.in_memory(
         runner.run, settings.max_running
     )
+    notifications = NotificationService(
+        db, bus, users, notifiers=overrides.get("notifiers") or [],
+        progress_interval=settings.notify_progress_interval,
+    )
+    preferences = Preferences(db)
+    tiers = TierPolicy(settings.tiers)
+    prompt_filter = PromptFilter(settings.blocked_words, settings.blocked_patterns)
+    models = ModelRegistry(db)
+    datasets = DatasetService(db, media, max_images=settings.dataset_max_images,
+                              resolution=settings.training_resolution)
+    make_image = MakeImage(
+        tools, jobs, ledger, media, queue, engine.name, preferences=preferences, tiers=tiers,
+        prompt_filter=prompt_filter, users=users, models=models,
+    )
+    c = settings.costs
+    training = Training(
+        datasets, models, jobs, ledger, tools, media, queue, bus, engine.name,
+        TrainingCosts(c.training_base, c.training_per_image, c.training_per_100_steps),
+    )
     return App(
         settings=settings, db=db, bus=bus, relay=relay, ledger=ledger, users=users, tools=tools,
         media=media, store=store, jobs=jobs, engine=engine, runner=runner, queue=queue,
-        make_image=MakeImage(tools, jobs, ledger, media, queue, engine.name),
-        account=AccountWorkflow(users, ledger, policy),
+        make_image=make_image,
+        again=Again(make_image, jobs, media, tools),
+        history=History(jobs, media, tools, make_image),
+        status=Status(jobs),
+        account=AccountWorkflow(users, ledger, policy), notifications=notifications,
+        preferences=preferences, tiers=tiers, prompt_filter=prompt_filter,
+        user_settings=SettingsWorkflow(tools, preferences, tiers, prompt_filter),
+        admin=AdminWorkflow(users, ledger, tiers),
+        datasets=datasets, models=models, training=training,
     )
 
 

@@ -18,7 +18,9 @@ from .core.errors import InsufficientPoints, StationError
 from .core.events import Event, JobProgressed
 from .core.users import Identity
 from .workflows.app import App
+from .workflows.limits import fmt
 from .workflows.make_image import Request
+from .workflows.settings import SettingsView
 
 cli = typer.Typer(help="StationThis: a self-hostable AI image studio.", no_args_is_help=True)
 points_cli = typer.Typer(help="Points: balances, grants and the ledger.", no_args_is_help=True)
@@ -90,7 +92,7 @@ def _run(body: Callable[[App], Awaitable[T]], *, start: bool = False) -> T:
         app = build(settings)
         try:
             if start:
-                await app.start()
+                await app.start(resume=False)
             return await body(app)
         finally:
             await app.stop()
@@ -136,13 +138,19 @@ def make(
     user: UserOpt = "local",
     seed: Annotated[int | None, typer.Option(help="same prompt + seed = same image")] = None,
     out: Annotated[Path | None, typer.Option(help="also copy the images into this folder")] = None,
-    tool: Annotated[str, typer.Option(help="tool name (see `stationthis tools list`)")] = "make",
+    tool: Annotated[
+        str | None,
+        typer.Option(help="tool name (see `stationthis tools list`); default: the user's")
+    ] = None,
     width: int | None = None,
     height: int | None = None,
     steps: int | None = None,
     batch: int | None = None,
     option: Annotated[
         list[str] | None, typer.Option("--set", help="any tool input: NAME=VALUE")
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option(help="the group it is made in (its defaults apply): PLATFORM:ID")
     ] = None,
 ) -> None:
     """Generate an image: quote, hold points, run, store, capture."""
@@ -158,6 +166,8 @@ def make(
 
     async def body(app: App) -> None:
         account = await app.users.resolve(Identity.parse(user))
+        chat = await app.users.resolve(Identity.parse(group), kind="group") if group else None
+        name = tool or await app.make_image.default_tool(account, chat)
 
         async def show(event: Event) -> None:
             if isinstance(event, JobProgressed) and event.owner_id == account.id:
@@ -166,10 +176,10 @@ def make(
                     typer.echo(f"  {pct:3d}% {event.progress.get('message', '')}", err=True)
 
         app.bus.subscribe(show, JobProgressed)
-        quote = await app.make_image.quote(account, Request(tool, options))
-        typer.echo(f"{tool}: {quote.points} points (you have {quote.available})")
-        job = await app.make_image.make(account, Request(tool, options),
-                                        reply={"platform": "cli"})
+        quote = await app.make_image.quote(account, Request(name, options), group=chat)
+        typer.echo(f"{name}: {quote.points} points (you have {quote.available})")
+        job = await app.make_image.make(account, Request(name, options),
+                                        reply={"platform": "cli"}, group=chat)
         job = await app.jobs.wait(job.id)
         if job.state != "succeeded":
             typer.echo(f"error: job {job.state}: {job.error or ''} "
@@ -189,6 +199,276 @@ def make(
                    f"balance {balance.total}")
 
     _run(body, start=True)
+
+
+# --- again, history and status: regenerate, variations, tweak, upscale, rmbg, cards --------
+# (commands that act take --user like `make`; those that only look take the USER argument)
+
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="print the price; run nothing")]
+OutOpt = Annotated[Path | None, typer.Option(help="also copy the images into this folder")]
+GroupOpt = Annotated[str | None, typer.Option(help="the group it is made in: PLATFORM:ID")]
+AccountArg = Annotated[str, typer.Argument(metavar="USER", help="NAME or PLATFORM:ID")]
+
+
+def _again(
+    user: str, group: str | None, dry_run: bool, out: Path | None, label: str,
+    quote: Callable[[App, Any, Any], Awaitable[Any]],
+    start: Callable[[App, Any, Any], Awaitable[Any]],
+) -> None:
+    """Price a request (``quote(app, account, group)``); unless a dry run, start it
+    (``start(app, account, group)``), wait for it and print its images as `make` does."""
+    if out is not None and not dry_run:
+        out.mkdir(parents=True, exist_ok=True)
+
+    async def body(app: App) -> None:
+        account = await app.users.resolve(Identity.parse(user))
+        chat = await app.users.resolve(Identity.parse(group), kind="group") if group else None
+        price = await quote(app, account, chat)
+        typer.echo(f"{label} with {price.tool}: {price.points} points "
+                   f"(you have {price.available})")
+        if dry_run:
+            for alt in price.alternatives:
+                typer.echo(f"  fits: {alt.description} — {alt.points} points")
+            typer.echo("dry run: nothing was held or run")
+            return
+
+        async def show(event: Event) -> None:
+            if isinstance(event, JobProgressed) and event.owner_id == account.id:
+                pct = event.progress.get("percent")
+                if pct is not None:
+                    typer.echo(f"  {pct:3d}% {event.progress.get('message', '')}", err=True)
+
+        app.bus.subscribe(show, JobProgressed)
+        job = await app.jobs.wait((await start(app, account, chat)).id)
+        if job.state != "succeeded":
+            _fail(f"job {job.id} {job.state}: {job.error or ''} (nothing was charged)", 1)
+        for media_id in job.outputs:
+            item = await app.media.get(media_id)
+            path = Path(app.settings.media_dir or "") / item.key
+            if out is not None:
+                path = out / f"{job.id}_{media_id[:8]}.png"
+                await asyncio.to_thread(path.write_bytes, await app.media.read(item))
+            typer.echo(f"image: {path} ({item.width}×{item.height})")
+            typer.echo(f"media: {media_id}")
+        balance = await app.ledger.balance(account.id)
+        seed = f" · seed {job.params['seed']}" if "seed" in job.params else ""
+        typer.echo(f"job {job.id}{seed} · cost {job.cost} points (held {job.quote}, "
+                   f"released {job.quote - (job.cost or 0)}) · balance {balance.total}")
+
+    _run(body, start=not dry_run)
+
+
+@cli.command()
+def regen(
+    job: Annotated[str, typer.Argument(help="job id (see `stationthis history`)")],
+    user: UserOpt = "local", group: GroupOpt = None, dry_run: DryRunOpt = False,
+    out: OutOpt = None,
+) -> None:
+    """Regenerate a job: the same tool and parameters with a new seed."""
+    _again(user, group, dry_run, out, f"regenerate {job}",
+           lambda app, me, chat: app.again.quote_regenerate(me, job, group=chat),
+           lambda app, me, chat: app.again.regenerate(me, job, group=chat,
+                                                      reply={"platform": "cli"}))
+
+
+@cli.command()
+def vary(
+    media: Annotated[str, typer.Argument(help="image id (an output, or an upload + --prompt)")],
+    strength: Annotated[float, typer.Option(help="0 = the same image, 1 = a new one")] = 0.5,
+    prompt: Annotated[str | None, typer.Option(help="default: the image's own prompt")] = None,
+    user: UserOpt = "local", group: GroupOpt = None, dry_run: DryRunOpt = False,
+    out: OutOpt = None,
+) -> None:
+    """A variation of one image (image to image with a new seed)."""
+    _again(user, group, dry_run, out, f"variation of {media}",
+           lambda app, me, chat: app.again.quote_vary(me, media, strength, prompt=prompt,
+                                                      group=chat),
+           lambda app, me, chat: app.again.vary(me, media, strength, prompt=prompt, group=chat,
+                                                reply={"platform": "cli"}))
+
+
+@cli.command()
+def tweak(
+    job: Annotated[str, typer.Argument(help="job id (see `stationthis history`)")],
+    changes: Annotated[list[str], typer.Argument(metavar="KEY=VALUE...", help="e.g. steps=30")],
+    user: UserOpt = "local", group: GroupOpt = None, dry_run: DryRunOpt = False,
+    out: OutOpt = None,
+) -> None:
+    """Run a job again with some parameters changed (the seed stays unless changed)."""
+    values: dict[str, Any] = {}
+    for item in changes:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            _fail(f"tweak takes KEY=VALUE, got {item!r}")
+        values[key.strip()] = value
+    _again(user, group, dry_run, out, f"tweak of {job}",
+           lambda app, me, chat: app.again.quote_tweak(me, job, group=chat, **values),
+           lambda app, me, chat: app.again.tweak(me, job, group=chat,
+                                                 reply={"platform": "cli"}, **values))
+
+
+@cli.command()
+def upscale(
+    media: Annotated[str, typer.Argument(help="image id: an output or an upload")],
+    scale: Annotated[int, typer.Option(help="2 or 4")] = 2,
+    user: UserOpt = "local", group: GroupOpt = None, dry_run: DryRunOpt = False,
+    out: OutOpt = None,
+) -> None:
+    """Upscale an image ×2 or ×4."""
+    _again(user, group, dry_run, out, f"upscale ×{scale} of {media}",
+           lambda app, me, chat: app.again.quote_upscale(me, media, scale, group=chat),
+           lambda app, me, chat: app.again.upscale(me, media, scale, group=chat,
+                                                   reply={"platform": "cli"}))
+
+
+@cli.command()
+def rmbg(
+    media: Annotated[str, typer.Argument(help="image id: an output or an upload")],
+    user: UserOpt = "local", group: GroupOpt = None, dry_run: DryRunOpt = False,
+    out: OutOpt = None,
+) -> None:
+    """Remove the background of an image."""
+    _again(user, group, dry_run, out, f"background removal of {media}",
+           lambda app, me, chat: app.again.quote_remove_background(me, media, group=chat),
+           lambda app, me, chat: app.again.remove_background(me, media, group=chat,
+                                                             reply={"platform": "cli"}))
+
+
+@cli.command()
+def rerun(
+    card: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                         help="a card saved by `stationthis card --json`")],
+    force: Annotated[bool, typer.Option(help="run even if the tool or engine changed")] = False,
+    user: UserOpt = "local", group: GroupOpt = None, dry_run: DryRunOpt = False,
+    out: OutOpt = None,
+) -> None:
+    """Run a reproducibility card again, exactly (the same seed)."""
+    from .workflows.history import ReproCard
+
+    recipe = ReproCard.from_json(card.read_text(encoding="utf-8"))
+    _again(user, group, dry_run, out, f"rerun of {card.name}",
+           lambda app, me, chat: app.history.quote_rerun(me, recipe, force=force, group=chat),
+           lambda app, me, chat: app.history.rerun(me, recipe, force=force, group=chat,
+                                                   reply={"platform": "cli"}))
+
+
+@cli.command()
+def upload(
+    user: AccountArg,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="PNG, JPEG or WEBP")],
+) -> None:
+    """Store a local image for a user (checked and re-encoded); prints its media id."""
+
+    async def body(app: App) -> None:
+        account = await app.users.resolve(Identity.parse(user))
+        item = await app.media.ingest(account.id, file.read_bytes())
+        typer.echo(f"media: {item.id} ({item.width}×{item.height})")
+
+    _run(body)
+
+
+@cli.command("history")
+def history_(
+    user: AccountArg,
+    last: Annotated[int, typer.Option(min=1, max=100, help="how many jobs")] = 10,
+    tool: Annotated[str | None, typer.Option(help="only jobs of this tool")] = None,
+) -> None:
+    """A user's last jobs: tool and version, parameters, seed, outputs, cost, timings."""
+
+    async def body(app: App) -> None:
+        account = await app.users.resolve(Identity.parse(user))
+        entries = await app.history.recent(account, last, tool)
+        if not entries:
+            typer.echo("no jobs yet")
+        for e in entries:
+            took = f" · {e.duration:.1f} s" if e.duration is not None else ""
+            cost = f"cost {e.cost}" if e.cost is not None else f"held {e.quote}"
+            seed = f" · seed {e.seed}" if e.seed is not None else ""
+            origin = f" · {e.origin} of {e.parent_id}" if e.origin else ""
+            typer.echo(f"{e.created_at:%Y-%m-%d %H:%M:%S}  {e.job_id}  {e.tool}@"
+                       f"{e.tool_version or '?'}  {e.state}{seed} · {cost}{took}{origin}")
+            shown = ", ".join(f"{k}={v!r}" for k, v in sorted(e.params.items()) if k != "seed")
+            typer.echo(f"    params: {shown}")
+            for name, media_id in sorted(e.inputs.items()):
+                typer.echo(f"    input {name}: {media_id}")
+            if e.outputs:
+                typer.echo(f"    outputs: {' '.join(e.outputs)}")
+            if e.error:
+                typer.echo(f"    error: {e.error}")
+
+    _run(body)
+
+
+@cli.command()
+def seed(
+    user: AccountArg,
+    id_: Annotated[str, typer.Argument(metavar="ID", help="a job id or an image id")],
+) -> None:
+    """The seed of a job or of one image."""
+
+    async def body(app: App) -> None:
+        account = await app.users.resolve(Identity.parse(user))
+        typer.echo(str(await app.history.get_seed(account, id_)))
+
+    _run(body)
+
+
+@cli.command()
+def card(
+    user: AccountArg,
+    media: Annotated[str, typer.Argument(help="image id")],
+    as_json: Annotated[bool, typer.Option("--json", help="for `stationthis rerun`")] = False,
+) -> None:
+    """The reproducibility card of an image: everything needed to make it again."""
+
+    async def body(app: App) -> None:
+        account = await app.users.resolve(Identity.parse(user))
+        recipe = await app.history.card(account, media)
+        typer.echo(recipe.to_json() if as_json else recipe.to_text())
+
+    _run(body)
+
+
+@cli.command()
+def status(user: AccountArg) -> None:
+    """A user's queued and running jobs: place in the queue, progress and ETA."""
+
+    async def body(app: App) -> None:
+        account = await app.users.resolve(Identity.parse(user))
+        active = await app.status.active(account)
+        if not active:
+            typer.echo("nothing queued or running")
+        for a in active:
+            place = f"#{a.position} in the queue" if a.position is not None else a.state
+            eta = f"eta {a.eta_seconds:.0f} s" if a.eta_seconds is not None else "eta unknown"
+            stop = " · stopping" if a.cancel_requested else ""
+            typer.echo(f"job {a.job_id}  {a.tool}  {a.state}  {place}  {a.percent}%  {eta}  "
+                       f"(holds {a.quote} points){stop}")
+
+    _run(body)
+
+
+@cli.command()
+def cancel(
+    user: AccountArg,
+    job: Annotated[str, typer.Argument(metavar="JOB|all", help="a job id, or all")],
+) -> None:
+    """Cancel a queued or running job (or all of them); their points are released."""
+
+    async def body(app: App) -> None:
+        account = await app.users.resolve(Identity.parse(user))
+        if job == "all":
+            results = await app.status.cancel_all(account)
+        else:
+            results = [await app.status.cancel(account, job)]
+        if not results:
+            typer.echo("nothing to cancel")
+        for r in results:
+            typer.echo(f"cancelled {r.job_id} (released {r.released} points)" if r.done else
+                       f"stop requested for {r.job_id} ({r.state}; its points are released "
+                       "when it stops)")
+
+    _run(body)
 
 
 @points_cli.command("grant")
@@ -257,8 +537,12 @@ def tools_list() -> None:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
     for tool in registry.all():
-        price = tool.price({i.name: i.default for i in tool.inputs.values()})
-        typer.echo(f"{tool.name:<12} {tool.category:<8} from {price} points  {tool.description}")
+        if tool.category == "train":
+            price_text = "priced per dataset (`stationthis train quote`)"
+        else:
+            price = tool.price({i.name: i.default for i in tool.inputs.values()})
+            price_text = f"from {price} points"
+        typer.echo(f"{tool.name:<12} {tool.category:<8} {price_text}  {tool.description}")
         for spec in tool.inputs.values():
             bounds = f" [{spec.min}..{spec.max}]" if spec.min is not None else ""
             choices = f" one of {list(spec.choices)}" if spec.choices else ""
@@ -281,8 +565,177 @@ def db_upgrade() -> None:
     typer.echo("database is up to date")
 
 
+# ----- settings and users: per-user settings, group defaults, tiers, bans ------------------
+
+settings_cli = typer.Typer(
+    help="Per-user settings and group defaults for generation.", no_args_is_help=True
+)
+users_cli = typer.Typer(help="Users: bans, tiers, what an account holds.", no_args_is_help=True)
+cli.add_typer(settings_cli, name="settings")
+cli.add_typer(users_cli, name="users")
+UserArg = Annotated[str, typer.Argument(help="NAME or PLATFORM:ID")]
+GroupArg = Annotated[str, typer.Argument(help="a group: PLATFORM:ID (e.g. telegram:-1001234)")]
+
+
+def _echo_settings(title: str, view: SettingsView) -> None:
+    typer.echo(f"{title}: {view.tier} tier · default tool {view.tool} · "
+               f"at most {view.max_pixels} pixels per image")
+    for item in view.items.values():
+        value = "random" if item.key == "seed" and item.value == -1 else item.value
+        shown = "—" if value in (None, "") else str(value)
+        if item.choices is not None:
+            allowed = "one of " + ", ".join(item.choices)
+        elif item.low is not None or item.high is not None:
+            low = "" if item.low is None else fmt(item.low)
+            allowed = f"{low}–{fmt(item.high)}" + (f" ({item.tier} tier)" if item.tier else "")
+        else:
+            allowed = ""
+        typer.echo(f"  {item.key:<11} {shown[:40]:<40} {item.source:<8} {allowed}".rstrip())
+
+
+@settings_cli.command("show")
+def settings_show(
+    user: UserArg,
+    group: Annotated[str | None, typer.Option(help="as in this group: PLATFORM:ID")] = None,
+) -> None:
+    """A user's settings: each value, where it comes from, and the allowed range."""
+
+    async def body(app: App) -> None:
+        account = await app.users.resolve(Identity.parse(user))
+        chat = await app.users.resolve(Identity.parse(group), kind="group") if group else None
+        title = f"{user} in {group}" if group else user
+        _echo_settings(title, await app.user_settings.show(account, chat))
+
+    _run(body)
+
+
+@settings_cli.command("set")
+def settings_set(
+    user: UserArg,
+    key: Annotated[str, typer.Argument(help="size, width, height, steps, cfg, strength, seed, "
+                                            "batch, negative, checkpoint or tool")],
+    value: Annotated[str, typer.Argument(help="e.g. 30, 1024x768, random")],
+) -> None:
+    """Set one of a user's settings (checked against the tool and the user's tier)."""
+
+    async def body(app: App) -> None:
+        account = await app.users.resolve(Identity.parse(user))
+        _echo_settings(user, await app.user_settings.set(account, key, value))
+
+    _run(body)
+
+
+@settings_cli.command("reset")
+def settings_reset(
+    user: UserArg,
+    key: Annotated[str | None, typer.Argument(help="one setting (default: all)")] = None,
+) -> None:
+    """Forget one of a user's settings, or all of them."""
+
+    async def body(app: App) -> None:
+        account = await app.users.resolve(Identity.parse(user))
+        _echo_settings(user, await app.user_settings.reset(account, key))
+
+    _run(body)
+
+
+@settings_cli.command("group-set")
+def settings_group_set(
+    group: GroupArg,
+    key: Annotated[str, typer.Argument(help="a setting, as for `settings set`")],
+    value: str,
+) -> None:
+    """Set a default for the members of a group (their own settings still come first)."""
+
+    async def body(app: App) -> None:
+        chat = await app.users.resolve(Identity.parse(group), kind="group")
+        _echo_settings(group, await app.user_settings.set_group(None, chat, key, value))
+
+    _run(body)
+
+
+@settings_cli.command("group-reset")
+def settings_group_reset(
+    group: GroupArg,
+    key: Annotated[str | None, typer.Argument(help="one setting (default: all)")] = None,
+) -> None:
+    """Forget one of a group's defaults, or all of them."""
+
+    async def body(app: App) -> None:
+        chat = await app.users.resolve(Identity.parse(group), kind="group")
+        _echo_settings(group, await app.user_settings.reset_group(None, chat, key))
+
+    _run(body)
+
+
+@users_cli.command("show")
+def users_show(user: UserArg) -> None:
+    """A user's identities, tier, ban and balance."""
+
+    async def body(app: App) -> None:
+        view = await app.admin.show(await app.users.resolve(Identity.parse(user)))
+        b = view.balance
+        typer.echo(f"{user}: {view.account.kind} {view.account.name!r} · {view.tier} tier · "
+                   + ("BANNED" if view.account.banned else "not banned"))
+        typer.echo("identities: " + ", ".join(str(i) for i in view.identities))
+        typer.echo(f"balance: {b.total} points (allowance {b.allowance}/{b.allowance_max}, "
+                   f"credit {b.credit})")
+
+    _run(body)
+
+
+@users_cli.command("ban")
+def users_ban(user: UserArg) -> None:
+    """Block a user from generating (quotes and jobs are refused)."""
+
+    async def body(app: App) -> None:
+        await app.admin.ban(await app.users.resolve(Identity.parse(user)))
+        typer.echo(f"{user} is banned: generation is refused")
+
+    _run(body)
+
+
+@users_cli.command("unban")
+def users_unban(user: UserArg) -> None:
+    """Lift a ban."""
+
+    async def body(app: App) -> None:
+        await app.admin.unban(await app.users.resolve(Identity.parse(user)))
+        typer.echo(f"{user} is no longer banned")
+
+    _run(body)
+
+
+@users_cli.command("tier")
+def users_tier(
+    user: UserArg, tier: Annotated[str, typer.Argument(help="a tier of STATIONTHIS_TIERS")],
+    group: Annotated[bool, typer.Option("--group", help="USER is a group (PLATFORM:ID)")] = False,
+) -> None:
+    """Put a user on a tier: it decides their limits. A group's tier lifts its members' limits
+    for requests made in the group."""
+
+    async def body(app: App) -> None:
+        kind = "group" if group else "user"
+        account = await app.users.resolve(Identity.parse(user), kind=kind)
+        account = await app.admin.set_tier(account, tier)
+        typer.echo(f"{user} is on the {account.tier} tier")
+
+    _run(body)
+
+
 def main() -> None:
     try:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _add_training_commands() -> None:
+    from .cli_train import dataset_cli, models_list, train_cli
+
+    cli.add_typer(dataset_cli, name="dataset")
+    cli.add_typer(train_cli, name="train")
+    cli.command("models")(models_list)
+
+
+_add_training_commands()

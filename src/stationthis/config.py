@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class CostSettings(BaseModel):
@@ -35,6 +46,34 @@ class AllowanceSettings(BaseModel):
     amount: int = Field(1000, ge=0, description="full allowance, in points")
     steps: int = Field(18, ge=1)
     interval_seconds: int = Field(900, ge=1)
+
+
+class TierLimits(BaseModel):
+    """What one tier of users may ask for (the original's figures are the free tier's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_side: int = Field(2048, ge=64, description="largest width or height")
+    max_pixels: int = Field(2048 * 2048, ge=64 * 64, description="largest width × height")
+    max_batch: int = Field(6, ge=1)
+    max_steps: int = Field(48, ge=1)
+    cfg: tuple[float, float] = (0.0, 30.0)
+    strength: tuple[float, float] = (0.0, 1.0)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> TierLimits:
+        for name in ("cfg", "strength"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name}: the low end {low} is above the high end {high}")
+        return self
+
+
+def _default_tiers() -> dict[str, TierLimits]:
+    return {
+        "free": TierLimits(),
+        "pro": TierLimits(max_side=4096, max_pixels=4096 * 4096, max_batch=8, max_steps=150),
+    }
 
 
 class Settings(BaseSettings):
@@ -81,11 +120,70 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     thumbnail_size: int = Field(256, ge=16, le=1024)
     new_user_grant: int = Field(0, ge=0, description="points granted once to every new user")
+    dataset_max_images: int = Field(20, ge=1, le=1000, description="image slots per dataset")
+    training_resolution: int = Field(512, ge=64, le=2048, description="dataset images, px")
+    notify_progress_interval: float = Field(
+        1.0, ge=0, description="seconds between progress messages per job (0 = every update)"
+    )
 
     costs: CostSettings = CostSettings()
     allowance: AllowanceSettings = AllowanceSettings()
 
+    # Per-user limits and moderation (workflows/settings.py, core/moderation.py).
+    tiers: dict[str, TierLimits] = Field(
+        default_factory=_default_tiers,
+        description='JSON: {"tier name": {max_side, max_pixels, max_batch, max_steps, cfg, '
+        'strength}}; "free" is required (new accounts and unknown tiers get it)',
+    )
+    blocked_words: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated words refused in prompts"
+    )
+    blocked_patterns: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="a regex, or a JSON list of regexes, refused in prompts"
+    )
+
     secret_key: SecretStr = SecretStr("dev-insecure-change-me")
+
+    @field_validator("tiers")
+    @classmethod
+    def _free_tier(cls, tiers: dict[str, TierLimits]) -> dict[str, TierLimits]:
+        if "free" not in tiers:
+            raise ValueError('the tiers must include "free" (new accounts get it)')
+        return tiers
+
+    @field_validator("blocked_words", mode="before")
+    @classmethod
+    def _split_words(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [w.strip() for w in value.split(",") if w.strip()]
+        return value
+
+    @field_validator("blocked_patterns", mode="before")
+    @classmethod
+    def _split_patterns(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    decoded = json.loads(text)
+                except json.JSONDecodeError:
+                    decoded = None  # a regex that begins with a character class
+                if isinstance(decoded, list):
+                    return decoded
+            return [text] if text else []
+        return value
+
+    @field_validator("blocked_patterns")
+    @classmethod
+    def _compile_patterns(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"{pattern!r} is not a valid regular expression ({exc.msg})"
+                ) from None
+        return patterns
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:

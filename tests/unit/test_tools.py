@@ -72,6 +72,7 @@ def test_builtin_tools_load_with_their_categories(registry: ToolRegistry) -> Non
         "img2img": "img2img",
         "upscale": "upscale",
         "rmbg": "rmbg",
+        "train": "train",
     }
     assert [t.name for t in registry.by_category("txt2img")] == ["make"]
 
@@ -323,7 +324,7 @@ def test_tools_dir_file_overrides_a_builtin_of_the_same_name(tmp_path: Path) -> 
     assert make.description == "our own make"
     assert make.source == str(path)
     assert set(make.inputs) == {"width"}
-    assert len(registry.all()) == 4  # replaced, not added
+    assert len(registry.all()) == 5  # replaced, not added
 
 
 def test_tools_dir_setting_is_used_by_the_app(

@@ -173,6 +173,46 @@ class JobService:
         async with self.db.read() as conn:
             return [_job(r) for r in (await conn.execute(query)).all()]
 
+    async def recent(self, owner_id: str, *, limit: int = 10, tool: str | None = None) -> list[Job]:
+        """A user's newest jobs, newest first, optionally of one tool only."""
+        query = select(jobs).where(jobs.c.owner_id == owner_id)
+        if tool is not None:
+            query = query.where(jobs.c.tool == tool)
+        query = query.order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
+        async with self.db.read() as conn:
+            return [_job(r) for r in (await conn.execute(query)).all()]
+
+    async def queue_position(self, job: Job) -> int | None:
+        """1 for the next queued job of all users' queued jobs (oldest first); None when the
+        job is not queued."""
+        if job.state != "queued":
+            return None
+        earlier = (jobs.c.created_at < job.created_at) | (
+            (jobs.c.created_at == job.created_at) & (jobs.c.id < job.id)
+        )
+        async with self.db.read() as conn:
+            ahead = (
+                await conn.execute(
+                    select(func.count()).select_from(jobs)
+                    .where(jobs.c.state == "queued", earlier)
+                )
+            ).scalar_one()
+        return int(ahead) + 1
+
+    async def average_run_seconds(self, tool: str, last: int = 20) -> float | None:
+        """Mean run time (started → finished) of the tool's last ``last`` succeeded jobs."""
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(jobs.c.started_at, jobs.c.finished_at)
+                    .where(jobs.c.tool == tool, jobs.c.state == "succeeded",
+                           jobs.c.started_at.is_not(None), jobs.c.finished_at.is_not(None))
+                    .order_by(jobs.c.finished_at.desc()).limit(last)
+                )
+            ).all()
+        spans = [(as_utc(f) - as_utc(s)).total_seconds() for s, f in rows]
+        return sum(spans) / len(spans) if spans else None
+
     async def unfinished(self) -> list[Job]:
         async with self.db.read() as conn:
             rows = await conn.execute(

@@ -3,6 +3,15 @@
 Each platform adapter implements one and registers it with the notification service at
 bootstrap; the core never imports a platform. ``address`` is the opaque reply address the
 platform put on the job (e.g. a chat id and the id of a status message to edit).
+
+Addresses always carry ``"platform"`` (the notifier's own name); the notification service
+routes on it and passes the whole dict. Two shapes reach a notifier:
+
+- the job's reply address, exactly as the platform stored it on the job, e.g.
+  ``{"platform": "telegram", "chat": 123, "message": 456}`` — progress and completion;
+- ``{"platform": "<name>", "user": "<external id>"}`` — a direct message to one of the
+  owner's linked identities on this platform, when the owner set the ``notify_everywhere``
+  preference and the job came from another platform — completion only.
 """
 
 from __future__ import annotations

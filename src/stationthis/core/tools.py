@@ -9,8 +9,8 @@ or id is ``input_<name>`` (ComfyUI Deploy external-input nodes, value in ``defau
 from __future__ import annotations
 
 import copy
-import hashlib
 import dataclasses
+import hashlib
 import json
 import math
 import random

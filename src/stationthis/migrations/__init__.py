@@ -19,7 +19,21 @@ def config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Synchronous; call it outside a running event loop (or in a thread)."""
+    """Synchronous; call it outside a running event loop (or in a thread).
+
+    For a SQLite file, processes starting at the same moment (two commands on a fresh data
+    dir) take turns through a lock file beside the database instead of racing."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        import fcntl
+
+        lock_path = Path(parsed.database).with_suffix(".migrate.lock")
+        with open(lock_path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            command.upgrade(config(url), revision)
+        return
     command.upgrade(config(url), revision)
 
 

@@ -8,19 +8,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Settings
+from ..core.datasets import DatasetService
 from ..core.db import Database
 from ..core.engine import Engine
 from ..core.events import EventBus, OutboxRelay
 from ..core.jobs import JobService
 from ..core.media import MediaService
 from ..core.media_store import MediaStore
+from ..core.models import ModelRegistry
+from ..core.moderation import PromptFilter
+from ..core.notifications import NotificationService
 from ..core.points import Ledger
+from ..core.preferences import Preferences
 from ..core.queue import JobQueue
 from ..core.runner import JobRunner
 from ..core.tools import ToolRegistry
 from ..core.users import Users
 from .account import AccountWorkflow
+from .admin import AdminWorkflow
+from .again import Again
+from .history import History
+from .limits import TierPolicy
 from .make_image import MakeImage
+from .settings import SettingsWorkflow
+from .status import Status
+from .training import Training
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +54,41 @@ class App:
     queue: JobQueue
     make_image: MakeImage
     account: AccountWorkflow
+    again: Again  # regenerate, variations, tweak, upscale / rmbg of an output
+    history: History
+    status: Status
+    notifications: NotificationService
+    # Per-user settings, tiers and moderation (``settings`` is the configuration).
+    preferences: Preferences
+    tiers: TierPolicy
+    prompt_filter: PromptFilter
+    user_settings: SettingsWorkflow
+    admin: AdminWorkflow
+    datasets: DatasetService
+    models: ModelRegistry
+    training: Training
     _started: bool = False
+    _publishing: bool = False
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
 
-    async def start(self) -> None:
+    async def start(self, *, resume: bool = True) -> None:
+        """Start the background parts. With ``resume`` (the service and workers), every
+        unfinished job is picked up again; a one-shot command (``stationthis make``) passes
+        False and runs only its own jobs, so it never takes over a running server's work."""
         if self._started:
             return
         self._started = True
+        self.notifications.start()  # subscribed before the relay re-publishes a crash's events
         await self.queue.start()
-        self.relay.start()
-        await self.relay.drain()  # events a crash left behind
-        for job_id in await self.runner.reconcile():
-            log.info("resuming unfinished job %s", job_id)
-            await self.queue.enqueue(job_id)
+        if resume:
+            # Only a long-running process publishes the outbox: a one-shot command must not
+            # take a server's completion events (and so its users' notifications) away.
+            self._publishing = True
+            self.relay.start()
+            await self.relay.drain()  # events a crash left behind
+            for job_id in await self.runner.reconcile():
+                log.info("resuming unfinished job %s", job_id)
+                await self.queue.enqueue(job_id)
         if self.engine.name != "preview":
             self._background.append(asyncio.create_task(self.check_tools(log_problems=True)))
 
@@ -81,11 +115,14 @@ class App:
             await self.db.dispose()
             return
         self._started = False
+        self._publishing, publishing = False, self._publishing
         for task in self._background:
             task.cancel()
         await self.queue.stop()
-        await self.relay.drain()
-        await self.relay.stop()
+        if publishing:
+            await self.relay.drain()
+            await self.relay.stop()
+        await self.notifications.stop()
         close = getattr(self.engine, "aclose", None)
         if close is not None:
             await close()

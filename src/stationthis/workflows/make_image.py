@@ -1,7 +1,9 @@
 """Make image: run any generation tool for a user — quote first, hold, queue, deliver.
 
 Platforms call ``quote`` to show a price and ``make`` to start a job; both return plain
-objects and never format platform text.
+objects and never format platform text. Before anything is priced or held, both refuse banned
+users, fill each input in the order explicit option → the user's settings → the group's
+defaults → the tool default, enforce the tier limits and apply the prompt filter.
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ from typing import Any
 from ..core.errors import Forbidden, InsufficientPoints, InvalidInput
 from ..core.jobs import Job, JobService, NewJob
 from ..core.media import MediaService
+from ..core.models import ModelRegistry
+from ..core.moderation import PromptFilter
 from ..core.points import Ledger
+from ..core.preferences import Preferences
 from ..core.queue import JobQueue
 from ..core.tools import Tool, ToolRegistry
-from ..core.users import Account
+from ..core.users import Account, Users
+from .limits import TierPolicy
+from .settings import PARAM_KEYS, layers, preferred_tool
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,9 @@ class Request:
 class MakeImage:
     def __init__(
         self, tools: ToolRegistry, jobs: JobService, ledger: Ledger, media: MediaService,
-        queue: JobQueue, engine_name: str,
+        queue: JobQueue, engine_name: str, *, preferences: Preferences | None = None,
+        tiers: TierPolicy | None = None, prompt_filter: PromptFilter | None = None,
+        users: Users | None = None, models: ModelRegistry | None = None,
     ) -> None:
         self.tools = tools
         self.jobs = jobs
@@ -58,10 +67,26 @@ class MakeImage:
         self.media = media
         self.queue = queue
         self.engine_name = engine_name
+        self.preferences = preferences  # None: no settings layers
+        self.tiers = tiers or TierPolicy({})  # the default free tier
+        self.prompt_filter = prompt_filter or PromptFilter()
+        self.users = users  # to read bans and tiers as they are now, not as the caller saw them
+        self.models = models  # the users' trained models, applied by name or trigger word
 
-    async def quote(self, user: Account, request: Request, payer: Account | None = None) -> Quote:
+    async def default_tool(self, user: Account, group: Account | None = None) -> str:
+        """The txt2img tool to use when the platform asks for "the" default one: the user's
+        preference, else the group's, else ``make``."""
+        if self.preferences is None:
+            return preferred_tool(self.tools).name
+        mine, theirs = await layers(self.preferences, user, group)
+        return preferred_tool(self.tools, mine, theirs).name
+
+    async def quote(
+        self, user: Account, request: Request, payer: Account | None = None, *,
+        group: Account | None = None,
+    ) -> Quote:
         """The price of a request, without running it, and what fits when it is too dear."""
-        tool, params, _ = await self._prepare(user, request)
+        tool, params, _ = await self._prepare(user, request, group)
         points = tool.price(params)
         balance = await self.ledger.balance((payer or user).id)
         alternatives = [] if points <= balance.total else self._cheaper(tool, params, balance.total)
@@ -74,9 +99,7 @@ class MakeImage:
     ) -> Job:
         """Start a job. ``group`` is the chat/guild the request came from; ``parent_id`` and
         ``origin`` record a regenerate / variation / tweak of an earlier job."""
-        if user.banned:
-            raise Forbidden("This account is blocked from generating images.")
-        tool, params, inputs = await self._prepare(user, request)
+        tool, params, inputs = await self._prepare(user, request, group)
         points = tool.price(params)
         try:
             job = await self.jobs.create(
@@ -98,8 +121,13 @@ class MakeImage:
         return job
 
     async def _prepare(
-        self, user: Account, request: Request
+        self, user: Account, request: Request, group: Account | None = None
     ) -> tuple[Tool, dict[str, Any], dict[str, str]]:
+        if self.users is not None:
+            user = await self.users.get(user.id)
+            group = await self.users.get(group.id) if group is not None else None
+        if user.banned:
+            raise Forbidden("This account is blocked from generating images.")
         tool = self.tools.get(request.tool)
         options = dict(request.options)
         inputs: dict[str, str] = {}
@@ -115,13 +143,49 @@ class MakeImage:
             if not item.is_image:
                 raise InvalidInput(f"{name} must be an image", input=name)
             inputs[name] = item.id
-            # The input image decides the size where the tool takes its size from it.
-            if tool.category in ("upscale", "rmbg") or "width" not in options:
-                options.setdefault("width", item.width)
-                options.setdefault("height", item.height)
+            # The input image decides the size where the tool takes its size from it (and
+            # for upscale / background removal, where the size sets the price, always).
+            for key, value in (("width", item.width), ("height", item.height)):
+                if key not in tool.inputs:
+                    continue  # a tool may have no size inputs at all
+                if tool.category in ("upscale", "rmbg"):
+                    options[key] = value
+                else:
+                    options.setdefault(key, value)
         options = {k: v for k, v in options.items() if k in tool.inputs or v is not None}
-        params = tool.resolve(options)
-        return tool, params, inputs
+        mine, theirs = await self._settings(user, group)
+        params = tool.resolve(options, mine, theirs)
+        for name in ("prompt", "negative"):
+            self.prompt_filter.check(params.get(name), field=name)
+        explicit = {k for k, v in options.items() if v not in (None, "")}
+        params = self.tiers.limits(user, group).enforce(tool, params, explicit)
+        return tool, await self._with_models(user, tool, params), inputs
+
+    async def _with_models(
+        self, user: Account, tool: Tool, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The user's own models: named in ``loras``, or called by their trigger word in the
+        prompt. Their files travel with the job as assets (``_assets``: name → media id)."""
+        if self.models is None or "loras" not in tool.inputs:
+            return params
+        chosen = [await self.models.find(user.id, name) for name in params.get("loras") or []]
+        for model in await self.models.in_prompt(user.id, str(params.get("prompt") or "")):
+            if all(model.id != c.id for c in chosen):
+                chosen.append(model)
+        if not chosen:
+            return params
+        return {**params, "loras": [m.name for m in chosen],
+                "_assets": {m.name: m.media_id for m in chosen}}
+
+    async def _settings(
+        self, user: Account, group: Account | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The user's settings and the group's defaults that fill tool inputs."""
+        if self.preferences is None:
+            return {}, {}
+        mine, theirs = await layers(self.preferences, user, group)
+        return ({k: v for k, v in mine.items() if k in PARAM_KEYS},
+                {k: v for k, v in theirs.items() if k in PARAM_KEYS})
 
     def _cheaper(self, tool: Tool, params: dict[str, Any], available: int) -> list[Alternative]:
         """Variants that fit the balance: fewer images, a smaller size, fewer steps."""

@@ -1,0 +1,287 @@
+"""Again: run an earlier job or image once more — regenerate (new seed), variations of one
+output, the same job with a parameter changed, upscale or background removal of any output
+or upload. Each has a ``quote_*`` twin that prices it without running anything.
+
+Every path is planned into a ``MakeImage`` request (so prices, limits, holds and queueing
+are exactly those of a new request) plus its lineage (``parent_id``, ``origin``). Another
+user's job or image does not exist here: it is ``NotFound``, never ``Forbidden``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.errors import InvalidInput, NotFound
+from ..core.jobs import Job, JobService
+from ..core.media import MediaItem, MediaService
+from ..core.tools import Tool, ToolRegistry
+from ..core.users import Account
+from .make_image import MakeImage, Quote, Request
+
+RANDOM_SEED = -1
+_LINEAGE_DEPTH = 8  # how far up ``parent_id`` a variation looks for a prompt
+_NOT_CARRIED = {"seed", "width", "height", "strength", "batch"}  # chosen anew by a variation
+_SIZED_BY_IMAGE = ("upscale", "rmbg")  # tools whose width/height are those of the input
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request ready for ``MakeImage`` and where it comes from."""
+
+    request: Request
+    parent_id: str | None
+    origin: str
+
+
+class Again:
+    def __init__(
+        self, make_image: MakeImage, jobs: JobService, media: MediaService,
+        tools: ToolRegistry, *, img2img: str = "img2img", upscaler: str = "upscale",
+        rmbg: str = "rmbg",
+    ) -> None:
+        self.make_image = make_image
+        self.jobs = jobs
+        self.media = media
+        self.tools = tools
+        self._names = {"img2img": img2img, "upscale": upscaler, "rmbg": rmbg}
+
+    # ----- acting --------------------------------------------------------------------------
+    # ``payer``, ``reply`` and ``group`` are passed on to ``MakeImage.make`` as given.
+
+    async def regenerate(
+        self, user: Account, job_id: str, *, payer: Account | None = None,
+        reply: dict[str, Any] | None = None, group: Account | None = None,
+    ) -> Job:
+        """The same tool, parameters and input images with a new random seed."""
+        plan = await self.plan_regenerate(user, job_id)
+        return await self._run(user, plan, payer, reply, group)
+
+    async def vary(
+        self, user: Account, media_id: str, strength: float = 0.5, *,
+        prompt: str | None = None, payer: Account | None = None,
+        reply: dict[str, Any] | None = None, group: Account | None = None,
+    ) -> Job:
+        """An image-to-image variation of one chosen output (or of an upload, given a
+        prompt), with a new random seed."""
+        plan = await self.plan_vary(user, media_id, strength, prompt)
+        return await self._run(user, plan, payer, reply, group)
+
+    async def tweak(
+        self, user: Account, job_id: str, /, *, payer: Account | None = None,
+        reply: dict[str, Any] | None = None, group: Account | None = None, **changes: Any,
+    ) -> Job:
+        """The same job with some parameters changed; the seed stays unless changed."""
+        plan = await self.plan_tweak(user, job_id, changes)
+        return await self._run(user, plan, payer, reply, group)
+
+    async def upscale(
+        self, user: Account, media_id: str, scale: int = 2, *, payer: Account | None = None,
+        reply: dict[str, Any] | None = None, group: Account | None = None,
+    ) -> Job:
+        """×2 or ×4 of any output or upload the user owns."""
+        plan = await self.plan_tool(user, media_id, "upscale", scale)
+        return await self._run(user, plan, payer, reply, group)
+
+    async def remove_background(
+        self, user: Account, media_id: str, *, payer: Account | None = None,
+        reply: dict[str, Any] | None = None, group: Account | None = None,
+    ) -> Job:
+        plan = await self.plan_tool(user, media_id, "rmbg")
+        return await self._run(user, plan, payer, reply, group)
+
+    # ----- dry runs: the price each of the above would hold, running nothing ----------------
+
+    async def quote_regenerate(
+        self, user: Account, job_id: str, *, payer: Account | None = None,
+        group: Account | None = None,
+    ) -> Quote:
+        return await self._quote(user, await self.plan_regenerate(user, job_id), payer, group)
+
+    async def quote_vary(
+        self, user: Account, media_id: str, strength: float = 0.5, *,
+        prompt: str | None = None, payer: Account | None = None, group: Account | None = None,
+    ) -> Quote:
+        plan = await self.plan_vary(user, media_id, strength, prompt)
+        return await self._quote(user, plan, payer, group)
+
+    async def quote_tweak(
+        self, user: Account, job_id: str, /, *, payer: Account | None = None,
+        group: Account | None = None, **changes: Any,
+    ) -> Quote:
+        plan = await self.plan_tweak(user, job_id, changes)
+        return await self._quote(user, plan, payer, group)
+
+    async def quote_upscale(
+        self, user: Account, media_id: str, scale: int = 2, *, payer: Account | None = None,
+        group: Account | None = None,
+    ) -> Quote:
+        plan = await self.plan_tool(user, media_id, "upscale", scale)
+        return await self._quote(user, plan, payer, group)
+
+    async def quote_remove_background(
+        self, user: Account, media_id: str, *, payer: Account | None = None,
+        group: Account | None = None,
+    ) -> Quote:
+        return await self._quote(user, await self.plan_tool(user, media_id, "rmbg"), payer, group)
+
+    # ----- planning ------------------------------------------------------------------------
+
+    async def plan_regenerate(self, user: Account, job_id: str) -> Plan:
+        parent = await self.jobs.get_owned(job_id, user.id)
+        tool = self.tools.get(parent.tool)
+        options = _carry(parent.params, tool)
+        if "seed" in tool.inputs:
+            options["seed"] = RANDOM_SEED
+        return Plan(Request(tool.name, options, dict(parent.inputs)), parent.id, "regenerate")
+
+    async def plan_tweak(self, user: Account, job_id: str, changes: dict[str, Any]) -> Plan:
+        if not changes:
+            raise InvalidInput("nothing to change: name at least one option and its new value")
+        parent = await self.jobs.get_owned(job_id, user.id)
+        tool = self.tools.get(parent.tool)
+        options = _carry(parent.params, tool)
+        images = dict(parent.inputs)
+        for name, value in changes.items():
+            if name in ("width", "height") and tool.category in _SIZED_BY_IMAGE:
+                raise InvalidInput(f"the size of a {tool.category} job is that of its image",
+                                   input=name)
+            spec = tool.inputs.get(name)
+            if spec is not None and spec.type == "image":
+                images[name] = str(value)
+            else:
+                options[name] = value  # unknown names are refused by the tool, by name
+        if images != parent.inputs:
+            # a new input image brings its own size unless the size was changed too
+            for key in ("width", "height"):
+                if key not in changes:
+                    options.pop(key, None)
+        return Plan(Request(tool.name, options, images), parent.id, "tweak")
+
+    async def plan_vary(
+        self, user: Account, media_id: str, strength: float, prompt: str | None
+    ) -> Plan:
+        item = await self._image(user, media_id)
+        parent = await self._job_of(user, item)
+        same = self._img2img_tool_of(parent)
+        tool = same or self._tool("img2img")
+        image_input = _image_input(tool)
+        source = parent if same else await self._with_prompt(user, parent)
+        options = {
+            k: v for k, v in _carry(source.params if source else {}, tool).items()
+            if k not in _NOT_CARRIED
+        }
+        if prompt is not None:
+            options["prompt"] = prompt
+        if not str(options.get("prompt") or "").strip() and tool.needs_prompt:
+            raise InvalidInput(
+                "this image has no prompt to vary from: give one", input="prompt"
+            )
+        options.update(_fit(tool, item), strength=strength)
+        if "seed" in tool.inputs:
+            options["seed"] = RANDOM_SEED
+        images = dict(parent.inputs) if same and parent else {}
+        images[image_input] = item.id
+        return Plan(Request(tool.name, options, images), parent.id if parent else None,
+                    "variation")
+
+    async def plan_tool(
+        self, user: Account, media_id: str, role: str, scale: int | None = None
+    ) -> Plan:
+        """Upscale (``role="upscale"``) or background removal of an output or upload."""
+        item = await self._image(user, media_id)
+        parent = await self._job_of(user, item)
+        tool = self._tool(role)
+        options: dict[str, Any] = {} if scale is None else {"scale": scale}
+        request = Request(tool.name, options, {_image_input(tool): item.id})
+        return Plan(request, parent.id if parent else None, role)
+
+    # ----- internals -----------------------------------------------------------------------
+
+    async def _quote(
+        self, user: Account, plan: Plan, payer: Account | None, group: Account | None
+    ) -> Quote:
+        return await self.make_image.quote(user, plan.request, payer, group=group)
+
+    async def _run(
+        self, user: Account, plan: Plan, payer: Account | None,
+        reply: dict[str, Any] | None, group: Account | None,
+    ) -> Job:
+        return await self.make_image.make(
+            user, plan.request, payer=payer, reply=reply, group=group,
+            parent_id=plan.parent_id, origin=plan.origin,
+        )
+
+    async def _image(self, user: Account, media_id: str) -> MediaItem:
+        item = await self.media.get(media_id, owner_id=user.id)
+        if not item.is_image:
+            raise InvalidInput("that is not an image")
+        return item
+
+    async def _job_of(self, user: Account, item: MediaItem) -> Job | None:
+        if item.job_id is None:
+            return None  # an upload
+        try:
+            return await self.jobs.get_owned(item.job_id, user.id)
+        except NotFound:
+            return None
+
+    async def _with_prompt(self, user: Account, job: Job | None) -> Job | None:
+        """The job itself or its nearest ancestor that had a prompt (an upscale has none)."""
+        for _ in range(_LINEAGE_DEPTH):
+            if job is None or str(job.params.get("prompt") or "").strip():
+                return job
+            if job.parent_id is None:
+                return None
+            try:
+                job = await self.jobs.get_owned(job.parent_id, user.id)
+            except NotFound:
+                return None
+        return None
+
+    def _img2img_tool_of(self, job: Job | None) -> Tool | None:
+        if job is None:
+            return None
+        try:
+            tool = self.tools.get(job.tool)
+        except NotFound:
+            return None
+        return tool if tool.category == "img2img" and "prompt" in tool.inputs else None
+
+    def _tool(self, role: str) -> Tool:
+        try:
+            return self.tools.get(self._names[role])
+        except NotFound:
+            found = self.tools.by_category(role)
+            if not found:
+                raise NotFound(f"this instance has no {role} tool") from None
+            return found[0]
+
+
+def _carry(params: dict[str, Any], tool: Tool) -> dict[str, Any]:
+    """The parameters of an earlier job that the tool still takes (derived ``_…`` keys and
+    inputs a newer version of the tool dropped are left out)."""
+    return {k: v for k, v in params.items() if not k.startswith("_") and k in tool.inputs}
+
+
+def _image_input(tool: Tool) -> str:
+    for name, spec in tool.inputs.items():
+        if spec.type == "image":
+            return name
+    raise InvalidInput(f"the tool {tool.name} takes no image")
+
+
+def _fit(tool: Tool, item: MediaItem) -> dict[str, int]:
+    """The image's size, scaled down (multiples of 8) to fit the tool's size limits."""
+    w_spec, h_spec = tool.inputs.get("width"), tool.inputs.get("height")
+    if w_spec is None or h_spec is None or not item.width or not item.height:
+        return {}
+    limit = min(w_spec.max or float("inf"), h_spec.max or float("inf"))
+    if max(item.width, item.height) <= limit:
+        return {"width": item.width, "height": item.height}
+    factor = limit / max(item.width, item.height)
+    low = int(max(w_spec.min or 8, h_spec.min or 8))
+    return {
+        "width": max(low, int(item.width * factor) // 8 * 8),
+        "height": max(low, int(item.height * factor) // 8 * 8),
+    }
