@@ -125,6 +125,11 @@ def _engine(settings: Settings) -> Engine:
         return ComfyUIEngine(
             pool, client_id=client_id, silence_timeout=settings.comfyui_silence_seconds
         )
+    if settings.engine_name == "diffusers":
+        from .engines.diffusers import DiffusersEngine
+
+        assert settings.diffusers_model_dir is not None
+        return DiffusersEngine(settings.diffusers_model_dir)
     if settings.engine_name == "comfydeploy":
         from .engines.comfydeploy import ComfyDeployEngine
 

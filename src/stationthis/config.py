@@ -96,12 +96,15 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", pattern="^(?i:DEBUG|INFO|WARNING|ERROR)$")
 
     engine: str = Field(
-        "auto", pattern="^(auto|preview|comfyui|comfydeploy)$",
+        "auto", pattern="^(auto|preview|comfyui|comfydeploy|diffusers)$",
         description="generation backend; auto = comfyui when COMFYUI_URLS is set, "
         "comfydeploy when COMFYDEPLOY_API_KEY is set, else preview",
     )
     public_url: str | None = Field(
         None, description="this service's public base URL, for webhooks (https://…)"
+    )
+    diffusers_model_dir: Path | None = Field(
+        None, description="a diffusers Stable Diffusion folder, for engine=diffusers"
     )
     comfydeploy_url: str = "https://api.comfydeploy.com"
     comfydeploy_api_key: SecretStr | None = None
@@ -190,6 +193,8 @@ class Settings(BaseSettings):
         for url in self.comfyui_url_list:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"comfyui_urls: {url!r} is not an http(s) URL")
+        if self.engine == "diffusers" and self.diffusers_model_dir is None:
+            raise ValueError("engine is diffusers but STATIONTHIS_DIFFUSERS_MODEL_DIR is empty")
         if self.engine == "comfyui" and not self.comfyui_url_list:
             raise ValueError("engine is comfyui but STATIONTHIS_COMFYUI_URLS is empty")
         if self.engine_name == "comfydeploy" and not (
