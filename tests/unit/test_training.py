@@ -18,6 +18,7 @@ from stationthis.core.errors import (
     InvalidInput,
     NotFound,
 )
+from stationthis.core.events import Event, JobProgressed
 from stationthis.core.users import Account, Identity
 from stationthis.workflows.app import App
 from stationthis.workflows.make_image import Request
@@ -191,11 +192,19 @@ async def test_a_preview_training_makes_a_model_that_changes_later_images(
     app = preview_app
     alice = await user(app)
     dataset_id = await ready_dataset(app, alice, color=(30, 190, 50))
+    states: list[str] = []
+
+    async def seen(event: Event) -> None:
+        assert isinstance(event, JobProgressed)
+        states.append(event.state)
+
+    app.bus.subscribe(seen, JobProgressed)
     quote = await app.training.quote(alice, dataset_id, {"steps": 200})
     job = await app.training.submit(alice, dataset_id, {"steps": 200}, name="greenery")
     done = await app.jobs.wait(job.id, timeout=30)
     assert done.state == "succeeded", done.error
     assert done.cost == quote.points
+    assert states[0] == "preparing" and "running" in states  # the stages a user sees
     assert (await app.ledger.balance(alice.id)).total == 6000 - quote.points
     models = await app.training.my_models(alice)
     assert [(m.name, m.trigger, m.kind) for m in models] == [("greenery", "grnz", "style")]

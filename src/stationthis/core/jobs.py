@@ -1,6 +1,8 @@
 """Jobs: one state machine for every long task; the ``jobs`` row is the source of truth.
 
-    queued → running(progress) → uploading → succeeded | failed | cancelled
+    queued → [preparing] → running(progress) → uploading → succeeded | failed | cancelled
+
+(``preparing`` is a training's step of gathering and packing its dataset.)
 
 Every transition is a conditional UPDATE (``WHERE state IN (…)``), so two processes can
 never both finish a job; the ledger settles in the same transaction as the final state.
@@ -34,7 +36,7 @@ from .events import (
 from .points import Ledger
 from .schema import jobs
 
-ACTIVE = ("queued", "running", "uploading")
+ACTIVE = ("queued", "preparing", "running", "uploading")
 FINAL = ("succeeded", "failed", "cancelled")
 
 
@@ -227,9 +229,14 @@ class JobService:
     ) -> bool:
         async with self.db.write() as conn:
             return await self._move(
-                conn, job_id, ("queued", "running"), "running",
+                conn, job_id, ("queued", "preparing", "running"), "running",
                 run_id=run_id, run_data=run_data, started_at=utcnow(),
             )
+
+    async def mark_preparing(self, job_id: str) -> bool:
+        """queued → preparing: gathering a training's dataset before the engine starts."""
+        async with self.db.write() as conn:
+            return await self._move(conn, job_id, ("queued",), "preparing", started_at=utcnow())
 
     async def mark_uploading(self, job_id: str) -> bool:
         async with self.db.write() as conn:

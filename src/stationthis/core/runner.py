@@ -66,10 +66,15 @@ class JobRunner:
     async def _run(self, job: Job) -> None:
         if job.finished:
             return
-        if job.state == "queued":
+        if job.state in ("queued", "preparing"):  # not yet with the engine: (re)submit
             if job.cancel_requested:
                 await self.jobs.mark_cancelled(job.id)
                 return
+            if job.category == "train":
+                await self.jobs.mark_preparing(job.id)
+                await self.jobs.report_progress(
+                    await self.jobs.get(job.id), {"message": "preparing the dataset"}
+                )
             handle = await self.engine.submit(await self._spec(job))
             if not await self.jobs.mark_running(job.id, handle.run_id, handle.data):
                 await self.engine.cancel(handle)  # cancelled while we were submitting
