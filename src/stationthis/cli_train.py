@@ -126,6 +126,23 @@ def dataset_caption(
     _run(body)
 
 
+@dataset_cli.command("autocaption")
+def dataset_autocaption(
+    dataset_id: str, user: UserOpt = "local",
+    overwrite: Annotated[bool, typer.Option(help="also replace existing captions")] = False,
+) -> None:
+    """Caption the images that have none, with the backend's captioning tool."""
+
+    async def body(app: App) -> None:
+        owner = await _user(app, user)
+        written = await app.training.auto_caption(owner, dataset_id, app.make_image,
+                                                  overwrite=overwrite)
+        readiness = (await app.training.view(owner, dataset_id)).readiness
+        typer.echo(f"captioned {written} · {readiness.reason}")
+
+    _run(body)
+
+
 @dataset_cli.command("remove-image")
 def dataset_remove_image(dataset_id: str, number: int, user: UserOpt = "local") -> None:
     """Remove image NUMBER from the dataset."""

@@ -73,6 +73,7 @@ def test_builtin_tools_load_with_their_categories(registry: ToolRegistry) -> Non
         "upscale": "upscale",
         "rmbg": "rmbg",
         "train": "train",
+        "caption": "caption",
     }
     assert [t.name for t in registry.by_category("txt2img")] == ["make"]
 
@@ -324,7 +325,7 @@ def test_tools_dir_file_overrides_a_builtin_of_the_same_name(tmp_path: Path) -> 
     assert make.description == "our own make"
     assert make.source == str(path)
     assert set(make.inputs) == {"width"}
-    assert len(registry.all()) == 5  # replaced, not added
+    assert len(registry.all()) == 6  # replaced, not added
 
 
 def test_tools_dir_setting_is_used_by_the_app(

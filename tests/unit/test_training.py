@@ -239,3 +239,18 @@ async def test_someone_elses_model_cannot_be_used(preview_app: App) -> None:
     made = await app.make_image.make(bob, Request("make", {"prompt": "x grnz", "seed": 1}))
     assert (await app.jobs.wait(made.id, timeout=30)).params.get("_assets") in (None, {})
     assert png(4, 4)  # the helper stays importable for other tests
+
+
+async def test_auto_captions_describe_the_images_and_cost_a_little(preview_app: App) -> None:
+    app = preview_app
+    alice = await user(app)
+    dataset = await app.datasets.create(alice.id, "colours", trigger="clrz")
+    await app.datasets.add_images(alice.id, dataset.id, [
+        (photo((30, 190, 50)), None), (photo((40, 60, 200)), "my own caption"),
+    ])
+    before = (await app.ledger.balance(alice.id)).total
+    written = await app.training.auto_caption(alice, dataset.id, app.make_image)
+    assert written == 1  # the image that already had a caption is left alone
+    images = (await app.datasets.get(alice.id, dataset.id)).images
+    assert "green" in (images[0].caption or "") and images[1].caption == "my own caption"
+    assert (await app.ledger.balance(alice.id)).total == before - 1

@@ -20,7 +20,8 @@ from .images import load_image, thumbnail
 from .media_store import MediaStore
 from .schema import media
 
-_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "application/json": "json"}
+_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
+        "application/json": "json", "text/plain": "txt"}
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,9 @@ class MediaService:
                 owner_id, artifact.data, kind="output", job_id=job_id,
                 meta={**artifact.meta, "name": artifact.name}, text=text,
             )
+        kind = "text" if artifact.media_type.startswith("text/") else "model"
         return await self._save(
-            owner_id, artifact.data, artifact.media_type, kind="model", job_id=job_id,
+            owner_id, artifact.data, artifact.media_type, kind=kind, job_id=job_id,
             meta={**artifact.meta, "name": artifact.name},
         )
 

@@ -20,6 +20,7 @@ from ..core.points import Ledger
 from ..core.queue import JobQueue
 from ..core.tools import ToolRegistry
 from ..core.users import Account
+from .make_image import Request
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
@@ -112,6 +113,30 @@ class Training:
                 archive.writestr(f"{number:03d}.png", await self.media.read(item))
                 archive.writestr(f"{number:03d}.txt", dataset.caption_for(image))
         return buffer.getvalue()
+
+    async def auto_caption(
+        self, user: Account, dataset_id: str, caption_jobs: Any, *, overwrite: bool = False
+    ) -> int:
+        """Caption the dataset's uncaptioned images (all, with ``overwrite``) with the
+        backend's captioning tool; each caption is a small paid job like any other.
+        ``caption_jobs`` is the MakeImage workflow. Returns how many captions were written."""
+        tools = self.tools.by_category("caption")
+        if not tools:
+            raise InvalidInput("auto-captioning needs a captioning tool, and none is installed")
+        dataset = await self.datasets.get(user.id, dataset_id)
+        todo = [i for i in dataset.images if overwrite or not (i.caption or "").strip()]
+        written = 0
+        for image in todo:
+            job = await caption_jobs.make(
+                user, Request(tools[0].name, images={"image": image.media_id})
+            )
+            done = await self.jobs.wait(job.id, timeout=300)
+            if done.state != "succeeded" or not done.outputs:
+                raise InvalidInput(f"captioning stopped: {done.error or done.state}")
+            text = (await self.media.read(await self.media.get(done.outputs[0]))).decode()
+            await self.datasets.set_caption(user.id, dataset_id, image.id, text.strip())
+            written += 1
+        return written
 
     # ----- trainings ---------------------------------------------------------------------
 

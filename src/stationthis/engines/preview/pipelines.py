@@ -17,6 +17,7 @@ from stationthis.core.engine import Artifact, EngineEvent, JobSpec
 from stationthis.core.errors import EngineFailed
 
 from . import imageio, ops, style
+from .caption import describe
 from .palette import analyse
 from .params import MAX_SIDE, GenParams, gen_params, int_param, steps_for
 from .render import render
@@ -164,10 +165,19 @@ async def train(job: JobSpec, ctx: Context) -> list[Artifact]:
     return [Artifact(data, "application/json", f"{job.job_id}.stprofile.json", meta)]
 
 
+async def caption(job: JobSpec, ctx: Context) -> list[Artifact]:
+    """A descriptive caption from image statistics (text/plain)."""
+    text = await ctx.work(describe, input_image(job))
+    await ctx.advance(1.0)
+    return [Artifact(text.encode("utf-8"), "text/plain", f"{job.job_id}.txt",
+                     {"engine": "preview", "kind": "caption"})]
+
+
 PIPELINES: dict[str, Callable[[JobSpec, Context], Awaitable[list[Artifact]]]] = {
     "txt2img": generate,
     "img2img": generate,
     "upscale": transform,
     "rmbg": transform,
     "train": train,
+    "caption": caption,
 }
