@@ -193,10 +193,13 @@ async def test_a_preview_training_makes_a_model_that_changes_later_images(
     alice = await user(app)
     dataset_id = await ready_dataset(app, alice, color=(30, 190, 50))
     states: list[str] = []
+    samples: list[bytes] = []
 
     async def seen(event: Event) -> None:
         assert isinstance(event, JobProgressed)
         states.append(event.state)
+        if event.preview:
+            samples.append(event.preview)
 
     app.bus.subscribe(seen, JobProgressed)
     quote = await app.training.quote(alice, dataset_id, {"steps": 200})
@@ -205,6 +208,7 @@ async def test_a_preview_training_makes_a_model_that_changes_later_images(
     assert done.state == "succeeded", done.error
     assert done.cost == quote.points
     assert states[0] == "preparing" and "running" in states  # the stages a user sees
+    assert len(samples) >= 2 and all(s[:2] == b"\xff\xd8" for s in samples)  # JPEG samples
     assert (await app.ledger.balance(alice.id)).total == 6000 - quote.points
     models = await app.training.my_models(alice)
     assert [(m.name, m.trigger, m.kind) for m in models] == [("greenery", "grnz", "style")]

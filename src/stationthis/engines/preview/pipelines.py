@@ -153,16 +153,32 @@ async def train(job: JobSpec, ctx: Context) -> list[Artifact]:
         raise EngineFailed("captions must map image names to text")
     measured = []
     names = sorted(job.images)
+    steps = steps_for(job)
     for i, name in enumerate(names):
         img = imageio.decode(job.images[name].data, what=f"training image '{name}'")
         measured.append(await ctx.work(style.measure, img, i))
         await ctx.advance(0.8 * (i + 1) / len(names))
-    steps = steps_for(job)
+        if i + 1 == (len(names) + 1) // 2:  # a sample of the style learnt so far
+            partial = await ctx.work(style.build_profile, measured, trigger, steps, captions)
+            jpeg = await ctx.work(_sample, partial, trigger)
+            ctx.emit(EngineEvent("preview", step=ctx.step, total=ctx.total, preview=jpeg,
+                                 message="sample"))
     profile = await ctx.work(style.build_profile, measured, trigger, steps, captions)
+    jpeg = await ctx.work(_sample, profile, trigger)
+    ctx.emit(EngineEvent("preview", step=ctx.step, total=ctx.total, preview=jpeg,
+                         message="sample"))
     await ctx.advance(1.0)
     data = json.dumps(profile, indent=2).encode("utf-8")
     meta = {"trigger": trigger, "images": len(names), "engine": "preview", "kind": "style"}
     return [Artifact(data, "application/json", f"{job.job_id}.stprofile.json", meta)]
+
+
+def _sample(profile: dict[str, Any], trigger: str) -> bytes:
+    """A small picture of the trigger word in the profile's style, as a training sample."""
+    parsed = style.parse_profile(trigger, json.dumps(profile).encode("utf-8"))
+    arr = render(analyse(trigger, 0, ""), 192, 192)
+    arr = style.apply_profile(arr, parsed, PROFILE_WEIGHT, 0)
+    return imageio.encode_preview_jpeg(imageio.to_image(arr))
 
 
 async def caption(job: JobSpec, ctx: Context) -> list[Artifact]:
