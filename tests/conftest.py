@@ -92,6 +92,13 @@ def make_settings(tmp_path: Path, sqlite_url: str) -> Callable[..., Settings]:
             "_env_file": None,
         }
         values.update(overrides)
+        # No allowance refill in the middle of a test (a 15-minute tick can fall inside any
+        # test and would make balances jump); refill itself is tested with explicit clocks.
+        allowance = values.get("allowance")
+        if isinstance(allowance, dict):
+            values["allowance"] = {"interval_seconds": 4_000_000_000, **allowance}
+        elif allowance is None:
+            values["allowance"] = {"interval_seconds": 4_000_000_000}
         return Settings(**values)
 
     return make
