@@ -258,3 +258,24 @@ async def test_auto_captions_describe_the_images_and_cost_a_little(preview_app: 
     images = (await app.datasets.get(alice.id, dataset.id)).images
     assert "green" in (images[0].caption or "") and images[1].caption == "my own caption"
     assert (await app.ledger.balance(alice.id)).total == before - 1
+
+
+async def test_linking_accounts_brings_datasets_models_and_settings_along(app: App) -> None:
+    phone = await app.users.resolve(Identity("telegram", "42"))
+    web = await app.users.resolve(Identity("web", "alice"))
+    dataset = await app.datasets.create(phone.id, "cats", trigger="mycat")
+    item = await app.media.ingest(phone.id, png(8, 8))
+    for owner, name in ((phone.id, "style"), (web.id, "style")):
+        await app.models.register(owner_id=owner, name=name, trigger="t", base_model="sd15",
+                                  kind="style", engine="preview", media_id=item.id,
+                                  dataset_id=None, job_id=f"job-{owner}")
+    await app.preferences.set(phone.id, "steps", 30)
+    await app.preferences.set(phone.id, "cfg", 5.0)
+    await app.preferences.set(web.id, "cfg", 9.0)
+
+    code = await app.users.create_link_code(web.id)
+    await app.users.redeem_link_code(code, phone.id)  # the phone joins the web account
+
+    assert [d.id for d in await app.datasets.list_for(web.id)] == [dataset.id]
+    assert sorted(m.name for m in await app.models.list_for(web.id)) == ["style", "style 2"]
+    assert await app.preferences.get(web.id) == {"steps": 30, "cfg": 9.0}  # own cfg wins

@@ -6,14 +6,24 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import Database, as_utc, new_id, utcnow
 from .errors import InvalidInput, NotFound
 from .points import ALLOWANCE, CREDIT, AllowancePolicy, Ledger, live_account
-from .schema import accounts, identities, jobs, ledger, link_codes, media
+from .schema import (
+    accounts,
+    datasets,
+    identities,
+    jobs,
+    ledger,
+    link_codes,
+    media,
+    models,
+    preferences,
+)
 
 LINK_CODE_TTL = timedelta(minutes=15)
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
@@ -162,6 +172,11 @@ class Users:
         await conn.execute(update(jobs).where(jobs.c.owner_id == source).values(owner_id=target))
         await conn.execute(update(media).where(media.c.owner_id == source).values(owner_id=target))
         await conn.execute(
+            update(datasets).where(datasets.c.owner_id == source).values(owner_id=target)
+        )
+        await self._merge_models(conn, source, target)
+        await self._merge_preferences(conn, source, target)
+        await conn.execute(
             update(accounts).where(accounts.c.id == source).values(merged_into=target)
         )
         if src.credit_balance > 0:
@@ -179,6 +194,39 @@ class Users:
                     .where(accounts.c.id == acct)
                     .values(credit_balance=accounts.c.credit_balance + amount)
                 )
+
+    async def _merge_models(self, conn: AsyncConnection, source: str, target: str) -> None:
+        """Trained models move too; a name the target already uses gets a number."""
+        taken = {
+            str(n).lower()
+            for n in (await conn.execute(
+                select(models.c.name).where(models.c.owner_id == target)
+            )).scalars()
+        }
+        for model_id, name in (await conn.execute(
+            select(models.c.id, models.c.name).where(models.c.owner_id == source)
+        )).all():
+            unique, number = str(name), 2
+            while unique.lower() in taken:
+                unique, number = f"{name} {number}", number + 1
+            taken.add(unique.lower())
+            await conn.execute(
+                update(models).where(models.c.id == model_id).values(owner_id=target, name=unique)
+            )
+
+    async def _merge_preferences(self, conn: AsyncConnection, source: str, target: str) -> None:
+        """Settings move where the target has none of its own for that key."""
+        own = set(
+            (await conn.execute(
+                select(preferences.c.key).where(preferences.c.account_id == target)
+            )).scalars()
+        )
+        await conn.execute(
+            update(preferences)
+            .where(preferences.c.account_id == source, preferences.c.key.not_in(own))
+            .values(account_id=target)
+        )
+        await conn.execute(delete(preferences).where(preferences.c.account_id == source))
 
     # ----- internals ---------------------------------------------------------------------
 
