@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import html
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -25,14 +26,38 @@ class Health(BaseModel):
     database: str
 
 
-def create_app(app: App, *, manage_lifecycle: bool = True) -> FastAPI:
+class Hosted(Protocol):
+    """Another platform that runs inside the web process (a bot, a webhook endpoint).
+
+    The web app never imports it: ``stationthis serve`` builds it and passes it here. Its
+    ``router`` (or None) is mounted; ``start``/``stop`` run after the container has started
+    and before it stops.
+    """
+
+    @property
+    def router(self) -> APIRouter | None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def create_app(
+    app: App, *, manage_lifecycle: bool = True, hosted: Sequence[Hosted] = ()
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if manage_lifecycle:
             await app.start()
+        started: list[Hosted] = []
         try:
+            for platform in hosted:
+                await platform.start()
+                started.append(platform)
             yield
         finally:
+            for platform in reversed(started):
+                await platform.stop()
             if manage_lifecycle:
                 await app.stop()
 
@@ -85,6 +110,10 @@ def create_app(app: App, *, manage_lifecycle: bool = True) -> FastAPI:
         except InvalidInput as exc:
             return JSONResponse({"error": exc.code, "message": exc.message}, status_code=400)
         return Response(status_code=204)
+
+    for platform in hosted:
+        if platform.router is not None:
+            web.include_router(platform.router)
 
     @web.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home() -> str:
