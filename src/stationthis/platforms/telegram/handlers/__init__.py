@@ -1,0 +1,110 @@
+"""Telegram input → workflow calls. ``register`` wires every handler into the application."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from . import account, buttons, generate, settings, train
+from .common import Ctx, Station, answer, in_group, station
+
+COMMANDS = {
+    "start": account.start, "help": account.help_, "make": generate.make,
+    "effect": generate.effect, "img2img": generate.effect, "upscale": generate.upscale,
+    "rmbg": generate.rmbg, "settings": settings.settings, "balance": account.balance,
+    "history": account.history, "status": account.status, "cancel": account.cancel,
+    "link": account.link, "train": train.train, "models": train.models,
+}
+DESCRIPTIONS = {
+    "make": "make an image: /make a red fox", "effect": "restyle a photo (reply to it)",
+    "upscale": "upscale a photo or image (reply to it)",
+    "rmbg": "remove the background (reply to a photo)", "settings": "your defaults",
+    "balance": "points and allowance", "history": "your last jobs",
+    "status": "running jobs", "cancel": "cancel jobs", "train": "datasets and training",
+    "models": "your trained models", "link": "link with the web or Discord",
+    "help": "what I can do",
+}
+_SEEN_ALBUMS = 1000
+
+
+def register(application: Application, bot: Station) -> None:  # type: ignore[type-arg]
+    application.bot_data["station"] = bot
+    application.add_handler(TypeHandler(Update, _rate_limit), group=-1)
+    new = filters.UpdateType.MESSAGE  # never an edited message: it would run again
+    for name, handler in COMMANDS.items():
+        application.add_handler(CommandHandler(name, handler, filters=new))
+    application.add_handler(CallbackQueryHandler(buttons.pressed))
+    images = filters.PHOTO | filters.Document.IMAGE
+    application.add_handler(MessageHandler(new & images & ~filters.COMMAND, train.photo))
+    application.add_handler(MessageHandler(new & filters.COMMAND, _unknown))
+    application.add_handler(MessageHandler(
+        new & filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND, generate.triggered))
+    application.add_handler(MessageHandler(
+        new & filters.ChatType.PRIVATE & (filters.Sticker.ALL | filters.Document.ALL) & ~images,
+        _not_an_image))
+    application.add_handler(MessageHandler(
+        new & filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, _hint))
+
+
+async def _rate_limit(update: Update, context: Ctx) -> None:
+    """Per-user token bucket; the items of one album count once. Over the limit the user
+    is told once, and the update is dropped before any handler runs."""
+    user = update.effective_user
+    if user is None:
+        return
+    bot = station(context)
+    message = update.effective_message
+    group_id = message.media_group_id if message is not None else None
+    seen = bot.seen_albums
+    if group_id is not None:
+        if group_id in seen:
+            return
+        seen[group_id] = None
+        if len(seen) > _SEEN_ALBUMS:
+            seen.popitem(last=False)
+    key = str(user.id)
+    if bot.limiter.allow(key):
+        return
+    if bot.limiter.first_refusal(key):
+        wait = max(1, round(bot.limiter.retry_after(key)))
+        text = f"Slow down a little — try again in {wait}s."
+        if update.callback_query is not None:
+            await update.callback_query.answer(text, show_alert=True)
+        else:
+            await answer(update, text)
+    raise ApplicationHandlerStop
+
+
+async def _unknown(update: Update, context: Ctx) -> None:
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    word = message.text.split(maxsplit=1)[0]
+    command, _, target = word[1:].partition("@")
+    if in_group(update) and target.lower() != station(context).username.lower():
+        return  # a bare command in a group may be for another bot
+    if command.lower() in COMMANDS:
+        return
+    await answer(update, f"I don't know {word.split('@')[0]}. /help lists what I can do.")
+
+
+async def _hint(update: Update, context: Ctx) -> None:
+    await answer(update, "To make an image, send /make and what you want, e.g. "
+                 "/make a red fox in the snow. /help lists everything.")
+
+
+async def _not_an_image(update: Update, context: Ctx) -> None:
+    message = update.effective_message
+    if message is not None and message.sticker is not None:
+        await answer(update, "Nice sticker! I can only work with photos and PNG/JPEG/WEBP "
+                     "files, though.")
+    else:
+        await answer(update, "That file is not an image I can use: send a PNG, JPEG or WEBP.")

@@ -1,0 +1,97 @@
+"""/settings: a user's defaults in a private chat; in a group, the group's defaults and who
+pays, which only the group's admins (asked from Telegram each time) can change."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.error import BadRequest
+
+from ....core.errors import Forbidden, InvalidInput
+from ....core.users import Account
+from .. import render
+from .common import Ctx, answer, group_of, guarded, in_group, is_admin, station, user_of
+from .generate import rest_of
+
+NOT_ADMIN = "Only the group's admins can change its settings."
+
+
+@guarded
+async def settings(update: Update, context: Ctx) -> None:
+    words = rest_of(update.effective_message).split(maxsplit=1)
+    user, group = await user_of(update, context), await group_of(update, context)
+    if group is not None:
+        await _group_command(update, context, user, group, words)
+        return
+    flow = station(context).app.user_settings
+    if not words:
+        view = await flow.show(user)
+    elif words[0].lower() == "reset":
+        view = await flow.reset(user, words[1] if len(words) > 1 else None)
+    elif len(words) < 2:
+        raise InvalidInput(f"Give a value: /settings {words[0]} VALUE")
+    else:
+        view = await flow.set(user, words[0], words[1])
+    await answer(update, render.settings_text(view), reply_markup=render.settings_keyboard("s"))
+
+
+async def _group_command(update: Update, context: Ctx, user: Account, group: Account,
+                         words: list[str]) -> None:
+    app = station(context).app
+    if words:
+        if not await is_admin(update, context):
+            raise Forbidden(NOT_ADMIN)
+        key = words[0].lower()
+        if key in ("pay", "payer", "pays"):
+            if len(words) < 2:
+                raise InvalidInput("Who pays? /settings pay user|group|user_first")
+            await app.groups.set_payer_policy(user, group, words[1])
+        elif key == "reset":
+            await app.user_settings.reset_group(user, group, words[1] if len(words) > 1 else None)
+        elif len(words) < 2:
+            raise InvalidInput(f"Give a value: /settings {words[0]} VALUE")
+        else:
+            await app.user_settings.set_group(user, group, words[0], words[1])
+    await answer(update, await _group_text(context, group),
+                 reply_markup=render.settings_keyboard("g", payer=True))
+
+
+async def _group_text(context: Ctx, group: Account) -> str:
+    app = station(context).app
+    return render.group_text(await app.user_settings.show_group(group),
+                             await app.groups.view(group))
+
+
+async def pressed(update: Update, context: Ctx, action: str, parts: list[str]) -> None:
+    """A settings button: ``s`` for the presser's own settings, ``g`` for the group's."""
+    app = station(context).app
+    user = await user_of(update, context)
+    key, value = [*parts, ""][:2] if parts else ("", "")
+    if action == "g":
+        group = await group_of(update, context)
+        if group is None or not in_group(update):
+            raise InvalidInput("Group settings are changed in the group.")
+        if not await is_admin(update, context):
+            raise Forbidden(NOT_ADMIN)
+        if key == "payer":
+            await app.groups.set_payer_policy(user, group, value)
+        elif key == "reset":
+            await app.user_settings.reset_group(user, group)
+        else:
+            await app.user_settings.set_group(user, group, key, value)
+        text, keyboard = await _group_text(context, group), render.settings_keyboard("g", True)
+    else:
+        if key == "reset":
+            view = await app.user_settings.reset(user)
+        else:
+            view = await app.user_settings.set(user, key, value)
+        text, keyboard = render.settings_text(view), render.settings_keyboard("s")
+    query = update.callback_query
+    assert query is not None
+    if action == "s" and in_group(update):
+        await answer(update, text)  # someone else's menu in a group: answer, don't edit it
+        return
+    try:
+        await query.edit_message_text(text, reply_markup=keyboard)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise

@@ -1,0 +1,265 @@
+"""/train and /models: datasets (create, add photos or an album, list, view, caption,
+delete with confirm), the training's quote with a confirm button, and the "add to dataset"
+button under results."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from telegram import Message, Update
+
+from ....core.datasets import Dataset
+from ....core.errors import InvalidInput, NotFound
+from ....core.users import Account
+from ....workflows.app import App
+from ....workflows.make_image import Quote
+from .. import render
+from .common import Ctx, answer, guarded, station, submit, user_of
+from .generate import effect, rest_of, rmbg, upscale
+from .images import download
+
+log = logging.getLogger(__name__)
+ALBUM_WAIT = 0.8  # seconds to collect the items of an album (they arrive together)
+USAGE = ("/train create NAME [TRIGGER] · /train add NAME (caption a photo or an album with it, "
+         "or reply to a photo) · /train list · /train view NAME · /train caption NAME N TEXT · "
+         "/train submit NAME · /train delete NAME")
+
+
+@dataclass
+class Album:
+    items: list[Message] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+async def find(user: Account, context: Ctx, ref: str) -> Dataset:
+    """A dataset by its number in /train list, its name, or its id."""
+    datasets = await station(context).app.datasets.list_for(user.id)
+    ref = ref.strip()
+    if ref.isdigit() and 1 <= int(ref) <= len(datasets):
+        return datasets[int(ref) - 1]
+    for ds in datasets:
+        if ref.lower() in (ds.name.lower(), ds.id):
+            return ds
+    raise NotFound(f"no dataset {ref!r}: see /train list")
+
+
+@guarded
+async def train(update: Update, context: Ctx) -> None:
+    app = station(context).app
+    user = await user_of(update, context)
+    words = rest_of(update.effective_message).split()
+    sub, args = (words[0].lower(), words[1:]) if words else ("list", [])
+    if sub == "list":
+        datasets = await app.datasets.list_for(user.id)
+        await answer(update, render.datasets_text(
+            datasets, [app.datasets.readiness(d) for d in datasets]))
+    elif sub == "create":
+        if not args:
+            raise InvalidInput("Name it: /train create mydog [trigger]")
+        ds = await app.datasets.create(user.id, args[0], args[1] if len(args) > 1 else None)
+        await answer(update, f"Dataset {ds.name} created (trigger {ds.trigger}). Now send "
+                     f"photos captioned /train add {ds.name} — an album works too; each "
+                     "photo's caption is its training caption.")
+    elif sub == "add":
+        message = update.effective_message
+        target = message.reply_to_message if message is not None else None
+        if not args:
+            raise InvalidInput("Which dataset? /train add NAME, as a reply to a photo.")
+        if target is None:
+            raise InvalidInput(f"Reply to a photo with /train add {args[0]}, or send photos "
+                               f"captioned /train add {args[0]}.")
+        ds = await find(user, context, args[0])
+        caption = " ".join(args[1:]) or target.caption
+        await _add(update, context, user, ds, [(target, caption)])
+    elif sub == "view" and args:
+        ds = await find(user, context, args[0])
+        ready = app.datasets.readiness(ds)
+        await answer(update, render.dataset_text(ds, ready),
+                     reply_markup=render.dataset_keyboard(ds, ready.ready))
+    elif sub == "caption" and len(args) >= 3 and args[1].isdigit():
+        ds = await find(user, context, args[0])
+        number = int(args[1])
+        if not 1 <= number <= len(ds.images):
+            raise InvalidInput(f"{ds.name} has images 1…{len(ds.images)}.")
+        await app.datasets.set_caption(user.id, ds.id, ds.images[number - 1].id,
+                                       " ".join(args[2:]))
+        await answer(update, f"Caption of image {number} set.")
+    elif sub == "submit" and args:
+        await _quote(update, context, user, await find(user, context, args[0]))
+    elif sub == "delete" and args:
+        ds = await find(user, context, args[0])
+        await answer(update, f"Delete {ds.name} and its {len(ds.images)} images?",
+                     reply_markup=render.confirm_keyboard("xc", ds.id, "🗑 Delete"))
+    else:
+        await answer(update, USAGE)
+
+
+async def _quote(update: Update, context: Ctx, user: Account, ds: Dataset) -> None:
+    app = station(context).app
+    ready = app.datasets.readiness(ds)
+    if not ready.ready:
+        raise InvalidInput(f"{ds.name} is not ready: {ready.reason}.")
+    quote = await app.training.quote(user, ds.id)
+    text = (f"Training {ds.name} ({len(ds.images)} images, {quote.params.get('steps')} steps) "
+            f"costs {quote.points} points; you have {quote.available}.")
+    if not quote.fits:
+        await answer(update, text + " That is not enough; nothing was charged.")
+        return
+    await answer(update, text, reply_markup=render.confirm_keyboard("tc", ds.id, "🚀 Train"))
+
+
+async def _add(update: Update, context: Ctx, user: Account, ds: Dataset,
+               items: list[tuple[Message, str | None]]) -> None:
+    app = station(context).app
+    free = app.datasets.max_images - len(ds.images)
+    if len(items) > free:
+        raise InvalidInput(f"{len(items)} images do not fit: {ds.name} has {free} free slot"
+                           f"{'s' if free != 1 else ''} of {app.datasets.max_images}. "
+                           "Nothing was added.")
+    batch = [(await download(message, context), caption) for message, caption in items]
+    await app.datasets.add_images(user.id, ds.id, batch)
+    fresh = await app.datasets.get(user.id, ds.id)
+    ready = app.datasets.readiness(fresh)
+    await answer(update, f"Added {len(batch)} image{'s' if len(batch) > 1 else ''} to "
+                 f"{ds.name}: images {ready.images}/{ready.max_images}, captions "
+                 f"{ready.captioned}/{ready.images} · {ready.reason}")
+
+
+# ----- photos with a command in the caption, albums ------------------------------------------
+
+def caption_command(message: Message | None) -> str:
+    text = (message.caption or "") if message else ""
+    if not text.startswith("/"):
+        return ""
+    return text.split(maxsplit=1)[0][1:].split("@")[0].lower()
+
+
+@guarded
+async def photo(update: Update, context: Ctx) -> None:
+    """A photo or image file: captioned with a command, it is that command's image."""
+    message = update.effective_message
+    if message is None:
+        return
+    if message.media_group_id:
+        _collect(update, context, message)
+        return
+    command = caption_command(message)
+    if command == "train":
+        await _add_captioned(update, context, [message])
+    elif command in ("upscale",):
+        await upscale(update, context)
+    elif command == "rmbg":
+        await rmbg(update, context)
+    elif command in ("effect", "img2img"):
+        await effect(update, context)
+    elif message.chat.type == "private":
+        await answer(update, "Got it. Reply to it with /upscale, /rmbg, /effect PROMPT or "
+                     "/train add DATASET.")
+
+
+def _collect(update: Update, context: Ctx, message: Message) -> None:
+    albums = station(context).albums
+    key = str(message.media_group_id)
+    album = albums.setdefault(key, Album())
+    album.items.append(message)
+    if album.task is None:
+        album.task = asyncio.create_task(_album_later(update, context, key))
+
+
+async def _album_later(update: Update, context: Ctx, key: str) -> None:
+    await asyncio.sleep(ALBUM_WAIT)
+    album = station(context).albums.pop(key, None)
+    if album is None:
+        return
+    items = sorted(album.items, key=lambda m: m.message_id)
+    await guarded(lambda u, c: _add_captioned(u, c, items))(update, context)
+
+
+async def _add_captioned(update: Update, context: Ctx, items: list[Message]) -> None:
+    """Photos of which one is captioned ``/train add NAME [caption]``."""
+    head = next((m for m in items if caption_command(m) == "train"), None)
+    if head is None:
+        if items[0].chat.type == "private":
+            await answer(update, f"Got {len(items)} photos. To add them to a dataset, send the "
+                         "album again captioned /train add NAME.")
+        return
+    words = (head.caption or "").split()
+    if len(words) < 3 or words[1].lower() != "add":
+        raise InvalidInput("Caption the photos /train add NAME (see /train).")
+    user = await user_of(update, context)
+    ds = await find(user, context, words[2])
+    pairs: list[tuple[Message, str | None]] = [
+        (m, " ".join(words[3:]) or None if m is head else m.caption) for m in items]
+    await _add(update, context, user, ds, pairs)
+
+
+# ----- buttons ---------------------------------------------------------------------------
+
+async def pick_dataset(update: Update, context: Ctx, media_id: str) -> None:
+    app = station(context).app
+    user = await user_of(update, context)
+    await app.media.get(media_id, owner_id=user.id)  # not theirs: not found
+    datasets = await app.datasets.list_for(user.id)
+    if not datasets:
+        await answer(update, "You have no dataset yet: /train create NAME, then press again.")
+        return
+    await answer(update, "Add it to which dataset?",
+                 reply_markup=render.pick_dataset_keyboard(media_id, datasets))
+
+
+async def add_output(update: Update, context: Ctx, media_id: str, dataset_id: str) -> None:
+    app = station(context).app
+    user = await user_of(update, context)
+    item = await app.media.get(media_id, owner_id=user.id)
+    ds = await app.datasets.get(user.id, dataset_id)
+    caption = None
+    if item.job_id is not None:
+        try:
+            caption = str((await app.jobs.get_owned(item.job_id, user.id)).params.get("prompt")
+                          or "") or None
+        except NotFound:
+            caption = None
+    await app.datasets.add_images(user.id, ds.id, [(await app.media.read(item), caption)])
+    ready = app.datasets.readiness(await app.datasets.get(user.id, ds.id))
+    await answer(update, f"Added to {ds.name}: images {ready.images}/{ready.max_images} · "
+                 f"{ready.reason}")
+
+
+async def pressed(update: Update, context: Ctx, action: str, parts: list[str]) -> None:
+    app = station(context).app
+    user = await user_of(update, context)
+    query = update.callback_query
+    assert query is not None and parts
+    if action == "no":
+        await query.edit_message_text("Cancelled; nothing changed.")
+        return
+    ds = await app.datasets.get(user.id, parts[0])
+    if action == "ts":
+        await _quote(update, context, user, ds)
+    elif action == "xd":
+        await answer(update, f"Delete {ds.name} and its {len(ds.images)} images?",
+                     reply_markup=render.confirm_keyboard("xc", ds.id, "🗑 Delete"))
+    elif action == "xc":
+        await app.datasets.delete(user.id, ds.id)
+        await query.edit_message_text(f"Dataset {ds.name} deleted.")
+    elif action == "tc":
+        await query.edit_message_reply_markup(None)  # one press, one training
+        training = app.training
+        await submit(update, context, user, None,
+                     lambda _p: _as_quote(app, user, ds.id),
+                     lambda _p, reply: training.submit(user, ds.id, reply=reply))
+
+
+async def _as_quote(app: App, user: Account, dataset_id: str) -> Quote:
+    """The training quote in the shape ``submit`` shows (tool, points, fits)."""
+    q = await app.training.quote(user, dataset_id)
+    return Quote("train", q.params, q.points, q.available)
+
+
+@guarded
+async def models(update: Update, context: Ctx) -> None:
+    app = station(context).app
+    await answer(update, render.models_text(await app.training.my_models(
+        await user_of(update, context))))

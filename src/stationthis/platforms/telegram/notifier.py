@@ -1,0 +1,266 @@
+"""Job events → Telegram: the status message of a job is edited as it progresses (at most one
+edit per ``edit_interval`` per chat, pausing when Telegram answers 429) and then replaced by
+the result — a photo, an album plus a message with the buttons, or the error with the points
+released. Everything it needs is in the job's reply address, so it works after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from telegram import Bot, InputMediaPhoto, ReplyParameters
+from telegram.error import BadRequest, Forbidden, RetryAfter
+
+from ...core.media import MediaItem
+from ...core.notify import JobNotice
+from ...workflows.app import App
+from . import render
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PHOTO_MAX_BYTES = 10 * 1024 * 1024  # larger images go as documents
+ALBUM_MAX = 10
+READY_TIMEOUT = 60.0
+
+
+class TelegramNotifier:
+    platform = "telegram"
+
+    def __init__(self, app: App, *, edit_interval: float = 1.0, max_retries: int = 3) -> None:
+        self.app = app
+        self.edit_interval = edit_interval
+        self.max_retries = max_retries
+        self.bot: Bot | None = None
+        self._stopped = False
+        self._ready = asyncio.Event()
+        self._last_edit: dict[int, float] = {}
+        self._blocked_until: dict[int, float] = {}
+        self._delivering: set[asyncio.Task[Any]] = set()
+        # status messages that progress or the result already changed (the queue note must
+        # not overwrite them), and one lock per status message so edits land in order
+        self._touched: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self._locks: dict[tuple[int, int], asyncio.Lock] = {}
+
+    def attach(self, bot: Bot) -> None:
+        """Called once the bot is initialised; deliveries wait until then."""
+        self.bot = bot
+        self._stopped = False
+        self._ready.set()
+
+    def detach(self) -> None:
+        self._ready.clear()
+        self._stopped = True
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait (bounded) for results being delivered now, before the bot stops."""
+        pending = [t for t in self._delivering if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+
+    async def _bot(self) -> Bot:
+        if self._stopped:  # shutting down: fail now, the delivery claim is given back
+            raise RuntimeError("the Telegram bot is stopped")
+        async with asyncio.timeout(READY_TIMEOUT):  # starting: the app may deliver first
+            await self._ready.wait()
+        assert self.bot is not None
+        return self.bot
+
+    # ----- the Notifier port ----------------------------------------------------------------
+
+    async def progress(self, address: dict[str, Any], notice: JobNotice) -> None:
+        chat, message = _chat(address), address.get("message")
+        if chat is None or message is None or self._stopped:
+            return
+        now = time.monotonic()
+        if now < self._blocked_until.get(chat, 0.0):
+            return  # Telegram asked us to wait: skip, the next update comes anyway
+        if now - self._last_edit.get(chat, -1e9) < self.edit_interval:
+            return
+        self._last_edit[chat] = now
+        bot = await self._bot()
+        key = (chat, int(message))
+        try:
+            async with self._lock(key):
+                self._touch(key)
+                await bot.edit_message_text(render.progress_text(notice), chat_id=chat,
+                                            message_id=int(message))
+        except RetryAfter as exc:
+            self._blocked_until[chat] = time.monotonic() + _seconds(exc.retry_after)
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                log.info("progress edit of job %s refused: %s", notice.job_id, exc)
+
+    async def queued(self, address: dict[str, Any], text: str) -> None:
+        """The handler's note on a job just queued (its place, ETA): only while neither
+        progress nor the result has changed the status message yet."""
+        chat, message = _chat(address), address.get("message")
+        if chat is None or message is None:
+            return
+        key = (chat, int(message))
+        bot = await self._bot()
+        async with self._lock(key):
+            if key in self._touched or time.monotonic() < self._blocked_until.get(chat, 0.0):
+                return
+            self._last_edit[chat] = time.monotonic()
+            try:
+                await bot.edit_message_text(text, chat_id=chat, message_id=int(message))
+            except RetryAfter as exc:
+                self._blocked_until[chat] = time.monotonic() + _seconds(exc.retry_after)
+            except BadRequest as exc:
+                log.info("queue note refused: %s", exc)
+
+    async def finished(self, address: dict[str, Any], notice: JobNotice) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._delivering.add(task)
+        chat, message = _chat(address), address.get("message")
+        key = (chat, int(message)) if chat is not None and message is not None else None
+        try:
+            if key is None:
+                await self._finished(address, notice)
+            else:
+                self._touch(key)
+                async with self._lock(key):
+                    await self._finished(address, notice)
+                self._locks.pop(key, None)
+        finally:
+            if task is not None:
+                self._delivering.discard(task)
+
+    async def _finished(self, address: dict[str, Any], notice: JobNotice) -> None:
+        chat = _chat(address)
+        if chat is None:
+            return
+        status = address.get("message")
+        reply_to = address.get("reply_to")
+        if notice.state != "succeeded":
+            await self._say(chat, status, render.failed_text(notice), reply_to)
+            return
+        if notice.tool == "train" or not notice.outputs:
+            model = await self._model_of(notice)
+            await self._say(chat, status, render.model_ready_text(model, notice), reply_to)
+            return
+        items = [await self.app.media.get(m) for m in notice.outputs]
+        images = [i for i in items if i.is_image]
+        if not images:
+            await self._say(chat, status, render.result_caption(notice, 0), reply_to)
+            return
+        await self._deliver_images(chat, reply_to, notice, images)
+        if status is not None:
+            await self._delete(chat, int(status))
+
+    def _lock(self, key: tuple[int, int]) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    def _touch(self, key: tuple[int, int]) -> None:
+        self._touched[key] = None
+        if len(self._touched) > 10_000:
+            self._touched.popitem(last=False)
+
+    # ----- delivery ---------------------------------------------------------------------
+
+    async def _deliver_images(self, chat: int, reply_to: Any, notice: JobNotice,
+                              images: list[MediaItem]) -> None:
+        bot = await self._bot()
+        ids = [i.id for i in images]
+        caption = render.result_caption(notice, len(images))
+        keyboard = render.result_keyboard(notice.job_id, ids)
+        reply = _reply(reply_to)
+        if len(images) == 1:
+            data = await self.app.media.read(images[0])
+            if len(data) > PHOTO_MAX_BYTES:
+                await self._retry(lambda: bot.send_document(
+                    chat, data, filename=f"{images[0].id}.png", caption=caption,
+                    reply_markup=keyboard, reply_parameters=reply))
+            else:
+                await self._retry(lambda: bot.send_photo(
+                    chat, data, caption=caption, reply_markup=keyboard, reply_parameters=reply))
+            return
+        for start in range(0, len(images), ALBUM_MAX):
+            chunk = images[start:start + ALBUM_MAX]
+            media = [InputMediaPhoto(await self.app.media.read(item),
+                                     caption=caption if start == 0 and n == 0 else None)
+                     for n, item in enumerate(chunk)]
+            await self._retry(functools.partial(_send_album, bot, chat, media, reply))
+        await self._retry(lambda: bot.send_message(
+            chat, f"Buttons for your {len(images)} images (numbered as in the album):",
+            reply_markup=keyboard))
+
+    async def _say(self, chat: int, status: Any, text: str, reply_to: Any) -> None:
+        """Replace the status message by ``text`` (or send it, if there is none any more)."""
+        bot = await self._bot()
+        if status is not None:
+            try:
+                await self._retry(lambda: bot.edit_message_text(text, chat_id=chat,
+                                                                message_id=int(status)))
+                return
+            except BadRequest as exc:
+                if "not modified" in str(exc).lower():
+                    return
+                log.info("could not edit status message in %s: %s", chat, exc)
+        await self._retry(lambda: bot.send_message(chat, text, reply_parameters=_reply(reply_to)))
+
+    async def _delete(self, chat: int, message: int) -> None:
+        bot = await self._bot()
+        with contextlib.suppress(BadRequest, Forbidden):
+            await self._retry(lambda: bot.delete_message(chat, message))
+
+    async def _retry(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Telegram's 429 says how long to wait: wait, then try again (a few times)."""
+        for attempt in range(self.max_retries + 1):
+            try:
+                return await call()
+            except RetryAfter as exc:
+                if attempt == self.max_retries:
+                    raise
+                await asyncio.sleep(_seconds(exc.retry_after))
+        raise AssertionError("unreachable")
+
+    async def _model_of(self, notice: JobNotice) -> Any:
+        for model in await self.app.models.list_for(notice.owner_id):
+            if model.job_id == notice.job_id:
+                return model
+        # the completion event may reach us before the registry has it: register now
+        with contextlib.suppress(Exception):
+            owner = await self.app.users.get(notice.owner_id)
+            for model in await self.app.training.my_models(owner):
+                if model.job_id == notice.job_id:
+                    return model
+        return None
+
+
+async def _send_album(bot: Bot, chat: int, media: list[InputMediaPhoto],
+                      reply: ReplyParameters | None) -> Any:
+    if len(media) == 1:  # a lone rest of a batch: albums need two items
+        return await bot.send_photo(chat, media[0].media, caption=media[0].caption,
+                                    reply_parameters=reply)
+    return await bot.send_media_group(chat, media, reply_parameters=reply)
+
+
+def _reply(reply_to: Any) -> ReplyParameters | None:
+    """Reply to the user's request, if it is still there."""
+    if not reply_to:
+        return None
+    return ReplyParameters(int(reply_to), allow_sending_without_reply=True)
+
+
+def _chat(address: dict[str, Any]) -> int | None:
+    value = address.get("chat", address.get("user"))
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _seconds(value: Any) -> float:
+    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
+

@@ -1,0 +1,286 @@
+"""Results → Telegram text and inline keyboards. Pure functions; plain text (no parse mode),
+so nothing a user typed can break the formatting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from ...core.datasets import Dataset, Readiness
+from ...core.models import Model
+from ...core.notify import JobNotice
+from ...workflows.account import BalanceView
+from ...workflows.groups import GroupView
+from ...workflows.history import HistoryEntry
+from ...workflows.make_image import Quote
+from ...workflows.settings import SettingsView
+from ...workflows.status import ActiveJob
+from .callbacks import pack
+
+Keyboard = InlineKeyboardMarkup
+SIZES = ("512x512", "768x768", "1024x1024", "1024x768", "768x1024")
+STEPS = (20, 30, 40)
+BATCHES = (1, 2, 4)
+PAYER_NAMES = {"user": "each member pays", "group": "the group pays (pool)",
+               "user_first": "members first, then the group"}
+
+
+def button(text: str, action: str, *parts: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=pack(action, *parts))
+
+
+# ----- help -------------------------------------------------------------------------------
+
+def help_text(username: str, trigger: str | None) -> str:
+    lines = [
+        "StationThis makes images for points.",
+        "",
+        "/make a red fox in the snow — make an image",
+        "/effect watercolor (reply to a photo) — restyle a photo; /img2img works too",
+        "/upscale or /rmbg (reply to a photo or one of my images)",
+        "/settings — your defaults; /settings steps 30, /settings size 1024x768",
+        "/balance · /history · /status · /cancel",
+        "/train create mydog — datasets and trainings; /train for more",
+        "/models — your trained models",
+        "/link — connect this account with the web or Discord",
+        "",
+        "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, 📁 add to dataset.",
+    ]
+    if trigger:
+        lines.append(f"In groups: /make@{username} <prompt>, or start a message with {trigger}")
+    return "\n".join(lines)
+
+
+# ----- jobs -------------------------------------------------------------------------------
+
+def queued_text(tool: str, quote: Quote, payer_is_group: bool = False,
+                position: int | None = None, eta: float | None = None) -> str:
+    who = " (paid by the group)" if payer_is_group else ""
+    where = f"#{position} in the queue" if position else "waiting in the queue"
+    when = f" · about {fmt_seconds(eta)}" if eta else ""
+    return f"⏳ {tool}: {quote.points} points held{who} · {where}{when}…"
+
+
+def progress_text(notice: JobNotice, position: int | None = None) -> str:
+    progress = notice.progress
+    if notice.state == "queued":
+        where = f" · #{position} in the queue" if position else ""
+        return f"⏳ {notice.tool}: waiting in the queue{where}…"
+    if notice.state == "uploading":
+        return f"📤 {notice.tool}: saving the result…"
+    percent = progress.get("percent")
+    parts = [f"🎨 {notice.tool}: working"]
+    if percent is not None:
+        parts.append(f"{int(percent)}%")
+        eta = eta_seconds(progress)
+        if eta is not None:
+            parts.append(f"about {fmt_seconds(eta)} left")
+    return " · ".join(parts) + "…"
+
+
+def eta_seconds(progress: dict[str, Any]) -> float | None:
+    percent, elapsed = progress.get("percent"), progress.get("elapsed")
+    if not percent or elapsed is None or float(percent) <= 0:
+        return None
+    return max(0.0, float(elapsed) * (100 - float(percent)) / float(percent))
+
+
+def fmt_seconds(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes}m {rest:02d}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60:02d}m"
+
+
+def result_caption(notice: JobNotice, count: int) -> str:
+    images = f"{count} images" if count > 1 else "done"
+    cost = f" · {notice.cost} points" if notice.cost is not None else ""
+    return f"✅ {notice.tool}: {images}{cost}"
+
+
+def failed_text(notice: JobNotice) -> str:
+    released = notice.released or 0
+    back = f"{released} points were released — nothing was charged." if released else \
+        "Nothing was charged."
+    if notice.state == "cancelled":
+        return f"✖️ {notice.tool}: cancelled. {back}"
+    return f"❌ {notice.tool} failed: {notice.error or 'unknown error'}\n{back}"
+
+
+def result_keyboard(job_id: str, media_ids: Sequence[str]) -> Keyboard:
+    if len(media_ids) == 1:
+        media = media_ids[0]
+        return InlineKeyboardMarkup([
+            [button("🔄 Regenerate", "r", job_id), button("⬆️ Upscale", "u", media),
+             button("🎲 Variations", "v", media)],
+            [button("📁 Add to dataset", "d", media)],
+        ])
+    rows = [[button("🔄 Regenerate all", "r", job_id)]]
+    for number, media in enumerate(media_ids, start=1):
+        rows.append([button(f"⬆️ {number}", "u", media), button(f"🎲 {number}", "v", media),
+                     button(f"📁 {number}", "d", media)])
+    return InlineKeyboardMarkup(rows)
+
+
+def model_ready_text(model: Model | None, notice: JobNotice) -> str:
+    cost = f" ({notice.cost} points)" if notice.cost is not None else ""
+    if model is None:
+        return f"✅ Training finished{cost}. See /models."
+    return (f"✅ Model {model.name} is ready{cost}. Use it with its trigger word:\n"
+            f"/make {model.trigger} in a garden")
+
+
+def short_of_points(quote: Quote) -> str:
+    lines = [f"That costs {quote.points} points; {quote.available} are available."]
+    if quote.alternatives:
+        lines.append("These would fit:")
+        lines += [f"• {a.description}: {a.points} points" for a in quote.alternatives]
+    lines.append("Nothing was charged. See /balance for when the allowance refills.")
+    return "\n".join(lines)
+
+
+# ----- account ----------------------------------------------------------------------------
+
+def balance_text(view: BalanceView, typical: Quote | None) -> str:
+    b = view.balance
+    lines = [f"💰 {b.total} points: {b.allowance}/{b.allowance_max} free allowance + "
+             f"{b.credit} purchased"]
+    if view.full_in is not None:
+        lines.append(f"The allowance is full again in {fmt_delta(view.full_in)}.")
+    else:
+        lines.append("The free allowance is full.")
+    if typical is not None:
+        w, h = typical.params.get("width"), typical.params.get("height")
+        lines.append(f"A typical image ({typical.tool}, {w}×{h}, {typical.params.get('steps')} "
+                     f"steps) costs {typical.points} points.")
+    return "\n".join(lines)
+
+
+def fmt_delta(delta: timedelta) -> str:
+    return fmt_seconds(delta.total_seconds())
+
+
+def history_text(entries: Sequence[HistoryEntry]) -> str:
+    if not entries:
+        return "No jobs yet. Try /make a red fox"
+    lines = ["Your last jobs:"]
+    for e in entries:
+        prompt = str(e.params.get("prompt") or "")[:40]
+        cost = f"{e.cost} pts" if e.cost is not None else e.state
+        lines.append(f"• {e.created_at:%m-%d %H:%M} {e.tool} {prompt!r} · {cost}"
+                     + (f" · seed {e.seed}" if e.seed is not None else ""))
+    return "\n".join(lines)
+
+
+def status_text(active: Sequence[ActiveJob]) -> str:
+    if not active:
+        return "Nothing is running. /make something!"
+    lines = ["Your jobs:"]
+    for number, job in enumerate(active, start=1):
+        where = f"#{job.position} in the queue" if job.position else f"{job.percent}%"
+        eta = f" · about {fmt_seconds(job.eta_seconds)} left" if job.eta_seconds else ""
+        lines.append(f"{number}. {job.tool} · {job.state} · {where}{eta} · {job.quote} points")
+    lines.append("/cancel N cancels one, /cancel all every job.")
+    return "\n".join(lines)
+
+
+def status_keyboard(active: Sequence[ActiveJob]) -> Keyboard | None:
+    if not active:
+        return None
+    return InlineKeyboardMarkup([[button(f"✖️ Cancel {n}", "c", job.job_id)]
+                                 for n, job in enumerate(active, start=1)])
+
+
+# ----- settings ---------------------------------------------------------------------------
+
+def settings_text(view: SettingsView, title: str = "Your settings") -> str:
+    lines = [f"⚙️ {title} (tier {view.tier}):"]
+    for key, item in view.items.items():
+        value = "—" if item.value in (None, "") else item.value
+        limit = ""
+        if item.low is not None or item.high is not None:
+            limit = f" (max {_num(item.high)})" if item.high is not None else ""
+        source = " (group)" if item.source == "group" else ""
+        lines.append(f"• {key}: {value}{limit}{source}")
+    lines.append("Change one: /settings steps 30 · /settings size 1024x768 · "
+                 "/settings reset [key]")
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def settings_keyboard(action: str = "s", payer: bool = False) -> Keyboard:
+    rows = [
+        [button(s.replace("x", "×"), action, "size", s) for s in SIZES[:3]],
+        [button(f"{n} steps", action, "steps", str(n)) for n in STEPS],
+        [button(f"batch {n}", action, "batch", str(n)) for n in BATCHES],
+        [button("🎲 random seed", action, "seed", "random"), button("↩️ reset", action, "reset")],
+    ]
+    if payer:
+        rows.append([button("👤 members pay", action, "payer", "user"),
+                     button("👥 group pays", action, "payer", "group")])
+        rows.append([button("members first, then the group", action, "payer", "user_first")])
+    return InlineKeyboardMarkup(rows)
+
+
+def group_text(view: SettingsView, group: GroupView) -> str:
+    head = (f"👥 {group.group.name}: {PAYER_NAMES[group.payer]} · pool {group.pool} points\n"
+            "Admins: /settings pay user|group|user_first")
+    return head + "\n" + settings_text(view, "Group defaults")
+
+
+# ----- training ---------------------------------------------------------------------------
+
+def datasets_text(datasets: Sequence[Dataset], readiness: Sequence[Readiness]) -> str:
+    if not datasets:
+        return ("No datasets yet. /train create mydog [trigger] makes one; then send photos "
+                "captioned /train add mydog (an album works too).")
+    lines = ["Your datasets:"]
+    for number, (ds, r) in enumerate(zip(datasets, readiness, strict=True), start=1):
+        lines.append(f"{number}. {ds.name} (trigger {ds.trigger}) · images {r.images}/"
+                     f"{r.max_images} · captions {r.captioned}/{r.images} · {r.reason}")
+    lines.append("/train view N · add · caption N IMAGE TEXT · submit N · delete N")
+    return "\n".join(lines)
+
+
+def dataset_text(ds: Dataset, r: Readiness) -> str:
+    lines = [f"📁 {ds.name} — trigger {ds.trigger}, base {ds.base_model}",
+             f"Images {r.images}/{r.max_images}, Captions {r.captioned}/{r.images}",
+             f"{'✅' if r.ready else '⏳'} {r.reason}"]
+    lines += [f"⚠️ {w}" for w in r.warnings]
+    for number, image in enumerate(ds.images, start=1):
+        lines.append(f"{number}. {image.caption or '(no caption)'}")
+    return "\n".join(lines)
+
+
+def dataset_keyboard(ds: Dataset, ready: bool) -> Keyboard:
+    row = [button("🗑 Delete", "xd", ds.id)]
+    if ready:
+        row.insert(0, button("🚀 Train", "ts", ds.id))
+    return InlineKeyboardMarkup([row])
+
+
+def pick_dataset_keyboard(media_id: str, datasets: Sequence[Dataset]) -> Keyboard:
+    return InlineKeyboardMarkup([[button(f"📁 {ds.name} ({len(ds.images)})", "da", media_id,
+                                         ds.id)] for ds in datasets[:10]])
+
+
+def confirm_keyboard(action: str, object_id: str, label: str) -> Keyboard:
+    return InlineKeyboardMarkup([[button(label, action, object_id),
+                                  button("Cancel", "no", object_id)]])
+
+
+def models_text(models: Sequence[Model]) -> str:
+    if not models:
+        return "No models yet. Train one with /train."
+    lines = ["Your models (use the trigger word in a prompt):"]
+    lines += [f"• {m.name}: trigger {m.trigger} · {m.kind} · {m.base_model}" for m in models]
+    return "\n".join(lines)
