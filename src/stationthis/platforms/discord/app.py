@@ -1,0 +1,258 @@
+"""The Discord platform object: the interactions endpoint (``POST /discord/interactions``)
+inside the web app. Every request's Ed25519 signature is checked (401 otherwise); PING is
+answered; commands and components are acknowledged at once — deferred (type 5/6), or a
+modal, or an immediate ephemeral refusal — and completed in the background through the REST
+API. It has the shape the web app hosts: ``router``, ``start()``, ``stop()``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from ...config import Settings
+from ...core.errors import StationError
+from ...core.ratelimit import RateLimiter
+from ...workflows.app import App
+from . import render
+from .handlers import account, generate, settings, train
+from .handlers.common import SORRY, Interaction, Station, error_text, exists, run_guarded
+from .handlers.images import refusal
+from .ids import unpack
+from .notifier import DiscordNotifier
+from .rest import DiscordRest, quiet_http_logs
+from .verify import SIGNATURE_HEADER, TIMESTAMP_HEADER, Verifier
+
+log = logging.getLogger(__name__)
+PATH = "/discord/interactions"
+MAX_BODY = 1_000_000
+PING, COMMAND, COMPONENT, AUTOCOMPLETE, MODAL = 1, 2, 3, 4, 5
+STALE = "This button is out of date."
+NOT_YOURS = "These buttons belong to whoever made the image — make your own with /make."
+Handler = Callable[[Interaction], Awaitable[None]]
+
+# command → (handler, how it is acknowledged: a public or an ephemeral deferred response)
+COMMANDS: dict[str, tuple[Handler, str]] = {
+    "make": (generate.make, "public"),
+    "upscale": (generate.upscale, "public"),
+    "rmbg": (generate.rmbg, "public"),
+    "settings": (settings.show, "ephemeral"),
+    "server": (settings.server, "ephemeral"),
+    "balance": (account.balance, "ephemeral"),
+    "history": (account.history, "ephemeral"),
+    "status": (account.status, "ephemeral"),
+    "cancel": (account.cancel, "ephemeral"),
+    "link": (account.link, "ephemeral"),
+    "models": (account.models, "ephemeral"),
+    "help": (account.help_, "ephemeral"),
+    "train": (train.command, "ephemeral"),
+}
+OBJECT_OF = {"r": "job", "c": "job", "u": "media", "v": "media", "d": "media", "da": "media"}
+
+
+class DiscordPlatform:
+    platform = "discord"
+
+    def __init__(self, app: App, settings: Settings | None = None) -> None:
+        settings = settings or app.settings
+        if not settings.discord_enabled:
+            raise ValueError("set STATIONTHIS_DISCORD_APPLICATION_ID, _PUBLIC_KEY and "
+                             "_BOT_TOKEN to enable Discord")
+        assert settings.discord_bot_token is not None and settings.discord_public_key
+        quiet_http_logs()
+        self.app = app
+        self.settings = settings
+        self.verifier = Verifier(settings.discord_public_key)
+        self.rest = DiscordRest(settings.discord_api_url, str(settings.discord_application_id),
+                                settings.discord_bot_token.get_secret_value())
+        self.station = Station(app, self.rest, RateLimiter(
+            settings.discord_rate_burst, settings.discord_rate_per_minute / 60))
+        self.notifier = DiscordNotifier(app, self.rest,
+                                        edit_interval=settings.discord_edit_interval)
+        app.notifications.register(self.notifier)  # before the app starts: restarts deliver
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._running = False
+        self._router = self._make_router()
+
+    @property
+    def router(self) -> APIRouter:
+        return self._router
+
+    async def start(self) -> None:
+        self._running = True
+        public = self.settings.public_url
+        where = f"{public.rstrip('/')}{PATH}" if public else f"<public url>{PATH}"
+        log.info("discord: set the application's Interactions Endpoint URL to %s", where)
+
+    async def stop(self) -> None:
+        self._running = False
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
+        await self.rest.aclose()
+        if self.station.http is not None:
+            await self.station.http.aclose()
+            self.station.http = None
+
+    async def idle(self) -> None:
+        """Wait until every background completion has finished (tests)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    # ----- the endpoint -----------------------------------------------------------------------
+
+    def _make_router(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.post(PATH, include_in_schema=False)
+        async def discord_interactions(request: Request) -> Response:
+            body = await request.body()
+            if len(body) > MAX_BODY:
+                return Response(status_code=413)
+            why = self.verifier.check(request.headers.get(SIGNATURE_HEADER),
+                                      request.headers.get(TIMESTAMP_HEADER), body)
+            if why is not None:
+                log.info("discord interaction refused: %s", why)
+                return Response("invalid request signature", status_code=401)
+            try:
+                data = json.loads(body)
+                kind = int(data["type"])
+            except (ValueError, TypeError, KeyError):
+                return Response(status_code=400)
+            if kind == PING:
+                return JSONResponse({"type": 1})
+            if self._replayed(str(data.get("id") or "")):
+                log.info("discord interaction %s replayed: refused", data.get("id"))
+                return Response("replayed interaction", status_code=401)
+            if not self._running or not data.get("token"):
+                return Response(status_code=503)
+            return JSONResponse(await self._dispatch(Interaction(self.station, data), kind))
+
+        return router
+
+    def _replayed(self, interaction_id: str) -> bool:
+        if not interaction_id:
+            return False
+        if interaction_id in self._seen:
+            return True
+        self._seen[interaction_id] = None
+        if len(self._seen) > 10_000:
+            self._seen.popitem(last=False)
+        return False
+
+    async def _dispatch(self, ix: Interaction, kind: int) -> dict[str, Any]:
+        limiter = self.station.limiter
+        if ix.user_id and not limiter.allow(ix.user_id):
+            wait = max(1, round(limiter.retry_after(ix.user_id)))
+            return ephemeral(f"Slow down a little: try again in {wait}s.")
+        try:
+            if kind == COMMAND:
+                return await self._command(ix)
+            if kind == COMPONENT:
+                return await self._component(ix)
+            if kind == MODAL:
+                return self._modal(ix)
+        except StationError as exc:
+            return ephemeral(error_text(exc))
+        except Exception:
+            log.exception("discord interaction of type %s failed", kind)
+            return ephemeral(SORRY)
+        return ephemeral("That kind of interaction is not supported.")
+
+    async def _command(self, ix: Interaction) -> dict[str, Any]:
+        name = str(ix.body.get("name") or "")
+        found = COMMANDS.get(name)
+        if found is None:
+            return ephemeral(f"Unknown command /{name}. Try /help.")
+        problem = refusal(ix, self.app.media.max_bytes)
+        if problem is not None:
+            return ephemeral(problem)
+        if name == "train" and ix.subcommand() == "create":
+            return render.create_dataset_modal()
+        handler, mode = found
+        return self._defer(ix, handler, mode)
+
+    async def _component(self, ix: Interaction) -> dict[str, Any]:
+        action, parts = unpack(str(ix.body.get("custom_id") or ""))
+        values = [str(v) for v in ix.body.get("values") or []]
+        kind = OBJECT_OF.get(action)
+        if kind is not None:
+            if len(parts) != 1:
+                return ephemeral(STALE)
+            problem = await self._not_owned(ix, kind, parts[0])
+            if problem is not None:
+                return ephemeral(problem)
+        if action == "r":
+            return self._defer(ix, lambda i: generate.regenerate(i, parts[0]), "public")
+        if action in ("u", "v"):
+            what = "upscale" if action == "u" else "vary"
+            return self._defer(ix, lambda i: _on_media(i, what, parts[0]), "public")
+        if action == "d":
+            return self._defer(ix, lambda i: train.pick(i, parts[0]), "ephemeral")
+        if action == "da":
+            return self._defer(ix, lambda i: train.add_output(i, parts[0], values), "update")
+        if action == "c":
+            return self._defer(ix, lambda i: account.cancel_button(i, parts[0]), "update")
+        if action in ("s", "g") and parts:
+            if action == "g" and not ix.can_manage_guild:
+                return ephemeral(settings.NOT_MANAGER)
+            if parts[0] == "edit":
+                return render.settings_modal(action)
+            return self._defer(ix, lambda i: settings.pressed(i, action, parts, values),
+                               "update")
+        if action == "tcap" and len(parts) == 1:
+            return await train.caption_form(ix, parts[0])
+        if action in ("ts", "tc", "no", "xd") and 1 <= len(parts) <= 2:
+            return self._defer(ix, lambda i: train.pressed(i, action, parts), "update")
+        return ephemeral(STALE)
+
+    def _modal(self, ix: Interaction) -> dict[str, Any]:
+        action, parts = unpack(str(ix.body.get("custom_id") or ""))
+        if action in ("ms", "mg"):
+            scope = action[1]
+            if scope == "g" and not ix.can_manage_guild:
+                return ephemeral(settings.NOT_MANAGER)
+            return self._defer(ix, lambda i: settings.modal_submitted(i, scope), "update")
+        if action == "mtc":
+            return self._defer(ix, train.created, "ephemeral")
+        if action == "mcap" and len(parts) == 1:
+            return self._defer(ix, lambda i: train.captions_submitted(i, parts[0]), "update")
+        return ephemeral(STALE)
+
+    async def _not_owned(self, ix: Interaction, kind: str, object_id: str) -> str | None:
+        """Why the presser cannot use a button on this object: someone else's, or gone."""
+        user = await ix.user()
+        owned = (self.app.jobs.get_owned(object_id, user.id) if kind == "job"
+                 else self.app.media.get(object_id, owner_id=user.id))
+        try:
+            await owned
+        except StationError:
+            return NOT_YOURS if await exists(self.app, kind, object_id) else STALE
+        return None
+
+    def _defer(self, ix: Interaction, handler: Handler, mode: str) -> dict[str, Any]:
+        ix.deferred = mode
+        task = asyncio.create_task(run_guarded(handler, ix))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if mode == "update":
+            return {"type": 6}
+        if mode == "ephemeral":
+            return {"type": 5, "data": {"flags": render.EPHEMERAL}}
+        return {"type": 5}
+
+
+async def _on_media(ix: Interaction, what: str, media_id: str) -> None:
+    user, group = await ix.user(), await ix.group()
+    await generate.on_media(ix, what, media_id, user, group)
+
+
+def ephemeral(text: str) -> dict[str, Any]:
+    """An immediate answer only the user sees."""
+    return {"type": 4, "data": render.message(text, ephemeral=True)}

@@ -1,0 +1,74 @@
+"""The slash commands, as Discord's bulk-overwrite endpoint takes them
+(``stationthis discord register``). ``/collections`` comes when collections land."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SUB, STRING, INTEGER, ATTACHMENT, NUMBER = 1, 3, 4, 11, 10
+Option = dict[str, Any]
+
+
+def option(kind: int, name: str, description: str, required: bool = False,
+           **extra: Any) -> Option:
+    return {"type": kind, "name": name, "description": description, "required": required,
+            **extra}
+
+
+def images(count: int, first_required: bool = True) -> list[Option]:
+    return [option(ATTACHMENT, f"image{n}", f"image {n}", required=first_required and n == 1)
+            for n in range(1, count + 1)]
+
+
+def command(name: str, description: str, *options: Option) -> dict[str, Any]:
+    # contexts 0, 1: servers and the bot's direct messages
+    return {"name": name, "type": 1, "description": description, "options": list(options),
+            "contexts": [0, 1]}
+
+
+DATASET = option(STRING, "dataset", "the dataset's name", required=True)
+
+
+def commands() -> list[dict[str, Any]]:
+    return [
+        command("make", "Make an image from a prompt",
+                option(STRING, "prompt", "what to draw", True, max_length=2000),
+                option(ATTACHMENT, "image", "start from this image (image-to-image)"),
+                option(STRING, "negative", "what to avoid", max_length=2000),
+                option(INTEGER, "width", "pixels", min_value=64, max_value=2048),
+                option(INTEGER, "height", "pixels", min_value=64, max_value=2048),
+                option(INTEGER, "steps", "sampling steps", min_value=1, max_value=150),
+                option(INTEGER, "seed", "same prompt + seed = same image", min_value=-1),
+                option(INTEGER, "batch", "images at once", min_value=1, max_value=6),
+                option(NUMBER, "cfg", "prompt strength", min_value=0, max_value=30)),
+        command("upscale", "Upscale an image",
+                option(ATTACHMENT, "image", "the image", True),
+                option(INTEGER, "scale", "×2 or ×4",
+                       choices=[{"name": "×2", "value": 2}, {"name": "×4", "value": 4}])),
+        command("rmbg", "Remove an image's background",
+                option(ATTACHMENT, "image", "the image", True)),
+        command("settings", "Your defaults for new images"),
+        command("server", "This server's defaults and who pays (Manage Server to change)"),
+        command("balance", "Your points and when the free allowance refills"),
+        command("history", "Your last jobs"),
+        command("status", "Your running and queued jobs"),
+        command("cancel", "Cancel a job", option(STRING, "which", "its number in /status, or all")),
+        command("link", "Join this account with Telegram or the web",
+                option(STRING, "code", "a code from /link elsewhere (none: get a code)")),
+        command("models", "Your trained models"),
+        command("help", "What StationThis can do"),
+        command("train", "Datasets and trainings",
+                option(SUB, "create", "Create a dataset"),
+                option(SUB, "list", "Your datasets"),
+                option(SUB, "add", "Add images to a dataset", options=[
+                    DATASET, *images(1), option(STRING, "caption", "caption for these images"),
+                    *images(10, False)[1:]]),
+                option(SUB, "caption", "Caption one image", options=[
+                    DATASET, option(INTEGER, "number", "the image's number", True, min_value=1),
+                    option(STRING, "text", "the caption", True, max_length=1000)]),
+                option(SUB, "view", "A dataset and its readiness", options=[DATASET]),
+                option(SUB, "submit", "Quote and start a training", options=[
+                    DATASET, option(INTEGER, "steps", "training steps", min_value=10,
+                                    max_value=10000)]),
+                option(SUB, "delete", "Delete a dataset", options=[DATASET])),
+    ]

@@ -1,0 +1,142 @@
+"""Job events → Discord. A job's reply address holds the interaction token of the command
+that started it: while the token is valid (15 minutes) progress edits that response (at most
+one edit per ``edit_interval`` per response, none while Discord's 429 ``retry_after`` runs)
+and the result replaces it — text, images as attachments (10 per message, the rest in
+follow-ups) and the buttons. After that, or when the edit is refused, the result goes to the
+channel as a normal bot message that mentions the user."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+from ...core.media import MediaItem
+from ...core.notify import JobNotice
+from ...workflows.app import App
+from . import render
+from .rest import MAX_FILES, DiscordError, DiscordRest, File, RateLimited
+
+log = logging.getLogger(__name__)
+TOKEN_SECONDS = 15 * 60
+TOKEN_MARGIN = 60  # stop using a token this long before Discord does
+
+
+class DiscordNotifier:
+    platform = "discord"
+
+    def __init__(self, app: App, rest: DiscordRest, *, edit_interval: float = 1.0) -> None:
+        self.app = app
+        self.rest = rest
+        self.edit_interval = edit_interval
+        self._last_edit: dict[str, float] = {}
+        self._blocked_until: dict[str, float] = {}
+
+    # ----- the Notifier port ----------------------------------------------------------------
+
+    async def progress(self, address: dict[str, Any], notice: JobNotice) -> None:
+        token = address.get("token")
+        if not isinstance(token, str) or not _fresh(address):
+            return
+        now = time.monotonic()
+        if now < self._blocked_until.get(token, 0.0):
+            return  # Discord asked us to wait: skip, the next update comes anyway
+        if now - self._last_edit.get(token, -1e9) < self.edit_interval:
+            return
+        self._last_edit[token] = now
+        try:
+            await self.rest.call("PATCH", self._original(token),
+                                 render.message(render.progress_text(notice)),
+                                 auth=False, retries=False)
+        except RateLimited as exc:
+            self._blocked_until[token] = time.monotonic() + exc.retry_after
+        except DiscordError as exc:
+            log.info("progress edit of job %s refused: %s", notice.job_id, exc)
+
+    async def finished(self, address: dict[str, Any], notice: JobNotice) -> None:
+        token = address.get("token")
+        if isinstance(token, str):
+            self._last_edit.pop(token, None)
+            self._blocked_until.pop(token, None)
+        payload, files, more = await self._result(notice)
+        if isinstance(token, str) and _fresh(address):
+            try:
+                await self.rest.edit_original(token, payload, files)
+                for chunk in more:
+                    await self.rest.followup(token, render.message(), chunk)
+                return
+            except DiscordError as exc:
+                log.info("could not complete the response of job %s (%s): posting instead",
+                         notice.job_id, exc)
+        channel = await self._channel(address)
+        if channel is None:
+            log.warning("job %s finished but its Discord address has no channel", notice.job_id)
+            return
+        mention = address.get("mention") if "token" in address else None
+        if mention:
+            payload = {**payload, "content": render.clip(f"<@{mention}> {payload['content']}"),
+                       "allowed_mentions": {"users": [str(mention)]}}
+        await self.rest.channel_message(channel, payload, files)
+        for chunk in more:
+            await self.rest.channel_message(channel, render.message(), chunk)
+
+    # ----- building the result ---------------------------------------------------------------
+
+    async def _result(self, notice: JobNotice
+                      ) -> tuple[dict[str, Any], list[File], list[list[File]]]:
+        if notice.state != "succeeded":
+            return render.message(render.failed_text(notice), components=[]), [], []
+        items = [await self.app.media.get(m) for m in notice.outputs]
+        images = [i for i in items if i.is_image]
+        if notice.tool == "train" or not images:
+            if notice.tool == "train" or not notice.outputs:
+                text = render.model_ready_text(await self._model_of(notice), notice)
+            else:
+                text = render.result_text(notice, 0)
+            return render.message(text, components=[]), [], []
+        files = [await self._file(i) for i in images]
+        payload = render.message(render.result_text(notice, len(images)), components=render
+                                 .result_components(notice.job_id, [i.id for i in images]))
+        rest = [files[n:n + MAX_FILES] for n in range(MAX_FILES, len(files), MAX_FILES)]
+        return payload, files[:MAX_FILES], rest
+
+    async def _file(self, item: MediaItem) -> File:
+        return File(f"{item.id}.png", await self.app.media.read(item), item.media_type)
+
+    async def _channel(self, address: dict[str, Any]) -> str | None:
+        if address.get("channel"):
+            return str(address["channel"])
+        user = address.get("user")  # a direct message to a linked identity
+        if not user:
+            return None
+        try:
+            found = await self.rest.call("POST", "/users/@me/channels",
+                                         {"recipient_id": str(user)})
+        except DiscordError as exc:
+            log.info("cannot open a direct message: %s", exc)
+            return None
+        return str(found["id"]) if isinstance(found, dict) and found.get("id") else None
+
+    def _original(self, token: str) -> str:
+        return f"/webhooks/{self.rest.application_id}/{token}/messages/@original"
+
+    async def _model_of(self, notice: JobNotice) -> Any:
+        for model in await self.app.models.list_for(notice.owner_id):
+            if model.job_id == notice.job_id:
+                return model
+        with contextlib.suppress(Exception):  # the registry may not have it yet
+            owner = await self.app.users.get(notice.owner_id)
+            for model in await self.app.training.my_models(owner):
+                if model.job_id == notice.job_id:
+                    return model
+        return None
+
+
+def _fresh(address: dict[str, Any]) -> bool:
+    """Whether the interaction token is still good for edits."""
+    try:
+        at = float(address.get("at") or 0)
+    except (TypeError, ValueError):
+        return False
+    return time.time() - at < TOKEN_SECONDS - TOKEN_MARGIN

@@ -1,0 +1,354 @@
+"""Results → Discord message payloads (content, embeds, components). Pure functions.
+
+Discord's limits that shape them: 5 action rows of 5 buttons per message, 25 options per
+select, 5 text inputs per modal, 2000 characters of content, 100-character custom ids."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from ...core.datasets import Dataset, Readiness
+from ...core.models import Model
+from ...core.notify import JobNotice
+from ...workflows.account import BalanceView
+from ...workflows.groups import GroupView
+from ...workflows.history import HistoryEntry
+from ...workflows.make_image import Quote
+from ...workflows.settings import SettingsView
+from ...workflows.status import ActiveJob
+from ...workflows.training import TrainingQuote
+from .ids import pack
+
+Payload = dict[str, Any]
+EPHEMERAL = 64
+PRIMARY, SECONDARY, SUCCESS, DANGER = 1, 2, 3, 4
+SIZES = ("512x512", "768x768", "1024x1024", "1024x768", "768x1024")
+STEPS = (20, 30, 40)
+BATCHES = (1, 2, 4)
+PAYER_NAMES = {"user": "each member pays", "group": "the server pays (pool)",
+               "user_first": "members first, then the server"}
+CONTENT_MAX = 2000
+COLOR = 0x5865F2
+
+
+# ----- components -------------------------------------------------------------------------
+
+def button(label: str, action: str, *parts: str, style: int = SECONDARY) -> dict[str, Any]:
+    return {"type": 2, "style": style, "label": label[:80], "custom_id": pack(action, *parts)}
+
+
+def row(*components: dict[str, Any]) -> dict[str, Any]:
+    return {"type": 1, "components": list(components)}
+
+
+def select(custom_id: str, options: Sequence[tuple[str, str]], placeholder: str,
+           current: str | None = None) -> dict[str, Any]:
+    return {"type": 3, "custom_id": custom_id, "placeholder": placeholder[:150],
+            "options": [{"label": label[:100], "value": value[:100],
+                         **({"default": True} if value == current else {})}
+                        for label, value in options[:25]]}
+
+
+def text_input(custom_id: str, label: str, *, long: bool = False, required: bool = True,
+               value: str | None = None, max_length: int = 200,
+               placeholder: str | None = None) -> dict[str, Any]:
+    field: dict[str, Any] = {"type": 4, "custom_id": custom_id, "label": label[:45],
+                             "style": 2 if long else 1, "required": required,
+                             "max_length": max_length}
+    if value:
+        field["value"] = value[:max_length]
+    if placeholder:
+        field["placeholder"] = placeholder[:100]
+    return row(field)
+
+
+def modal(custom_id: str, title: str, *inputs: dict[str, Any]) -> Payload:
+    """An interaction response that opens a modal (it cannot be deferred)."""
+    return {"type": 9, "data": {"custom_id": custom_id, "title": title[:45],
+                                "components": list(inputs[:5])}}
+
+
+def message(content: str = "", *, embeds: Sequence[dict[str, Any]] = (),
+            components: Sequence[dict[str, Any]] | None = None,
+            ephemeral: bool = False) -> Payload:
+    payload: Payload = {"content": clip(content), "embeds": list(embeds),
+                        "allowed_mentions": {"parse": []}}
+    if components is not None:
+        payload["components"] = list(components)
+    if ephemeral:
+        payload["flags"] = EPHEMERAL
+    return payload
+
+
+def clip(text: str, limit: int = CONTENT_MAX) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+# ----- help and errors ----------------------------------------------------------------------
+
+def help_text() -> str:
+    return "\n".join([
+        "StationThis makes images for points.",
+        "`/make prompt:a red fox` — make an image (add `image:` for image-to-image)",
+        "`/upscale` · `/rmbg` — on an image you attach",
+        "`/settings` — your defaults · `/server` — this server's defaults and who pays",
+        "`/balance` · `/history` · `/status` · `/cancel` · `/link`",
+        "`/train create` — datasets and trainings · `/models` — your trained models",
+        "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, 📁 add to dataset.",
+    ])
+
+
+def short_of_points(quote: Quote | TrainingQuote) -> str:
+    lines = [f"That costs {quote.points} points; {quote.available} are available."]
+    alternatives = getattr(quote, "alternatives", [])
+    if alternatives:
+        lines.append("These would fit:")
+        lines += [f"• {a.description}: {a.points} points" for a in alternatives]
+    lines.append("Nothing was charged. See `/balance` for when the allowance refills.")
+    return "\n".join(lines)
+
+
+# ----- jobs ---------------------------------------------------------------------------------
+
+def queued_text(tool: str, points: int, payer_is_group: bool = False) -> str:
+    who = " (paid by the server)" if payer_is_group else ""
+    return f"⏳ {tool}: {points} points held{who} · waiting in the queue…"
+
+
+def progress_text(notice: JobNotice) -> str:
+    if notice.state == "queued":
+        return f"⏳ {notice.tool}: waiting in the queue…"
+    if notice.state == "uploading":
+        return f"📤 {notice.tool}: saving the result…"
+    percent = notice.progress.get("percent")
+    parts = [f"🎨 {notice.tool}: working"]
+    if percent is not None:
+        parts.append(f"{int(percent)}%")
+        eta = eta_seconds(notice.progress)
+        if eta is not None:
+            parts.append(f"about {fmt_seconds(eta)} left")
+    return " · ".join(parts) + "…"
+
+
+def eta_seconds(progress: dict[str, Any]) -> float | None:
+    percent, elapsed = progress.get("percent"), progress.get("elapsed")
+    if not percent or elapsed is None or float(percent) <= 0:
+        return None
+    return max(0.0, float(elapsed) * (100 - float(percent)) / float(percent))
+
+
+def fmt_seconds(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes}m {rest:02d}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60:02d}m"
+
+
+def result_text(notice: JobNotice, count: int) -> str:
+    images = f"{count} images" if count > 1 else "done"
+    cost = f" · {notice.cost} points" if notice.cost is not None else ""
+    return f"✅ {notice.tool}: {images}{cost}"
+
+
+def failed_text(notice: JobNotice) -> str:
+    released = notice.released or 0
+    back = (f"{released} points were released — nothing was charged." if released
+            else "Nothing was charged.")
+    if notice.state == "cancelled":
+        return f"✖️ {notice.tool}: cancelled. {back}"
+    return f"❌ {notice.tool} failed: {notice.error or 'unknown error'}\n{back}"
+
+
+def result_components(job_id: str, media_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """🔄 the whole job; ⬆️ 🎲 📁 per image (the first four: five rows at most)."""
+    if len(media_ids) == 1:
+        media = media_ids[0]
+        return [row(button("🔄 Regenerate", "r", job_id), button("⬆️ Upscale", "u", media),
+                    button("🎲 Variations", "v", media), button("📁 Add to dataset", "d", media))]
+    rows = [row(button("🔄 Regenerate all", "r", job_id))]
+    for number, media in enumerate(media_ids[:4], start=1):
+        rows.append(row(button(f"⬆️ {number}", "u", media), button(f"🎲 {number}", "v", media),
+                        button(f"📁 {number}", "d", media)))
+    return rows
+
+
+def model_ready_text(model: Model | None, notice: JobNotice) -> str:
+    cost = f" ({notice.cost} points)" if notice.cost is not None else ""
+    if model is None:
+        return f"✅ Training finished{cost}. See `/models`."
+    return (f"✅ Model **{model.name}** is ready{cost}. Use its trigger word in a prompt:\n"
+            f"`/make prompt:{model.trigger} in a garden`")
+
+
+# ----- account ------------------------------------------------------------------------------
+
+def balance_text(view: BalanceView, typical: Quote | None, pool: GroupView | None) -> str:
+    b = view.balance
+    lines = [f"💰 **{b.total} points**: {b.allowance}/{b.allowance_max} free allowance + "
+             f"{b.credit} purchased"]
+    lines.append(f"The allowance is full again in {fmt_delta(view.full_in)}."
+                 if view.full_in is not None else "The free allowance is full.")
+    if typical is not None:
+        p = typical.params
+        lines.append(f"A typical image ({typical.tool}, {p.get('width')}×{p.get('height')}, "
+                     f"{p.get('steps')} steps) costs {typical.points} points.")
+    if pool is not None:
+        lines.append(f"This server: {PAYER_NAMES[pool.payer]}, pool {pool.pool} points.")
+    return "\n".join(lines)
+
+
+def fmt_delta(delta: timedelta) -> str:
+    return fmt_seconds(delta.total_seconds())
+
+
+def history_text(entries: Sequence[HistoryEntry]) -> str:
+    if not entries:
+        return "No jobs yet. Try `/make prompt:a red fox`"
+    lines = ["Your last jobs:"]
+    for e in entries:
+        prompt = str(e.params.get("prompt") or "")[:40]
+        cost = f"{e.cost} pts" if e.cost is not None else e.state
+        seed = f" · seed {e.seed}" if e.seed is not None else ""
+        lines.append(f"• {e.created_at:%m-%d %H:%M} {e.tool} {prompt!r} · {cost}{seed}")
+    return "\n".join(lines)
+
+
+def status_text(active: Sequence[ActiveJob]) -> str:
+    if not active:
+        return "Nothing is running. `/make` something!"
+    lines = ["Your jobs:"]
+    for number, job in enumerate(active, start=1):
+        where = f"#{job.position} in the queue" if job.position else f"{job.percent}%"
+        eta = f" · about {fmt_seconds(job.eta_seconds)} left" if job.eta_seconds else ""
+        lines.append(f"{number}. {job.tool} · {job.state} · {where}{eta} · {job.quote} points")
+    return "\n".join(lines)
+
+
+def status_components(active: Sequence[ActiveJob]) -> list[dict[str, Any]]:
+    buttons = [button(f"✖️ Cancel {n}", "c", job.job_id, style=DANGER)
+               for n, job in enumerate(active[:25], start=1)]
+    return [row(*buttons[i:i + 5]) for i in range(0, len(buttons), 5)]
+
+
+# ----- settings -----------------------------------------------------------------------------
+
+def settings_embed(view: SettingsView, title: str, pool: GroupView | None = None
+                   ) -> dict[str, Any]:
+    fields = []
+    for key, item in view.items.items():
+        value = "—" if item.value in (None, "") else str(item.value)
+        if item.high is not None:
+            value += f" (max {_num(item.high)})"
+        if item.source == "group" and pool is None:
+            value += " (server)"
+        fields.append({"name": key, "value": clip(value, 1000), "inline": True})
+    description = f"Tier **{view.tier}** · default tool **{view.tool}**"
+    if pool is not None:
+        description += (f"\nWho pays: **{PAYER_NAMES[pool.payer]}** · pool **{pool.pool}** "
+                        "points")
+    return {"title": title, "description": description, "color": COLOR, "fields": fields[:25]}
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def settings_components(scope: str, tools: Sequence[str], current_tool: str,
+                        payer: bool = False) -> list[dict[str, Any]]:
+    """``scope`` is ``s`` (one's own settings) or ``g`` (the server's)."""
+    rows = [
+        row(*(button(s.replace("x", "×"), scope, "size", s) for s in SIZES)),
+        row(*(button(f"{n} steps", scope, "steps", str(n)) for n in STEPS),
+            button("🎲 random seed", scope, "seed", "-1")),
+        row(*(button(f"batch {n}", scope, "batch", str(n)) for n in BATCHES),
+            button("✏️ Other value…", scope, "edit", style=PRIMARY),
+            button("↩️ Reset", scope, "reset", style=DANGER)),
+        row(select(pack(scope, "tool"), [(t, t) for t in tools], "Default tool", current_tool)),
+    ]
+    if payer:
+        rows.append(row(button("👤 Members pay", scope, "payer", "user"),
+                        button("👥 Server pays", scope, "payer", "group"),
+                        button("Members first, then server", scope, "payer", "user_first")))
+    return rows
+
+
+def settings_modal(scope: str) -> Payload:
+    return modal(pack("m" + scope), "Change a setting",
+                 text_input("key", "Setting (e.g. cfg, negative, size)", max_length=40),
+                 text_input("value", "New value", long=True, max_length=2000))
+
+
+# ----- training -----------------------------------------------------------------------------
+
+def datasets_text(views: Sequence[tuple[Dataset, Readiness]]) -> str:
+    if not views:
+        return ("No datasets yet. `/train create` makes one; then `/train add` uploads "
+                "images with captions.")
+    lines = ["Your datasets:"]
+    for ds, r in views:
+        lines.append(f"• **{ds.name}** (trigger `{ds.trigger}`) · images {r.images}/"
+                     f"{r.max_images} · captions {r.captioned}/{r.images} · {r.reason}")
+    return "\n".join(lines)
+
+
+def dataset_embed(ds: Dataset, r: Readiness) -> dict[str, Any]:
+    lines = [f"Trigger `{ds.trigger}` · base {ds.base_model}",
+             f"Images {r.images}/{r.max_images} · captions {r.captioned}/{r.images}",
+             f"{'✅' if r.ready else '⏳'} {r.reason}"]
+    lines += [f"⚠️ {w}" for w in r.warnings]
+    for number, image in enumerate(ds.images, start=1):
+        lines.append(f"{number}. {image.caption or '(no caption)'}")
+    return {"title": f"📁 {ds.name}", "description": clip("\n".join(lines), 4000),
+            "color": COLOR}
+
+
+def dataset_components(ds: Dataset, ready: bool) -> list[dict[str, Any]]:
+    buttons = [button("✏️ Captions", "tcap", ds.id), button("🗑 Delete", "xd", ds.id,
+                                                            style=DANGER)]
+    if ready:
+        buttons.insert(0, button("🚀 Train", "ts", ds.id, style=SUCCESS))
+    return [row(*buttons)]
+
+
+def caption_modal(ds: Dataset) -> Payload:
+    """Up to five images' captions, uncaptioned first."""
+    order = sorted(enumerate(ds.images, start=1), key=lambda p: bool(p[1].caption))[:5]
+    inputs = [text_input(image.id, f"Image {number}", long=True, required=False,
+                         value=image.caption or None, max_length=1000)
+              for number, image in sorted(order)]
+    return modal(pack("mcap", ds.id), f"Captions: {ds.name}", *inputs)
+
+
+def training_quote_text(ds: Dataset, quote: TrainingQuote) -> str:
+    return (f"🚀 Train **{ds.name}** ({len(ds.images)} images, {quote.params.get('steps')} "
+            f"steps): **{quote.points} points** (you have {quote.available}).")
+
+
+def training_quote_components(ds: Dataset, steps: int | None = None) -> list[dict[str, Any]]:
+    extra = (str(steps),) if steps is not None else ()
+    return [row(button("✅ Confirm", "tc", ds.id, *extra, style=SUCCESS),
+                button("Cancel", "no", ds.id))]
+
+
+def pick_dataset_components(media_id: str, datasets: Sequence[Dataset]) -> list[dict[str, Any]]:
+    options = [(f"{ds.name} ({len(ds.images)} images)", ds.id) for ds in datasets]
+    return [row(select(pack("da", media_id), options, "Add to which dataset?"))]
+
+
+def create_dataset_modal() -> Payload:
+    return modal(pack("mtc"), "New dataset",
+                 text_input("name", "Name", max_length=100, placeholder="mydog"),
+                 text_input("trigger", "Trigger word (default: the name)", required=False,
+                            max_length=100))
+
+
+def models_text(models: Sequence[Model]) -> str:
+    if not models:
+        return "No models yet. Train one with `/train create`."
+    lines = ["Your models (use the trigger word in a prompt):"]
+    lines += [f"• **{m.name}**: trigger `{m.trigger}` · {m.kind} · {m.base_model}"
+              for m in models]
+    return "\n".join(lines)
