@@ -1,0 +1,19 @@
+"""The server-rendered pages: sign up / in / out, the studio, jobs, gallery, datasets and
+training, the account. Templates are in ``../templates``, CSS and a little JS in ``../static``.
+
+``install(web)`` adds the pages and ``/static`` to the FastAPI app; it must run before any
+other ``GET /`` route is added (the studio is the home page)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from . import account, auth, gallery, studio, training
+from .common import STATIC
+
+
+def install(web: FastAPI) -> None:
+    for module in (auth, studio, gallery, training, account):
+        web.include_router(module.router)
+    web.mount("/static", StaticFiles(directory=STATIC), name="static")
