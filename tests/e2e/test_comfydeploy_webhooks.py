@@ -82,14 +82,17 @@ async def test_forged_and_malformed_webhooks_are_refused(served: tuple[App, str]
     async with httpx.AsyncClient() as client:
         forged = await client.post(f"{route}/abc.{'0' * 32}", content=b'{"run_id":"x"}')
         assert forged.status_code == 403
+        assert forged.json()["error"]["code"] == "forbidden"  # the API's one error shape
         no_mac = await client.post(f"{route}/abc", content=b"{}")
         assert no_mac.status_code == 403
         engine = app.engine
         token = engine.webhook_url("job1").rsplit("/", 1)[1]  # type: ignore[attr-defined]
         malformed = await client.post(f"{route}/{token}", content=b"not json")
         assert malformed.status_code == 400
+        assert malformed.json()["error"]["code"] == "invalid_input"
         huge = await client.post(f"{route}/{token}", content=b"x" * 1_100_000)
         assert huge.status_code == 413
+        assert huge.json()["error"]["code"] == "too_large"
 
 
 async def test_the_route_is_absent_without_comfydeploy(settings: Settings) -> None:

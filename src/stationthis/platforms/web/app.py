@@ -1,4 +1,8 @@
-"""The web app: FastAPI. For now a health page and ``/api/v1/health``."""
+"""The web app: FastAPI. The REST API under ``/api/v1`` (routers in ``api/``), sign-in links
+at ``/auth/link/{token}``, the health page at ``/`` and the ComfyUI Deploy webhook.
+
+Auth for routes and pages is in ``auth.py`` (``current_account``, ``optional_account``);
+errors have one JSON shape (``errors.py``); bodies are size-limited (``limits.py``)."""
 
 from __future__ import annotations
 
@@ -8,13 +12,16 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from ... import __version__
-from ...core.errors import Forbidden, InvalidInput
 from ...workflows.app import App
+from . import errors, pages
+from .api import ROUTERS
+from .errors import documented, error_response
+from .limits import BodyLimit
 
 
 class Health(BaseModel):
@@ -67,6 +74,14 @@ def create_app(
         description="A self-hostable AI image studio: REST API.",
         lifespan=lifespan,
     )
+    web.state.station = app  # what ``auth.station(request)`` returns
+    errors.install(web)
+    settings = app.settings
+    web.add_middleware(
+        BodyLimit, upload=settings.max_upload_bytes,
+        dataset=settings.max_upload_bytes * settings.dataset_max_images,
+        other=settings.web.max_json_bytes,
+    )
 
     async def health() -> Health:
         engine = await app.engine.health()
@@ -89,28 +104,26 @@ def create_app(
 
     @web.post(
         "/api/v1/webhooks/comfydeploy/{token}", status_code=204, tags=["webhooks"],
-        responses={400: {"description": "not a webhook body"},
-                   403: {"description": "bad webhook signature"},
-                   404: {"description": "ComfyUI Deploy is not the active engine"},
-                   413: {"description": "body too large"}},
+        responses=documented(400, 403, 404, 413),
     )
     async def comfydeploy_webhook(token: str, request: Request) -> Response:
         """Run status from ComfyUI Deploy. The token in the URL authenticates it; the run is
         then read back from the API, so the body itself is never trusted."""
         receive = getattr(app.engine, "receive_webhook", None)
         if receive is None:
-            return JSONResponse({"error": "not_found"}, status_code=404)
+            return error_response(404, "not_found", "ComfyUI Deploy is not the active engine")
         body = await request.body()
         if len(body) > 1_000_000:
-            return JSONResponse({"error": "too_large"}, status_code=413)
-        try:
-            await receive(token, body)
-        except Forbidden as exc:
-            return JSONResponse({"error": exc.code, "message": exc.message}, status_code=403)
-        except InvalidInput as exc:
-            return JSONResponse({"error": exc.code, "message": exc.message}, status_code=400)
+            return error_response(413, "too_large", "a webhook body is at most 1 MB")
+        await receive(token, body)  # Forbidden → 403, InvalidInput → 400 (errors.py)
         return Response(status_code=204)
 
+    errors.document_common(web.routes)
+    for router in ROUTERS:
+        errors.document_common(router.routes)
+        web.include_router(router)
+    # The server-rendered pages (platforms/web/pages/) are included here.
+    pages.install(web)  # before the health page below: signed in, ``/`` is the studio
     for platform in hosted:
         if platform.router is not None:
             web.include_router(platform.router)

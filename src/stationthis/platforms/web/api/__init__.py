@@ -1,0 +1,12 @@
+"""The REST API under ``/api/v1``: one small router per area."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import account, auth, datasets, history, jobs, media, settings, tools
+
+ROUTERS: list[APIRouter] = [
+    auth.router, auth.links, tools.router, jobs.router, history.router, media.router,
+    settings.router, account.router, datasets.router,
+]

@@ -1,0 +1,129 @@
+"""Response models shared by several routers, and converters from workflow results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ....core.jobs import Job
+from ....core.media import MediaItem
+from ....workflows.make_image import Quote
+
+# Where a job started on the web reports (no web notifier: the browser follows the job's
+# event stream; a user with ``notify_everywhere`` is told on their other platforms).
+WEB_REPLY: dict[str, Any] = {"platform": "web"}
+
+
+class Progress(BaseModel):
+    percent: int | None = None
+    step: int | None = None
+    total: int | None = None
+    eta: float | None = Field(None, description="seconds left, when the engine says")
+    elapsed: float | None = None
+    message: str | None = None
+    has_preview: bool = False
+
+
+class JobOut(BaseModel):
+    id: str
+    tool: str
+    category: str
+    state: str = Field(description="queued | preparing | running | uploading | succeeded | "
+                       "failed | cancelled")
+    progress: Progress
+    params: dict[str, Any]
+    inputs: dict[str, str] = Field(description="input name → media id")
+    outputs: list[str] = Field(description="media ids of the results")
+    quote: int = Field(description="points held for it")
+    cost: int | None = Field(description="points charged (once succeeded)")
+    error: str | None
+    error_code: str | None
+    engine: str
+    parent_id: str | None
+    origin: str | None
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        return cls(
+            id=job.id, tool=job.tool, category=job.category, state=job.state,
+            progress=progress_of(job.progress),
+            params={k: v for k, v in job.params.items() if not k.startswith("_")},
+            inputs=job.inputs, outputs=job.outputs, quote=job.quote, cost=job.cost,
+            error=job.error, error_code=job.error_code, engine=job.engine,
+            parent_id=job.parent_id, origin=job.origin, cancel_requested=job.cancel_requested,
+            created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+        )
+
+
+def progress_of(raw: dict[str, Any]) -> Progress:
+    def number(key: str) -> Any:
+        value = raw.get(key)
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    percent, step, total = number("percent"), number("step"), number("total")
+    return Progress(
+        percent=int(percent) if percent is not None else None,
+        step=int(step) if step is not None else None,
+        total=int(total) if total is not None else None,
+        eta=number("eta"), elapsed=number("elapsed"),
+        message=str(raw["message"]) if raw.get("message") is not None else None,
+        has_preview=bool(raw.get("has_preview")),
+    )
+
+
+class MediaOut(BaseModel):
+    id: str
+    kind: str = Field(description="upload | output | dataset | model | text")
+    media_type: str
+    size: int
+    width: int | None
+    height: int | None
+    sha256: str
+    job_id: str | None
+    created_at: datetime
+    url: str = Field(description="the file")
+    thumbnail_url: str | None = Field(description="a small JPEG (images only)")
+
+    @classmethod
+    def of(cls, item: MediaItem) -> MediaOut:
+        base = f"/api/v1/media/{item.id}"
+        return cls(
+            id=item.id, kind=item.kind, media_type=item.media_type, size=item.size,
+            width=item.width, height=item.height, sha256=item.sha256, job_id=item.job_id,
+            created_at=item.created_at, url=f"{base}/file",
+            thumbnail_url=f"{base}/thumbnail" if item.is_image else None,
+        )
+
+
+class AlternativeOut(BaseModel):
+    description: str
+    options: dict[str, Any]
+    points: int
+
+
+class QuoteOut(BaseModel):
+    tool: str
+    params: dict[str, Any] = Field(description="the inputs as they would run")
+    points: int
+    available: int
+    fits: bool
+    alternatives: list[AlternativeOut] = Field(description="cheaper variants that fit")
+
+    @classmethod
+    def of(cls, quote: Quote) -> QuoteOut:
+        return cls(
+            tool=quote.tool, points=quote.points, available=quote.available, fits=quote.fits,
+            params={k: v for k, v in quote.params.items() if not k.startswith("_")},
+            alternatives=[AlternativeOut(description=a.description, options=a.options,
+                                         points=a.points) for a in quote.alternatives],
+        )
+
+
+class Done(BaseModel):
+    ok: bool = True
