@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from .config import Settings
+from .core.auth import AuthStore
+from .core.collections import CollectionStore
+from .core.collections_runs import CookStore
 from .core.datasets import DatasetService
 from .core.db import Database
 from .core.engine import Engine
@@ -34,6 +38,10 @@ from .workflows.account import AccountWorkflow
 from .workflows.admin import AdminWorkflow
 from .workflows.again import Again
 from .workflows.app import App
+from .workflows.auth import AuthPolicy, AuthWorkflow
+from .workflows.collections import Collections
+from .workflows.cook import Cook
+from .workflows.groups import Groups
 from .workflows.history import History
 from .workflows.limits import TierPolicy
 from .workflows.make_image import MakeImage
@@ -84,6 +92,7 @@ def build(settings: Settings, **overrides: Any) -> App:
         tools, jobs, ledger, media, queue, engine.name, preferences=preferences, tiers=tiers,
         prompt_filter=prompt_filter, users=users, models=models,
     )
+    collection_store = CollectionStore(db)
     c = settings.costs
     training = Training(
         datasets, models, jobs, ledger, tools, media, queue, bus, engine.name,
@@ -101,6 +110,14 @@ def build(settings: Settings, **overrides: Any) -> App:
         user_settings=SettingsWorkflow(tools, preferences, tiers, prompt_filter),
         admin=AdminWorkflow(users, ledger, tiers),
         datasets=datasets, models=models, training=training,
+        collections=Collections(collection_store, media, users, jobs),
+        cook=Cook(CookStore(db), collection_store, make_image, jobs, users, bus,
+                  max_supply=settings.cook_max_supply),
+        auth=AuthWorkflow(AuthStore(db), users, AuthPolicy(
+            timedelta(days=settings.web.session_days),
+            timedelta(minutes=settings.web.login_link_minutes), settings.web.signin_free_failures,
+        )),
+        groups=Groups(preferences, ledger),
     )
 
 

@@ -124,7 +124,17 @@ def serve(
     settings = _settings()
     _prepare_db(settings)
     try:
-        web = create_app(build(settings))
+        app = build(settings)
+        hosted: list[Any] = []
+        if settings.telegram_token is not None:  # the bot runs inside the web process
+            from .platforms.telegram.app import TelegramPlatform
+
+            hosted.append(TelegramPlatform(app, settings))
+        if settings.discord_enabled:  # the interactions endpoint: POST /discord/interactions
+            from .platforms.discord.app import DiscordPlatform
+
+            hosted.append(DiscordPlatform(app, settings))
+        web = create_app(app, hosted=hosted)
     except StationError as exc:
         _fail(exc.message, 1)
     typer.echo(f"StationThis on http://{host or settings.host}:{port or settings.port}")
@@ -739,3 +749,9 @@ def _add_training_commands() -> None:
 
 
 _add_training_commands()
+from .cli_collections import register as _register_collections  # noqa: E402
+
+_register_collections(cli)  # `stationthis collections …` and `stationthis cook …`
+from .cli_discord import discord_cli as _discord_cli  # noqa: E402
+
+cli.add_typer(_discord_cli, name="discord")  # `stationthis discord register`

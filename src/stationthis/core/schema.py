@@ -226,3 +226,148 @@ models = Table(
     Column("created_at", TS, nullable=False),
     UniqueConstraint("owner_id", "name", name="uq_models_owner_name"),
 )
+
+# ----- web accounts (core/auth.py) ----------------------------------------------------------
+# A web sign-in: the password of the identity ``web:<username>`` (the account is found through
+# ``identities``, so it follows the identity when accounts are linked).
+web_logins = Table(
+    "web_logins",
+    metadata,
+    Column("username", String(32), primary_key=True),
+    Column("email", String(254), nullable=True, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+# Browser sessions, one-time sign-in links and API keys: only a SHA-256 of each secret is kept.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("revoked_at", TS, nullable=True),
+)
+
+login_links = Table(
+    "login_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("used_at", TS, nullable=True),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("last_used_at", TS, nullable=True),
+    Column("revoked_at", TS, nullable=True),
+)
+
+# Failed sign-ins per (username, client address): the backoff against password guessing.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(64), primary_key=True),  # sha256 of "username|address"
+    Column("failures", Integer, nullable=False),
+    Column("last_failed_at", TS, nullable=False),
+    Column("locked_until", TS, nullable=True),
+)
+
+# Collections (issue #8): a user's kept images, shared with users or by link, and "cooked"
+# from a master prompt with weighted traits. See docs/decisions/0014-collections-and-cook.md.
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("owner_id", ID, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("cook", JSON, nullable=True),  # the cook configuration (master prompt, traits, …)
+    Column("meta", JSON, nullable=False, default=dict),  # royalty, edition title, chain, …
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+collection_items = Table(
+    "collection_items",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("collection_id", ID, ForeignKey("collections.id", ondelete="CASCADE"),
+           nullable=False, index=True),
+    Column("media_id", ID, ForeignKey("media.id"), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("attributes", JSON, nullable=False, default=list),  # [{trait_type, value}]
+    Column("piece_id", ID, nullable=True),  # the cook piece it was kept from
+    Column("position", Integer, nullable=False),
+    Column("added_by", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+collection_shares = Table(
+    "collection_shares",
+    metadata,
+    Column("collection_id", ID, ForeignKey("collections.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), primary_key=True),
+    Column("permission", String(8), nullable=False),  # view | edit
+    Column("created_at", TS, nullable=False),
+)
+
+collection_links = Table(
+    "collection_links",
+    metadata,
+    Column("token", String(32), primary_key=True),
+    Column("collection_id", ID, ForeignKey("collections.id", ondelete="CASCADE"),
+           nullable=False, index=True),
+    Column("expires_at", TS, nullable=True),  # None: never
+    Column("revoked_at", TS, nullable=True),
+    Column("created_at", TS, nullable=False),
+)
+
+cook_runs = Table(
+    "cook_runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("collection_id", ID, ForeignKey("collections.id", ondelete="CASCADE"),
+           nullable=False, index=True),
+    Column("config", JSON, nullable=False),
+    Column("config_hash", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # running | paused | finished | cancelled
+    Column("reason", Text, nullable=True),  # why it paused by itself (e.g. balance short)
+    Column("reply", JSON, nullable=True),
+    Column("total", Integer, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_cook_runs_state", "state"),
+)
+
+cook_pieces = Table(
+    "cook_pieces",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("run_id", ID, ForeignKey("cook_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("traits", JSON, nullable=False),  # [{trait_type, value}]
+    Column("prompt", Text, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    # pending | claimed | running | done | failed | cancelled
+    Column("state", String(16), nullable=False),
+    Column("review", String(16), nullable=True),  # kept | rejected
+    Column("job_id", ID, nullable=True, index=True),
+    Column("media_id", ID, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("run_id", "number", name="uq_cook_pieces_run_number"),
+)

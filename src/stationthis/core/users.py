@@ -10,6 +10,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .collections_sharing import move_collections
 from .db import Database, as_utc, new_id, utcnow
 from .errors import InvalidInput, NotFound
 from .points import ALLOWANCE, CREDIT, AllowancePolicy, Ledger, live_account
@@ -175,6 +176,7 @@ class Users:
             update(datasets).where(datasets.c.owner_id == source).values(owner_id=target)
         )
         await self._merge_models(conn, source, target)
+        await move_collections(conn, source, target)
         await self._merge_preferences(conn, source, target)
         await conn.execute(
             update(accounts).where(accounts.c.id == source).values(merged_into=target)

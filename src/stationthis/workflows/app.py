@@ -27,6 +27,10 @@ from ..core.users import Users
 from .account import AccountWorkflow
 from .admin import AdminWorkflow
 from .again import Again
+from .auth import AuthWorkflow
+from .collections import Collections
+from .cook import Cook
+from .groups import Groups
 from .history import History
 from .limits import TierPolicy
 from .make_image import MakeImage
@@ -67,6 +71,10 @@ class App:
     datasets: DatasetService
     models: ModelRegistry
     training: Training
+    collections: Collections  # collections, items, sharing, links, export
+    cook: Cook  # cook mode: master prompt + traits → a run of make-image jobs
+    auth: AuthWorkflow  # web sign-up/sign-in, sessions, API keys, sign-in links
+    groups: Groups  # who pays in a group, the group's points pool
     _started: bool = False
     _publishing: bool = False
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -89,6 +97,7 @@ class App:
             for job_id in await self.runner.reconcile():
                 log.info("resuming unfinished job %s", job_id)
                 await self.queue.enqueue(job_id)
+            await self.cook.resume_all()  # cook runs continue where they stopped
         if self.engine.name != "preview":
             self._background.append(asyncio.create_task(self.check_tools(log_problems=True)))
 
