@@ -69,6 +69,22 @@ class TierLimits(BaseModel):
         return self
 
 
+class WebSettings(BaseModel):
+    """Web accounts: sessions, one-time sign-in links, sign-in backoff (platforms/web)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_days: float = Field(30, gt=0, description="a browser session lasts this long")
+    login_link_minutes: float = Field(10, gt=0, description="a one-time sign-in link expires")
+    secure_cookies: bool | None = Field(
+        None, description="Secure cookies; default: when PUBLIC_URL is https"
+    )
+    max_json_bytes: int = Field(1024 * 1024, ge=1024, description="largest non-upload body")
+    signin_free_failures: int = Field(
+        3, ge=1, description="failed sign-ins per name and address before the backoff starts"
+    )
+
+
 def _default_tiers() -> dict[str, TierLimits]:
     return {
         "free": TierLimits(),
@@ -125,12 +141,14 @@ class Settings(BaseSettings):
     new_user_grant: int = Field(0, ge=0, description="points granted once to every new user")
     dataset_max_images: int = Field(20, ge=1, le=1000, description="image slots per dataset")
     training_resolution: int = Field(512, ge=64, le=2048, description="dataset images, px")
+    cook_max_supply: int = Field(1000, ge=1, le=100_000, description="pieces per cook run")
     notify_progress_interval: float = Field(
         1.0, ge=0, description="seconds between progress messages per job (0 = every update)"
     )
 
     costs: CostSettings = CostSettings()
     allowance: AllowanceSettings = AllowanceSettings()
+    web: WebSettings = WebSettings()
 
     # Per-user limits and moderation (workflows/settings.py, core/moderation.py).
     tiers: dict[str, TierLimits] = Field(
@@ -146,6 +164,55 @@ class Settings(BaseSettings):
     )
 
     secret_key: SecretStr = SecretStr("dev-insecure-change-me")
+
+    # Telegram bot (platforms/telegram; docs/decisions/0012).
+    telegram_token: SecretStr | None = Field(None, description="bot token from @BotFather")
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", description="Bot API base URL (a local Bot API server)"
+    )
+    telegram_mode: str = Field(
+        "auto", pattern="^(auto|polling|webhook)$",
+        description="auto = webhook when PUBLIC_URL is set, else long polling",
+    )
+    telegram_trigger: str | None = Field(
+        None, description="prefix of a plain prompt in groups (default: @<bot username>)"
+    )
+    telegram_rate_burst: int = Field(8, ge=1, description="commands a user may send at once")
+    telegram_rate_per_minute: float = Field(
+        30.0, gt=0, description="sustained commands per user and minute"
+    )
+    telegram_edit_interval: float = Field(
+        1.0, ge=0, description="seconds between progress edits in one chat"
+    )
+
+    # Discord over HTTP interactions (platforms/discord; docs/decisions/0016).
+    discord_application_id: str | None = Field(None, description="the application's id")
+    discord_public_key: str | None = Field(
+        None, description="the application's Ed25519 public key (hex), to verify interactions"
+    )
+    discord_bot_token: SecretStr | None = Field(None, description="the bot's token")
+    discord_api_url: str = Field(
+        "https://discord.com/api/v10", description="Discord REST API base URL"
+    )
+    discord_rate_burst: int = Field(8, ge=1, description="commands a Discord user may send at once")
+    discord_rate_per_minute: float = Field(
+        30.0, gt=0, description="sustained commands per Discord user and minute"
+    )
+    discord_edit_interval: float = Field(
+        1.0, ge=0, description="seconds between progress edits of one Discord response"
+    )
+
+    @field_validator("discord_public_key")
+    @classmethod
+    def _discord_key(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.strip()):
+            raise ValueError("the Discord public key is 64 hex characters (Developer Portal)")
+        return value.strip() if value is not None else None
+
+    @property
+    def discord_enabled(self) -> bool:
+        return bool(self.discord_application_id and self.discord_public_key
+                    and self.discord_bot_token)
 
     @field_validator("tiers")
     @classmethod

@@ -103,6 +103,21 @@ class Training:
             batch.append((archive.read(str(path)), caption))
         return len(await self.datasets.add_images(user.id, dataset_id, batch))
 
+    async def dataset_from_collection(
+        self, user: Account, collections: Any, collection_id: str, name: str,
+        trigger: str | None = None,
+    ) -> Dataset:
+        """A new dataset from a collection's images, captioned by their descriptions or
+        prompts (``collections`` is the Collections workflow). All or nothing."""
+        data = await collections.export.captions_zip(user, collection_id)
+        dataset = await self.datasets.create(user.id, name, trigger=trigger)
+        try:
+            await self.import_zip(user, dataset.id, data)
+        except Exception:
+            await self.datasets.delete(user.id, dataset.id)
+            raise
+        return await self.datasets.get(user.id, dataset.id)
+
     async def export_zip(self, user: Account, dataset_id: str) -> bytes:
         """The dataset in the layout trainers use: 001.png + 001.txt (trigger included)."""
         dataset = await self.datasets.get(user.id, dataset_id)
