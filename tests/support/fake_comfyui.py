@@ -39,6 +39,12 @@ from tests.support.fake_comfyui_nodes import (
     validate_prompt,
 )
 from tests.support.fake_comfyui_run import Behaviour, PromptRun, QueueItem, ServerDied
+from tests.support.fake_comfyui_training import (
+    input_loras,
+    input_subfolders,
+    training_object_info,
+    with_live_choices,
+)
 
 __all__ = ["Behaviour", "FakeComfyUI"]
 
@@ -82,11 +88,20 @@ class FakeComfyUI:
     """See the module docstring. Inspect ``prompts``, ``uploads``, ``interrupts``, ``deletes``."""
 
     def __init__(
-        self, *, models: dict[str, list[str]] | None = None, object_info: JSON | None = None
+        self, *, models: dict[str, list[str]] | None = None, object_info: JSON | None = None,
+        loras_from_input: str | None = None, max_upload_size: int | None = None,
     ) -> None:
+        """``loras_from_input``: an input subfolder the server also lists as ``loras`` (what an
+        operator's extra_model_paths.yaml entry does); None: uploaded files are not models."""
         models = DEFAULT_MODELS if models is None else models
         self.models = {folder: list(names) for folder, names in models.items()}
-        self.object_info = default_object_info(self.models) if object_info is None else object_info
+        if object_info is None:
+            object_info = {**default_object_info(self.models),
+                           **training_object_info(self.models.get("loras", []))}
+        self.object_info = object_info
+        self.loras_from_input = loras_from_input
+        # aiohttp answers 413 to a larger request body, as ComfyUI's --max-upload-size does
+        self.max_upload_size = max_upload_size or SERVER_FEATURES["max_upload_size"]
         self.default = Behaviour()  # for prompts no script matches
         self.prompts: list[JSON] = []  # every parsed /prompt body, in arrival order
         self.uploads: dict[str, bytes] = {}  # input images by LoadImage name ("sub/name.png")
@@ -273,7 +288,7 @@ class FakeComfyUI:
 
     # -- app ------------------------------------------------------------------------------
     def _make_app(self) -> web.Application:
-        app = web.Application(client_max_size=SERVER_FEATURES["max_upload_size"])
+        app = web.Application(client_max_size=self.max_upload_size)
         routes: list[tuple[str, str, Handler]] = [
             ("GET", "/ws", self._ws),
             ("POST", "/prompt", self._post_prompt),
@@ -481,14 +496,21 @@ class FakeComfyUI:
     def _input_names(self) -> list[str]:
         return sorted(self.uploads)
 
+    def lora_names(self) -> list[str]:
+        """What ``GET /models/loras`` lists: the server's loras and, when configured, the
+        LoRA files uploaded into the ``loras_from_input`` subfolder."""
+        listed = set(self.models.get("loras", []))
+        listed.update(input_loras(self.files, self.loras_from_input))
+        return sorted(listed)
+
     def _current_object_info(self) -> JSON:
-        """``object_info`` with LoadImage's choices listing the uploaded input images."""
-        info = self.object_info
+        """``object_info`` with the choices ComfyUI lists afresh: LoadImage's uploaded input
+        images, the input subfolders of the dataset loader, the loras."""
+        info = copy.deepcopy(self.object_info)
         image = info.get("LoadImage", {}).get("input", {}).get("required", {}).get("image")
         if isinstance(image, list) and image and isinstance(image[0], list):
-            info = copy.deepcopy(info)
             info["LoadImage"]["input"]["required"]["image"][0] = self._input_names()
-        return info
+        return with_live_choices(info, input_subfolders(self.files), self.lora_names())
 
     async def _get_object_info(self, request: web.Request) -> web.Response:
         info = self._current_object_info()
@@ -504,6 +526,8 @@ class FakeComfyUI:
             return web.json_response(folders)
         if folder not in folders:
             return web.Response(status=404)
+        if folder == "loras":
+            return web.json_response(self.lora_names())
         return web.json_response(sorted(self.models.get(folder, [])))
 
     async def _embeddings(self, request: web.Request) -> web.Response:

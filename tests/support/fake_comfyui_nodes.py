@@ -203,6 +203,9 @@ class _Validator:
                 return None
             return reason("custom_validation_failed", "Custom validation failed for node",
                           f"{name} - Invalid image file: {value}", **extra)
+        if kind == "COMBO" and value not in options.get("options", []):
+            return reason("value_not_in_list", "Value not in list", f"{name}: '{value}' not in "
+                          f"{options.get('options', [])}", **extra)
         if isinstance(kind, list) and value not in kind:
             return reason("value_not_in_list", "Value not in list", f"{name}: '{value}' not in "
                           f"{kind}", **extra)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import posixpath
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,9 @@ from tests.support.fake_comfyui_nodes import (
     execution_order,
     is_link,
 )
+from tests.support.fake_comfyui_training import dataset, lora_file, saved_lora_name
+
+TRAINING_NODES = ("LoadImageTextDataSetFromFolder", "TrainLoraNode", "SaveLoRA")
 
 if TYPE_CHECKING:
     from tests.support.fake_comfyui import FakeComfyUI
@@ -48,6 +52,7 @@ class Behaviour:
     outputs: int = 1  # images per output node
     image_size: tuple[int, int] | None = None  # default: from the graph (see graph_image_size)
     preview: bool = False  # a preview image frame after each progress frame
+    lose_lora: bool = False  # SaveLoRA runs but no file is left in the output folder
 
 
 @dataclass
@@ -93,10 +98,13 @@ class PromptRun:
         self.ui: JSON = {}
         self.states: JSON = {}
         order = execution_order(item.graph, item.outputs)
-        samplers = [nid for nid in order if self._class(nid) in PROGRESS_NODES]
+        samplers = [nid for nid in order
+                    if self._class(nid) in PROGRESS_NODES or self._class(nid) == "TrainLoraNode"]
         self.order, self.hang_node = order, (samplers or order)[0]
         self.size = self.behaviour.image_size or graph_image_size(item.graph, server.uploads)
         self.colour = colour_for(self.pid)
+        self.training_set: list[tuple[bytes, str]] = []
+        self.trained_steps = 0
 
     def _class(self, node_id: str) -> str:
         return str(self.item.graph[node_id]["class_type"])
@@ -210,6 +218,8 @@ class PromptRun:
             self._check_interrupt(node_id)
         if class_type in PROGRESS_NODES:
             await self._progress(node_id)
+        if class_type in TRAINING_NODES:
+            await self._training(node_id, class_type)
         if class_type in SAVE_NODES:
             self.ui[node_id] = {"images": self._save(node_id, SAVE_NODES[class_type])}
             await self.send("executed", {"node": node_id, "display_node": node_id,
@@ -231,6 +241,37 @@ class PromptRun:
                                          "node": node_id})
             if b.preview:
                 await self.image_frame(node_id, render_jpeg(self.colour), 1)
+
+    async def _training(self, node_id: str, class_type: str) -> None:
+        """The dataset loader, the trainer (a progress frame per step) and SaveLoRA."""
+        inputs = self.item.graph[node_id].get("inputs") or {}
+        if class_type == "LoadImageTextDataSetFromFolder":
+            self.training_set = dataset(self.server.files, str(inputs.get("folder")))
+            if not self.training_set:
+                self.behaviour.exception_message = "No valid images found in input"
+                self.behaviour.exception_type = "ValueError"
+                raise _Stopped(node_id, interrupted=False)
+        elif class_type == "TrainLoraNode":
+            steps = int(inputs.get("steps", 16))
+            for step in range(1, steps + 1):
+                await asyncio.sleep(self.behaviour.step_delay)
+                self._check_interrupt(node_id)
+                self._state(node_id, "running", step, steps)
+                await self.progress_state()
+                await self.send("progress", {"value": step, "max": steps, "prompt_id": self.pid,
+                                             "node": node_id})
+            self.trained_steps = steps
+        elif class_type == "SaveLoRA" and not self.behaviour.lose_lora:
+            prefix = posixpath.normpath(str(inputs.get("prefix", "loras/ComfyUI_trained_lora")))
+            folder, base = posixpath.dirname(prefix), posixpath.basename(prefix)
+            existing = [name for kind, sub, name in self.server.files
+                        if kind == "output" and sub == folder]
+            steps = inputs.get("steps")
+            if is_link(steps):  # TrainLoraNode's output 3 is its step count
+                steps = self.trained_steps
+            name = saved_lora_name(existing, base, steps if isinstance(steps, int) else None)
+            self.server.files[("output", folder, name)] = lora_file(self.training_set,
+                                                                    self.trained_steps)
 
     async def _stream_images(self, node_id: str) -> None:
         """SaveImageWebsocket: each image as a binary PNG frame, no ``executed``."""

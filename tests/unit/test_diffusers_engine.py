@@ -366,3 +366,21 @@ async def test_cancel_stops_training_early_and_keeps_the_loop_responsive(
         await engine.result(handle)
     # The half-trained adapter was removed from the shared UNet.
     np.testing.assert_array_equal(await image_of(engine, txt2img("j-after-cancel", seed=4)), before)
+
+
+async def test_training_sends_samples_of_what_it_has_learnt_every_n_steps(
+    engine: DiffusersEngine,
+) -> None:
+    events, _ = await run(engine, train_job("j-samples", steps=8, sample_every=3,
+                                            learning_rate=2e-2))
+    samples = [e for e in events if e.kind == "preview"]
+    assert [(e.step, e.total, e.message) for e in samples] == [
+        (3, 8, "sample"), (6, 8, "sample"), (8, 8, "sample")]  # every 3 steps and at the end
+    first, *_, last = [pixels(e.preview or b"") for e in samples]
+    assert first.shape == (64, 64, 3)  # JPEGs at the training resolution (capped)
+    assert np.abs(last - first).mean() > 0  # the later sample shows more training
+
+    events, _ = await run(engine, train_job("j-no-samples", steps=4, sample_every=0))
+    assert not [e for e in events if e.kind == "preview"]
+    events, _ = await run(engine, train_job("j-default-samples", steps=8))
+    assert [e.step for e in events if e.kind == "preview"] == [2, 4, 6, 8]  # a quarter each

@@ -13,6 +13,7 @@ from PIL import Image
 
 from stationthis.bootstrap import build
 from stationthis.config import Settings
+from stationthis.core.events import Event, JobProgressed
 from stationthis.core.users import Identity
 from stationthis.workflows.app import App
 from stationthis.workflows.make_image import Request
@@ -56,6 +57,14 @@ async def test_train_a_lora_and_use_it_by_trigger_word(diffusers_app: App) -> No
     assert app.engine.name == "diffusers"
     alice = await app.users.resolve(Identity("test", "alice"))
     await app.ledger.grant(alice.id, 3000, key="test:alice")
+    samples: list[tuple[int, bytes]] = []
+
+    async def seen(event: Event) -> None:
+        assert isinstance(event, JobProgressed)
+        if event.preview:
+            samples.append((int(event.progress.get("step", 0)), event.preview))
+
+    app.bus.subscribe(seen, JobProgressed)
     dataset = await app.datasets.create(alice.id, "red noise", trigger="rdnz")
     await app.datasets.add_images(alice.id, dataset.id,
                                   [(photo(i), f"rdnz texture {i}") for i in range(4)])
@@ -64,6 +73,9 @@ async def test_train_a_lora_and_use_it_by_trigger_word(diffusers_app: App) -> No
     done = await app.jobs.wait(job.id, timeout=120)
     assert done.state == "succeeded", done.error
     assert done.cost == 1000 + 50 * 4 + 20 * 0
+    # sample pictures of what it had learnt reached the job's progress, as JPEGs
+    assert [step for step, _ in samples] == [3, 6, 9, 12]
+    assert all(jpeg[:2] == b"\xff\xd8" for _, jpeg in samples)
     [model] = await app.training.my_models(alice)
     assert (model.name, model.trigger, model.kind, model.engine) == (
         "red noise", "rdnz", "lora", "diffusers"

@@ -64,6 +64,21 @@ class ComfyClient:
         body = response.json()
         return f"{body['subfolder']}/{body['name']}" if body.get("subfolder") else body["name"]
 
+    async def upload_file(
+        self, data: bytes, name: str, *, subfolder: str,
+        media_type: str = "application/octet-stream",
+    ) -> str:
+        """Put any file into the server's input folder (``/upload/image`` does not look at the
+        content); returns its path there, "subfolder/name". Overwrites a same-named file."""
+        response = await self._request(
+            "POST", "/upload/image",
+            files={"image": (name, data, media_type)},
+            data={"type": "input", "subfolder": subfolder, "overwrite": "true"},
+        )
+        response.raise_for_status()
+        body = response.json()
+        return f"{body['subfolder']}/{body['name']}" if body.get("subfolder") else body["name"]
+
     async def queue_prompt(
         self, graph: dict[str, Any], *, prompt_id: str, client_id: str
     ) -> dict[str, Any]:

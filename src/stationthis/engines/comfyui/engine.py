@@ -21,7 +21,7 @@ from typing import Any
 from stationthis.core.engine import Artifact, EngineEvent, EngineHealth, JobSpec, RunHandle
 from stationthis.core.errors import EngineFailed, RunLost
 
-from . import messages
+from . import loras, messages, training
 from .client import PromptRejected, ServerUnavailable
 from .pool import Server, ServerPool, required_models
 from .socket import DROPPED, Frame
@@ -47,6 +47,7 @@ class ComfyUIEngine:
     def __init__(
         self, pool: ServerPool, *, client_id: str | None = None, silence_timeout: float = 10.0,
         down_grace: float = 30.0, max_moves: int = 2, result_wait: float = 30.0,
+        loras_subfolder: str = "stationthis_loras",
     ) -> None:
         self.pool = pool
         self.client_id = client_id or uuid.uuid4().hex
@@ -54,6 +55,7 @@ class ComfyUIEngine:
         self.down_grace = down_grace
         self.max_moves = max_moves
         self.result_wait = result_wait
+        self.loras_subfolder = loras_subfolder  # input subfolder the servers list as loras
         self._runs: dict[str, _Run] = {}
 
     # ----- Engine protocol ---------------------------------------------------------------
@@ -113,6 +115,8 @@ class ComfyUIEngine:
                 raise EngineFailed(error)
             if messages.was_interrupted(entry):
                 raise EngineFailed("cancelled")
+            if training.saved_files(entry):
+                return await training.fetch(client, run.job_id, entry, self._lora_meta(run))
             artifacts = []
             for images in self._output_images(entry):
                 for node_id, image in images:
@@ -175,12 +179,16 @@ class ComfyUIEngine:
         if not job.graph:
             raise EngineFailed(f"the tool {job.tool!r} has no ComfyUI workflow")
         needed = required_models(job.graph)
+        nodes = training.needed_nodes(job)
         tried = list(exclude)
         while True:
-            server = await self.pool.choose(needed, exclude=tried)
+            server = await self.pool.choose(needed, exclude=tried, nodes=nodes)
             try:
                 await self._queue_on(server, job)
                 return server
+            except EngineFailed:
+                server.in_flight -= 1
+                raise
             except ServerUnavailable as exc:
                 server.in_flight -= 1
                 self.pool.mark_down(server, str(exc))
@@ -192,12 +200,16 @@ class ComfyUIEngine:
     async def _queue_on(self, server: Server, job: JobSpec) -> None:
         assert job.graph is not None
         graph = copy.deepcopy(job.graph)
-        for name, image in job.images.items():
+        # A training's images are its dataset (uploaded as a folder), not graph inputs.
+        for name, image in ({} if training.is_training(job) else job.images).items():
             target = job.bindings.get(name)
             if target is None:
                 raise EngineFailed(f"the tool does not say where the image {name!r} goes")
             uploaded = await server.client.upload_image(image.data, f"{job.job_id}_{name}.png")
             graph[target[0]]["inputs"][target[1]] = uploaded
+        if training.is_training(job):
+            await training.prepare(server.client, job, graph)
+        await self._apply_loras(server, job, graph)
         # Listen before queueing: ComfyUI does not repeat frames we were not there for.
         server.socket.subscribe(job.job_id)
         if not await server.socket.wait_connected(5.0):
@@ -208,6 +220,24 @@ class ComfyUIEngine:
         except BaseException:
             server.socket.unsubscribe(job.job_id)
             raise
+
+    async def _apply_loras(self, server: Server, job: JobSpec, graph: dict[str, Any]) -> None:
+        """The user's own LoRAs (``params["loras"]``, files in ``job.assets``) loaded in the
+        graph after its checkpoint loader, each file made visible to the server first."""
+        wanted = [str(name) for name in job.params.get("loras") or []]
+        if not wanted:
+            return
+        scale = loras.strengths(job.params, wanted)
+        names = await loras.make_available(server, job.assets, wanted, self.loras_subfolder)
+        loras.insert_loras(graph, [(names[model], scale[model]) for model in wanted])
+
+    def _lora_meta(self, run: _Run) -> dict[str, Any]:
+        meta: dict[str, Any] = {"engine": self.name, "server": run.server.url}
+        if run.spec is not None:
+            for key in ("trigger", "steps", "rank", "base_model"):
+                if key in run.spec.params:
+                    meta[key] = run.spec.params[key]
+        return meta
 
     async def _move(self, run: _Run, *, avoid_current: bool) -> bool:
         """Queue a lost run again: on another server when its own is down, else anywhere

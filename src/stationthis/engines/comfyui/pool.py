@@ -148,9 +148,11 @@ class ServerPool:
         return missing
 
     async def choose(
-        self, needed: dict[str, set[str]], exclude: Iterable[Server] = ()
+        self, needed: dict[str, set[str]], exclude: Iterable[Server] = (),
+        nodes: Iterable[str] = (),
     ) -> Server:
-        """The least-loaded healthy server that has every model ``needed``."""
+        """The least-loaded healthy server that has every model ``needed`` (and every node
+        class in ``nodes``)."""
         async with self._lock:
             await self.refresh()
             skip = {s.url for s in exclude}
@@ -163,6 +165,19 @@ class ServerPool:
                     "no ComfyUI server is reachable right now; nothing was charged — "
                     "try again later"
                 )
+            wanted_nodes = sorted(set(nodes))
+            if wanted_nodes:
+                capable = [s for s in healthy
+                           if all(n in (s.object_info or {}) for n in wanted_nodes)]
+                if not capable:
+                    lacking = next(n for n in wanted_nodes
+                                   if any(n not in (s.object_info or {}) for s in healthy))
+                    raise EngineFailed(
+                        f"no ComfyUI server has the node {lacking!r} this job needs "
+                        "(training needs ComfyUI's built-in training nodes, as in 0.3.75); "
+                        "nothing was charged"
+                    )
+                healthy = capable
             fits: list[Server] = []
             missing_any: list[str] = []
             for server in healthy:

@@ -143,6 +143,10 @@ class TrainParams:
     resolution: int
     batch: int
     seed: int
+    sample_every: int = 0  # a sample picture every N steps (and at the end); 0: none
+
+
+SAMPLES_PER_TRAINING = 4  # the default: a sample after each quarter of the steps
 
 
 def caption_with_trigger(caption: str, trigger: str) -> str:
@@ -171,10 +175,13 @@ def train_params(job: JobSpec, default_resolution: int) -> TrainParams:
         name: caption_with_trigger(str(captions_in.get(name) or ""), trigger)
         for name in sorted(job.images)
     }
+    steps = int_param(p, "steps", DEFAULT_TRAIN_STEPS, 1, MAX_TRAIN_STEPS)
     return TrainParams(
         trigger=trigger,
         captions=captions,
-        steps=int_param(p, "steps", DEFAULT_TRAIN_STEPS, 1, MAX_TRAIN_STEPS),
+        steps=steps,
+        sample_every=int_param(p, "sample_every", -(-steps // SAMPLES_PER_TRAINING), 0,
+                               MAX_TRAIN_STEPS),
         learning_rate=float_param(p, "learning_rate", 1e-4, 1e-7, 1.0),
         rank=int_param(p, "rank", 4, 1, MAX_RANK),
         resolution=side_param(p, "resolution", default_resolution),

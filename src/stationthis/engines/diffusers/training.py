@@ -29,6 +29,8 @@ from .params import TrainParams
 from .worker import Reporter
 
 TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
+SAMPLE_STEPS = 12  # denoising steps of a sample picture
+SAMPLE_SIDE = 256  # samples are at most this large: they are previews
 ADAPTER = "stationthis_training"
 MAX_PROGRESS_EVENTS = 200  # progress events per training, however many steps
 
@@ -97,6 +99,28 @@ def _lora_file(unet: Any) -> bytes:
             unet_lora_adapter_metadata=metadata,
         )
         return (Path(tmp) / LORA_FILE).read_bytes()
+
+
+def _sample(model: Model, p: TrainParams, prompt: str) -> bytes:
+    """A small JPEG of ``prompt`` with the adapter as trained so far (same seed every time, so
+    successive samples show what the training changed)."""
+    import torch
+
+    unet = model.pipe.unet
+    side = min(p.resolution, model.default_side, SAMPLE_SIDE)
+    unet.eval()
+    try:
+        with torch.no_grad():
+            output = model.pipe(
+                prompt=prompt, width=side, height=side, num_inference_steps=SAMPLE_STEPS,
+                guidance_scale=7.0, generator=torch.Generator(device="cpu").manual_seed(p.seed),
+                output_type="pil",
+            )
+    finally:
+        unet.train()
+    buffer = io.BytesIO()
+    output.images[0].convert("RGB").save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
 
 
 def train_lora(model: Model, job: JobSpec, p: TrainParams, report: Reporter) -> list[Artifact]:
@@ -190,6 +214,11 @@ def train_lora(model: Model, job: JobSpec, p: TrainParams, report: Reporter) -> 
                             extra={"loss": mean},
                         )
                     )
+                if p.sample_every and (step % p.sample_every == 0 or step == p.steps):
+                    report.check()
+                    jpeg = _sample(model, p, captions[0])
+                    report.event(EngineEvent("preview", step=step, total=p.steps,
+                                             message="sample", preview=jpeg))
             data = _lora_file(unet)
         finally:
             unet.eval()
