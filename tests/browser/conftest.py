@@ -62,7 +62,7 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     import uvicorn
 
@@ -98,7 +98,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         thread.join(timeout=15)
 
 
-@pytest.fixture(scope="session")
+# Package scope: the sync API keeps an event loop running in this thread while it is open,
+# which would break every asyncio test collected after this package.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     problem = _missing()
     if problem:
