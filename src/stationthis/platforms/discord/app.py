@@ -17,11 +17,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from ...config import Settings
+from ...core.collections_runs import CookFinished
 from ...core.errors import StationError
 from ...core.ratelimit import RateLimiter
 from ...workflows.app import App
 from . import render
+from .cook_watch import CookWatch
 from .handlers import account, generate, settings, train
+from .handlers import collections as colls
 from .handlers.common import SORRY, Interaction, Station, error_text, exists, run_guarded
 from .handlers.images import refusal
 from .ids import unpack
@@ -52,8 +55,10 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
     "models": (account.models, "ephemeral"),
     "help": (account.help_, "ephemeral"),
     "train": (train.command, "ephemeral"),
+    "collections": (colls.command, "ephemeral"),
 }
-OBJECT_OF = {"r": "job", "c": "job", "u": "media", "v": "media", "d": "media", "da": "media"}
+OBJECT_OF = {"r": "job", "c": "job", "u": "media", "v": "media", "d": "media", "da": "media",
+             "ca": "media", "cas": "media"}
 
 
 class DiscordPlatform:
@@ -76,6 +81,8 @@ class DiscordPlatform:
         self.notifier = DiscordNotifier(app, self.rest,
                                         edit_interval=settings.discord_edit_interval)
         app.notifications.register(self.notifier)  # before the app starts: restarts deliver
+        self.cook_watch = CookWatch(app, self.rest)
+        app.bus.subscribe(self.cook_watch.on_event, CookFinished)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = False
@@ -175,6 +182,10 @@ class DiscordPlatform:
             return ephemeral(problem)
         if name == "train" and ix.subcommand() == "create":
             return render.create_dataset_modal()
+        if name == "collections":
+            opened = await colls.opening(ix)
+            if opened is not None:
+                return opened
         handler, mode = found
         return self._defer(ix, handler, mode)
 
@@ -210,7 +221,12 @@ class DiscordPlatform:
             return await train.caption_form(ix, parts[0])
         if action in ("ts", "tc", "no", "xd") and 1 <= len(parts) <= 2:
             return self._defer(ix, lambda i: train.pressed(i, action, parts), "update")
-        return ephemeral(STALE)
+        if action == "ca":
+            return self._defer(ix, lambda i: colls.pick(i, parts[0]), "ephemeral")
+        if action == "cas":
+            return colls.picked(ix, parts[0], values, self._defer)
+        answer = await colls.component(ix, action, parts, values, self._defer)
+        return answer if answer is not None else ephemeral(STALE)
 
     def _modal(self, ix: Interaction) -> dict[str, Any]:
         action, parts = unpack(str(ix.body.get("custom_id") or ""))
@@ -223,7 +239,8 @@ class DiscordPlatform:
             return self._defer(ix, train.created, "ephemeral")
         if action == "mcap" and len(parts) == 1:
             return self._defer(ix, lambda i: train.captions_submitted(i, parts[0]), "update")
-        return ephemeral(STALE)
+        answer = colls.modal(ix, action, parts, self._defer)
+        return answer if answer is not None else ephemeral(STALE)
 
     async def _not_owned(self, ix: Interaction, kind: str, object_id: str) -> str | None:
         """Why the presser cannot use a button on this object: someone else's, or gone."""

@@ -1,11 +1,12 @@
 """The slash commands, as Discord's bulk-overwrite endpoint takes them
-(``stationthis discord register``). ``/collections`` comes when collections land."""
+(``stationthis discord register``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 SUB, STRING, INTEGER, ATTACHMENT, NUMBER = 1, 3, 4, 11, 10
+USER = 6
 Option = dict[str, Any]
 
 
@@ -71,4 +72,37 @@ def commands() -> list[dict[str, Any]]:
                     DATASET, option(INTEGER, "steps", "training steps", min_value=10,
                                     max_value=10000)]),
                 option(SUB, "delete", "Delete a dataset", options=[DATASET])),
+        collections_command(),
     ]
+
+
+COLLECTION = option(STRING, "collection", "the collection's name", required=True)
+
+
+def collections_command() -> dict[str, Any]:
+    return command(
+        "collections", "Collections: share, cook from traits, review, export",
+        option(SUB, "list", "Your collections and those shared with you"),
+        option(SUB, "new", "Create a collection (no name: a form)", options=[
+            option(STRING, "name", "its name", max_length=100),
+            option(STRING, "description", "what it is", max_length=2000)]),
+        option(SUB, "view", "A collection, its images and buttons", options=[COLLECTION]),
+        option(SUB, "rename", "Rename or describe a collection", options=[
+            COLLECTION, option(STRING, "name", "the new name", max_length=100),
+            option(STRING, "description", "the new description",
+                              max_length=2000)]),
+        option(SUB, "delete", "Delete a collection (asks first)", options=[COLLECTION]),
+        option(SUB, "share", "Share with a user (view or edit), or stop sharing", options=[
+            COLLECTION, option(USER, "user", "a Discord user"),
+            option(STRING, "identity", "or a StationThis user: telegram:123, a web name"),
+            option(STRING, "permission", "view (default), edit or remove", choices=[
+                {"name": n, "value": n} for n in ("view", "edit", "remove")])]),
+        option(SUB, "links", "Read-only share links: create, list, revoke",
+               options=[COLLECTION]),
+        option(SUB, "cook", "Cook pieces from a master prompt and traits (a form)",
+               options=[COLLECTION]),
+        option(SUB, "review", "Keep, reject or remake cooked pieces", options=[COLLECTION]),
+        option(SUB, "export", "Download the NFT and captions zips", options=[
+            COLLECTION, option(STRING, "layout", "both (default), nft or captions", choices=[
+                {"name": n, "value": n} for n in ("both", "nft", "captions")])]),
+    )

@@ -16,6 +16,7 @@ from ...core.media import MediaItem
 from ...core.notify import JobNotice
 from ...workflows.app import App
 from . import render
+from .cook_watch import cook_payload
 from .rest import MAX_FILES, DiscordError, DiscordRest, File, RateLimited
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,13 @@ class DiscordNotifier:
         if now - self._last_edit.get(token, -1e9) < self.edit_interval:
             return
         self._last_edit[token] = now
+        payload = (await cook_payload(self.app, notice.job_id)
+                   if notice.progress.get("kind") == "cook"  # a cook run: "done/total"
+                   else render.message(render.progress_text(notice)))
+        if payload is None:
+            return
         try:
-            await self.rest.call("PATCH", self._original(token),
-                                 render.message(render.progress_text(notice)),
+            await self.rest.call("PATCH", self._original(token), payload,
                                  auth=False, retries=False)
         except RateLimited as exc:
             self._blocked_until[token] = time.monotonic() + exc.retry_after

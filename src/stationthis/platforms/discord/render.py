@@ -96,7 +96,9 @@ def help_text() -> str:
         "`/settings` — your defaults · `/server` — this server's defaults and who pays",
         "`/balance` · `/history` · `/status` · `/cancel` · `/link`",
         "`/train create` — datasets and trainings · `/models` — your trained models",
-        "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, 📁 add to dataset.",
+        "`/collections` — collections: share them, cook pieces from traits, export",
+        "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, 📁 add to dataset, "
+        "📚 add to collection.",
     ])
 
 
@@ -163,15 +165,16 @@ def failed_text(notice: JobNotice) -> str:
 
 
 def result_components(job_id: str, media_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """🔄 the whole job; ⬆️ 🎲 📁 per image (the first four: five rows at most)."""
+    """🔄 the whole job; ⬆️ 🎲 📁 📚 per image (the first four: five rows at most)."""
     if len(media_ids) == 1:
         media = media_ids[0]
         return [row(button("🔄 Regenerate", "r", job_id), button("⬆️ Upscale", "u", media),
-                    button("🎲 Variations", "v", media), button("📁 Add to dataset", "d", media))]
+                    button("🎲 Variations", "v", media), button("📁 Add to dataset", "d", media),
+                    button("📚 Add to collection", "ca", media))]
     rows = [row(button("🔄 Regenerate all", "r", job_id))]
     for number, media in enumerate(media_ids[:4], start=1):
         rows.append(row(button(f"⬆️ {number}", "u", media), button(f"🎲 {number}", "v", media),
-                        button(f"📁 {number}", "d", media)))
+                        button(f"📁 {number}", "d", media), button(f"📚 {number}", "ca", media)))
     return rows
 
 

@@ -17,10 +17,11 @@ from typing import Any, TypeVar
 from telegram import Bot, InputMediaPhoto, ReplyParameters
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
+from ...core.collections_runs import CookFinished
 from ...core.media import MediaItem
 from ...core.notify import JobNotice
 from ...workflows.app import App
-from . import render
+from . import cook_notify, render
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,6 +47,8 @@ class TelegramNotifier:
         # not overwrite them), and one lock per status message so edits land in order
         self._touched: OrderedDict[tuple[int, int], None] = OrderedDict()
         self._locks: dict[tuple[int, int], asyncio.Lock] = {}
+        self.cooked: OrderedDict[str, None] = OrderedDict()  # collections whose run ended
+        app.bus.subscribe(functools.partial(cook_notify.finished, self), CookFinished)
 
     def attach(self, bot: Bot) -> None:
         """Called once the bot is initialised; deliveries wait until then."""
@@ -76,6 +79,9 @@ class TelegramNotifier:
     async def progress(self, address: dict[str, Any], notice: JobNotice) -> None:
         chat, message = _chat(address), address.get("message")
         if chat is None or message is None or self._stopped:
+            return
+        if cook_notify.is_cook(notice):  # a cook run's "n/total", with its buttons
+            await cook_notify.progress(self, address, notice)
             return
         now = time.monotonic()
         if now < self._blocked_until.get(chat, 0.0):

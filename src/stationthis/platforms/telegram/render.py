@@ -46,8 +46,11 @@ def help_text(username: str, trigger: str | None) -> str:
         "/train create mydog — datasets and trainings; /train for more",
         "/models — your trained models",
         "/link — connect this account with the web or Discord",
+        "/web — a one-time sign-in link for the web studio",
+        "/collections — your collections; /collection new NAME; /cook NAME",
         "",
-        "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, 📁 add to dataset.",
+        "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, 📁 add to dataset,"
+        " 📚 add to collection.",
     ]
     if trigger:
         lines.append(f"In groups: /make@{username} <prompt>, or start a message with {trigger}")
@@ -117,12 +120,12 @@ def result_keyboard(job_id: str, media_ids: Sequence[str]) -> Keyboard:
         return InlineKeyboardMarkup([
             [button("🔄 Regenerate", "r", job_id), button("⬆️ Upscale", "u", media),
              button("🎲 Variations", "v", media)],
-            [button("📁 Add to dataset", "d", media)],
+            [button("📁 Add to dataset", "d", media), button("📚 Add to collection", "k", media)],
         ])
     rows = [[button("🔄 Regenerate all", "r", job_id)]]
     for number, media in enumerate(media_ids, start=1):
         rows.append([button(f"⬆️ {number}", "u", media), button(f"🎲 {number}", "v", media),
-                     button(f"📁 {number}", "d", media)])
+                     button(f"📁 {number}", "d", media), button(f"📚 {number}", "k", media)])
     return InlineKeyboardMarkup(rows)
 
 

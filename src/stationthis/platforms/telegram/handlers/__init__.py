@@ -13,7 +13,7 @@ from telegram.ext import (
     filters,
 )
 
-from . import account, buttons, generate, settings, train
+from . import account, buttons, collections, cook, generate, settings, train, web
 from .common import Ctx, Station, answer, in_group, station
 
 COMMANDS = {
@@ -22,6 +22,8 @@ COMMANDS = {
     "rmbg": generate.rmbg, "settings": settings.settings, "balance": account.balance,
     "history": account.history, "status": account.status, "cancel": account.cancel,
     "link": account.link, "train": train.train, "models": train.models,
+    "web": web.web, "collections": collections.collections,
+    "collection": collections.collection, "cook": cook.cook,
 }
 DESCRIPTIONS = {
     "make": "make an image: /make a red fox", "effect": "restyle a photo (reply to it)",
@@ -30,6 +32,9 @@ DESCRIPTIONS = {
     "balance": "points and allowance", "history": "your last jobs",
     "status": "running jobs", "cancel": "cancel jobs", "train": "datasets and training",
     "models": "your trained models", "link": "link with the web or Discord",
+    "web": "a sign-in link for the web studio", "collections": "your collections",
+    "collection": "create, view, share, export a collection",
+    "cook": "cook a collection from traits",
     "help": "what I can do",
 }
 _SEEN_ALBUMS = 1000
@@ -41,6 +46,7 @@ def register(application: Application, bot: Station) -> None:  # type: ignore[ty
     new = filters.UpdateType.MESSAGE  # never an edited message: it would run again
     for name, handler in COMMANDS.items():
         application.add_handler(CommandHandler(name, handler, filters=new))
+    application.add_handler(CallbackQueryHandler(collections.pressed, pattern=r"^[kq][a-z]?:"))
     application.add_handler(CallbackQueryHandler(buttons.pressed))
     images = filters.PHOTO | filters.Document.IMAGE
     application.add_handler(MessageHandler(new & images & ~filters.COMMAND, train.photo))
