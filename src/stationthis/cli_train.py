@@ -195,22 +195,35 @@ def dataset_export(dataset_id: str, out: Path, user: UserOpt = "local") -> None:
     _run(body)
 
 
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="any other training input: NAME=VALUE (e.g. lora_dtype=fp32)"),
+]
+
+
 def _options(steps: int | None, rank: int | None, learning_rate: float | None,
-             seed: int | None) -> dict[str, Any]:
-    values = {"steps": steps, "rank": rank, "learning_rate": learning_rate, "seed": seed}
+             seed: int | None, extra: list[str] | None = None) -> dict[str, Any]:
+    values: dict[str, Any] = {"steps": steps, "rank": rank, "learning_rate": learning_rate,
+                              "seed": seed}
+    for item in extra or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            typer.echo(f"error: --set takes NAME=VALUE, got {item!r}", err=True)
+            raise typer.Exit(2)
+        values[key.strip()] = value
     return {k: v for k, v in values.items() if v is not None}
 
 
 @train_cli.command("quote")
 def train_quote(
     dataset_id: str, user: UserOpt = "local", steps: int | None = None,
-    rank: int | None = None, learning_rate: float | None = None,
+    rank: int | None = None, learning_rate: float | None = None, option: SetOpt = None,
 ) -> None:
     """What a training would cost, without starting it."""
 
     async def body(app: App) -> None:
         quote = await app.training.quote(await _user(app, user), dataset_id,
-                                         _options(steps, rank, learning_rate, None))
+                                         _options(steps, rank, learning_rate, None, option))
         typer.echo(f"training: {quote.points} points (you have {quote.available}) · "
                    f"{quote.params['steps']} steps, rank {quote.params['rank']}")
 
@@ -221,7 +234,7 @@ def train_quote(
 def train_start(
     dataset_id: str, user: UserOpt = "local", name: str | None = None,
     steps: int | None = None, rank: int | None = None, learning_rate: float | None = None,
-    seed: int | None = None,
+    seed: int | None = None, option: SetOpt = None,
 ) -> None:
     """Train: hold the quote, show progress, register the model when done."""
 
@@ -238,7 +251,7 @@ def train_start(
 
         app.bus.subscribe(show, JobProgressed)
         job = await app.training.submit(owner, dataset_id,
-                                        _options(steps, rank, learning_rate, seed),
+                                        _options(steps, rank, learning_rate, seed, option),
                                         name=name, reply={"platform": "cli"})
         typer.echo(f"training {job.id} started: {job.quote} points held")
         job = await app.jobs.wait(job.id)

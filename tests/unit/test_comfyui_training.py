@@ -14,6 +14,7 @@ from PIL import Image
 
 from stationthis.bootstrap import build
 from stationthis.config import Settings
+from stationthis.core.errors import InvalidInput
 from stationthis.core.jobs import Job
 from stationthis.core.users import Account, Identity
 from stationthis.engines.comfyui import ComfyUIEngine, ServerPool
@@ -328,3 +329,27 @@ async def test_cancelling_a_training_interrupts_it_and_releases(
                    if kind == "output")
     assert await balance(comfy_app, alice) == before
     assert await comfy_app.training.my_models(alice) == []
+
+
+async def test_a_model_from_another_engine_is_refused_by_name_and_ignored_by_trigger(
+    settings: Settings, fake: FakeComfyUI, make_app: Callable[[FakeComfyUI], Any]
+) -> None:
+    """A style profile trained on the preview engine is not a LoRA: after switching the
+    service to ComfyUI, naming it is a clear refusal that costs nothing, and its trigger word
+    is just a word of the prompt."""
+    async with build(settings) as preview_app:  # the same database, on the preview engine
+        alice = await user(preview_app, "alice")
+        trained = await train(preview_app, alice, steps=100)
+        assert trained.state == "succeeded", trained.error
+    async with make_app(fake) as comfy_app:
+        [model] = await comfy_app.training.my_models(alice)
+        assert model.kind == "style"
+        before = await balance(comfy_app, alice)
+        with pytest.raises(InvalidInput, match="trained on the preview engine"):
+            await comfy_app.make_image.make(
+                alice, Request("make", {"prompt": "a cat", "loras": [model.name]}))
+        assert await balance(comfy_app, alice) == before
+        job = await comfy_app.make_image.make(alice, Request("make", {"prompt": "mycat asleep"}))
+        done = await comfy_app.jobs.wait(job.id, timeout=20)
+        assert done.state == "succeeded", done.error
+        assert not any(n["class_type"] == "LoraLoader" for n in fake.prompts[-1]["prompt"].values())

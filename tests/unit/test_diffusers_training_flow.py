@@ -58,9 +58,12 @@ async def test_train_a_lora_and_use_it_by_trigger_word(diffusers_app: App) -> No
     alice = await app.users.resolve(Identity("test", "alice"))
     await app.ledger.grant(alice.id, 3000, key="test:alice")
     samples: list[tuple[int, bytes]] = []
+    losses: list[float] = []
 
     async def seen(event: Event) -> None:
         assert isinstance(event, JobProgressed)
+        if "loss" in event.progress:
+            losses.append(float(event.progress["loss"]))
         if event.preview:
             samples.append((int(event.progress.get("step", 0)), event.preview))
 
@@ -76,6 +79,7 @@ async def test_train_a_lora_and_use_it_by_trigger_word(diffusers_app: App) -> No
     # sample pictures of what it had learnt reached the job's progress, as JPEGs
     assert [step for step, _ in samples] == [3, 6, 9, 12]
     assert all(jpeg[:2] == b"\xff\xd8" for _, jpeg in samples)
+    assert losses and all(loss > 0 for loss in losses)  # the trainer's loss is shown as it goes
     [model] = await app.training.my_models(alice)
     assert (model.name, model.trigger, model.kind, model.engine) == (
         "red noise", "rdnz", "lora", "diffusers"

@@ -172,4 +172,7 @@ def _progress(event: EngineEvent, elapsed: float) -> dict[str, Any]:
         progress["message"] = event.message
     if event.preview is not None:
         progress["has_preview"] = True
+    loss = event.extra.get("loss")
+    if isinstance(loss, int | float):
+        progress["loss"] = round(float(loss), 4)
     return progress

@@ -168,9 +168,18 @@ class MakeImage:
         prompt. Their files travel with the job as assets (``_assets``: name → media id)."""
         if self.models is None or "loras" not in tool.inputs:
             return params
+        usable = "style" if self.engine_name == "preview" else "lora"
         chosen = [await self.models.find(user.id, name) for name in params.get("loras") or []]
+        for model in chosen:
+            if model.kind != usable:
+                raise InvalidInput(
+                    f"your model '{model.name}' was trained on the {model.engine} engine "
+                    f"(a {model.kind}); the {self.engine_name} engine can only use a {usable}",
+                    model=model.name,
+                )
         for model in await self.models.in_prompt(user.id, str(params.get("prompt") or "")):
-            if all(model.id != c.id for c in chosen):
+            # A trigger word of a model this engine cannot load is just a word of the prompt.
+            if model.kind == usable and all(model.id != c.id for c in chosen):
                 chosen.append(model)
         if not chosen:
             return params
