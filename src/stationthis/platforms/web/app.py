@@ -1,18 +1,16 @@
 """The web app: FastAPI. The REST API under ``/api/v1`` (routers in ``api/``), sign-in links
-at ``/auth/link/{token}``, the health page at ``/`` and the ComfyUI Deploy webhook.
+at ``/auth/link/{token}``, the pages (``pages/``) and the ComfyUI Deploy webhook.
 
 Auth for routes and pages is in ``auth.py`` (``current_account``, ``optional_account``);
 errors have one JSON shape (``errors.py``); bodies are size-limited (``limits.py``)."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -122,32 +120,11 @@ def create_app(
     for router in ROUTERS:
         errors.document_common(router.routes)
         web.include_router(router)
-    # The server-rendered pages (platforms/web/pages/) are included here.
-    pages.install(web)  # before the health page below: signed in, ``/`` is the studio
+    # The server-rendered pages (platforms/web/pages/): ``/`` is the studio when signed in,
+    # a landing page with the service status otherwise; ``/status`` is the status page.
+    pages.install(web)
     for platform in hosted:
         if platform.router is not None:
             web.include_router(platform.router)
-
-    @web.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def home() -> str:
-        h = await health()
-        note = (
-            "<p class=note>Images come from the built-in <b>preview engine</b>: procedural "
-            "pictures, not an AI model. Configure a ComfyUI backend for real generation.</p>"
-            if h.engine == "preview"
-            else ""
-        )
-        return f"""<!doctype html><html lang=en><head><meta charset=utf-8>
-<title>StationThis</title><style>
-body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}}
-.ok{{color:#176f2c}}.bad{{color:#a11}}.note{{background:#fff6d6;padding:.6rem;border-radius:6px}}
-</style></head><body>
-<h1>StationThis</h1>
-<p>Status: <b class="{'ok' if h.status == 'ok' else 'bad'}">{h.status}</b> · version {h.version}</p>
-<ul><li>Engine: {html.escape(h.engine)} — {html.escape(h.engine_detail)}</li>
-<li>Database: {html.escape(h.database)}</li></ul>
-{note}
-<p>API: <a href="/api/v1/health">/api/v1/health</a> · <a href="/docs">/docs</a></p>
-</body></html>"""
 
     return web

@@ -1,7 +1,8 @@
 """Request body limits: an upload may be as large as ``STATIONTHIS_MAX_UPLOAD_BYTES`` (plus
-room for the multipart framing), a dataset upload or import that many times the dataset's
-image slots, anything else ``web.max_json_bytes``. A declared Content-Length over the limit
-is refused before the body is read; a chunked body is counted as it arrives."""
+room for the multipart framing), a dataset upload or import (API or the page's form) that
+many times the dataset's image slots (a collection page's upload form, which also takes
+several images, too), anything else ``web.max_json_bytes``. A declared Content-Length over
+the limit is refused before the body is read; a chunked body is counted as it arrives."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .errors import error_response
 
 _FRAMING = 64 * 1024
-_DATASET_UPLOAD = re.compile(r"^/api/v1/datasets/[^/]+/(images|import)$")
-_UPLOAD = re.compile(r"^/api/v1/media$")
+# The API's routes and the no-JS page forms that post the same files.
+_DATASET_UPLOAD = re.compile(
+    r"^(/api/v1)?/datasets/[^/]+/(images|import)$|^/collections/[^/]+/uploads$")
+_UPLOAD = re.compile(r"^/api/v1/(media|collections/[^/]+/uploads)$")
 
 
 class BodyLimit:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
+from ....core.auth import NotSignedIn
 from ....core.users import Account
 from ..auth import (
     SESSION_COOKIE,
@@ -106,12 +107,21 @@ async def change_password(
 
 
 @links.get("/auth/link/{token}", status_code=303, response_class=RedirectResponse,
-           responses={303: {"description": "signed in; on to the studio"},
+           responses={303: {"description": "signed in; on to the studio (a browser whose "
+                                           "link is used or expired: on to /signin?link=gone)"},
                       **documented(401)})
 async def use_link(token: str, request: Request) -> RedirectResponse:
     """A one-time sign-in link (made by another platform, e.g. the Telegram bot's /web):
-    signs this browser in once, within minutes of being made, and redirects to ``/``."""
-    session = await station(request).auth.use_login_link(token)
+    signs this browser in once, within minutes of being made, and redirects to ``/``.
+    A used, expired or unknown link sends a browser (``Accept: text/html``) to the sign-in
+    page, which says so; other clients get the 401 error."""
+    try:
+        session = await station(request).auth.use_login_link(token)
+    except NotSignedIn:
+        if "text/html" not in request.headers.get("accept", ""):
+            raise
+        return RedirectResponse("/signin?link=gone", status_code=303, headers={
+            "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
     redirect = RedirectResponse("/", status_code=303, headers={
         "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
     start_session(redirect, request, session)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import account, auth, gallery, studio, training
+from . import account, auth, collections, cook, gallery, studio, training
 from .common import STATIC
 
 
 def install(web: FastAPI) -> None:
-    for module in (auth, studio, gallery, training, account):
+    for module in (auth, studio, gallery, training, account, collections, cook):
         web.include_router(module.router)
     web.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -22,6 +22,8 @@ from .common import PageRoute, page, redirect, text
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 FORM_COOKIE = "stationthis_form"
 EXPIRED = "this form has expired: please try again"
+LINK_GONE = ("That sign-in link is unknown, expired or already used. Sign in below, or ask "
+             "the bot for a new link (/web on Telegram).")
 
 
 def _form(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
@@ -74,11 +76,14 @@ async def signup(request: Request) -> Response:
 
 @router.get("/signin")
 async def signin_form(
-    request: Request, next: str = "/", account: Account | None = Depends(optional_account)
+    request: Request, next: str = "/", account: Account | None = Depends(optional_account),
+    link: str = "",
 ) -> Response:
     if account is not None:
         return redirect(_safe_next(next))
-    return _form(request, "signin.html", username="", next=_safe_next(next), error=None)
+    # ``?link=gone``: a one-time sign-in link that was used or expired sent the browser here
+    error = LINK_GONE if link == "gone" else None
+    return _form(request, "signin.html", username="", next=_safe_next(next), error=error)
 
 
 @router.post("/signin")
