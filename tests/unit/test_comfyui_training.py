@@ -78,7 +78,13 @@ async def train(app: App, owner: Account, *, steps: int = 12) -> Job:
         for i, c in enumerate(colours)
     ])
     job = await app.training.submit(owner, dataset.id, {"steps": steps}, name="My cat")
-    return await app.jobs.wait(job.id, timeout=20)
+    done = await app.jobs.wait(job.id, timeout=20)
+    if done.state == "succeeded":  # the model is registered from the completion event
+        for _ in range(200):
+            if any(m.job_id == job.id for m in await app.training.my_models(owner)):
+                break
+            await asyncio.sleep(0.025)
+    return done
 
 
 async def balance(app: App, owner: Account) -> int:
