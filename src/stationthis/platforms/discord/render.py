@@ -6,7 +6,6 @@ select, 5 text inputs per modal, 2000 characters of content, 100-character custo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from ...core.datasets import Dataset, Readiness
@@ -19,6 +18,11 @@ from ...workflows.make_image import Quote
 from ...workflows.settings import SettingsView
 from ...workflows.status import ActiveJob
 from ...workflows.training import TrainingQuote
+from .. import chat
+from ..chat import failed_text as failed_text
+from ..chat import fmt_delta, fmt_number, history_line, status_line
+from ..chat import progress_text as progress_text
+from ..chat import result_text as result_text
 from .ids import pack
 
 Payload = dict[str, Any]
@@ -103,13 +107,7 @@ def help_text() -> str:
 
 
 def short_of_points(quote: Quote | TrainingQuote) -> str:
-    lines = [f"That costs {quote.points} points; {quote.available} are available."]
-    alternatives = getattr(quote, "alternatives", [])
-    if alternatives:
-        lines.append("These would fit:")
-        lines += [f"• {a.description}: {a.points} points" for a in alternatives]
-    lines.append("Nothing was charged. See `/balance` for when the allowance refills.")
-    return "\n".join(lines)
+    return chat.short_of_points(quote, balance="`/balance`")
 
 
 # ----- jobs ---------------------------------------------------------------------------------
@@ -117,51 +115,6 @@ def short_of_points(quote: Quote | TrainingQuote) -> str:
 def queued_text(tool: str, points: int, payer_is_group: bool = False) -> str:
     who = " (paid by the server)" if payer_is_group else ""
     return f"⏳ {tool}: {points} points held{who} · waiting in the queue…"
-
-
-def progress_text(notice: JobNotice) -> str:
-    if notice.state == "queued":
-        return f"⏳ {notice.tool}: waiting in the queue…"
-    if notice.state == "uploading":
-        return f"📤 {notice.tool}: saving the result…"
-    percent = notice.progress.get("percent")
-    parts = [f"🎨 {notice.tool}: working"]
-    if percent is not None:
-        parts.append(f"{int(percent)}%")
-        eta = eta_seconds(notice.progress)
-        if eta is not None:
-            parts.append(f"about {fmt_seconds(eta)} left")
-    return " · ".join(parts) + "…"
-
-
-def eta_seconds(progress: dict[str, Any]) -> float | None:
-    percent, elapsed = progress.get("percent"), progress.get("elapsed")
-    if not percent or elapsed is None or float(percent) <= 0:
-        return None
-    return max(0.0, float(elapsed) * (100 - float(percent)) / float(percent))
-
-
-def fmt_seconds(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, rest = divmod(seconds, 60)
-    return f"{minutes}m {rest:02d}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60:02d}m"
-
-
-def result_text(notice: JobNotice, count: int) -> str:
-    images = f"{count} images" if count > 1 else "done"
-    cost = f" · {notice.cost} points" if notice.cost is not None else ""
-    return f"✅ {notice.tool}: {images}{cost}"
-
-
-def failed_text(notice: JobNotice) -> str:
-    released = notice.released or 0
-    back = (f"{released} points were released — nothing was charged." if released
-            else "Nothing was charged.")
-    if notice.state == "cancelled":
-        return f"✖️ {notice.tool}: cancelled. {back}"
-    return f"❌ {notice.tool} failed: {notice.error or 'unknown error'}\n{back}"
 
 
 def result_components(job_id: str, media_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -203,19 +156,11 @@ def balance_text(view: BalanceView, typical: Quote | None, pool: GroupView | Non
     return "\n".join(lines)
 
 
-def fmt_delta(delta: timedelta) -> str:
-    return fmt_seconds(delta.total_seconds())
-
-
 def history_text(entries: Sequence[HistoryEntry]) -> str:
     if not entries:
         return "No jobs yet. Try `/make prompt:a red fox`"
     lines = ["Your last jobs:"]
-    for e in entries:
-        prompt = str(e.params.get("prompt") or "")[:40]
-        cost = f"{e.cost} pts" if e.cost is not None else e.state
-        seed = f" · seed {e.seed}" if e.seed is not None else ""
-        lines.append(f"• {e.created_at:%m-%d %H:%M} {e.tool} {prompt!r} · {cost}{seed}")
+    lines += [history_line(e) for e in entries]
     return "\n".join(lines)
 
 
@@ -223,10 +168,7 @@ def status_text(active: Sequence[ActiveJob]) -> str:
     if not active:
         return "Nothing is running. `/make` something!"
     lines = ["Your jobs:"]
-    for number, job in enumerate(active, start=1):
-        where = f"#{job.position} in the queue" if job.position else f"{job.percent}%"
-        eta = f" · about {fmt_seconds(job.eta_seconds)} left" if job.eta_seconds else ""
-        lines.append(f"{number}. {job.tool} · {job.state} · {where}{eta} · {job.quote} points")
+    lines += [status_line(number, job) for number, job in enumerate(active, start=1)]
     return "\n".join(lines)
 
 
@@ -244,7 +186,7 @@ def settings_embed(view: SettingsView, title: str, pool: GroupView | None = None
     for key, item in view.items.items():
         value = "—" if item.value in (None, "") else str(item.value)
         if item.high is not None:
-            value += f" (max {_num(item.high)})"
+            value += f" (max {fmt_number(item.high)})"
         if item.source == "group" and pool is None:
             value += " (server)"
         fields.append({"name": key, "value": clip(value, 1000), "inline": True})
@@ -253,10 +195,6 @@ def settings_embed(view: SettingsView, title: str, pool: GroupView | None = None
         description += (f"\nWho pays: **{PAYER_NAMES[pool.payer]}** · pool **{pool.pool}** "
                         "points")
     return {"title": title, "description": description, "color": COLOR, "fields": fields[:25]}
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def settings_components(scope: str, tools: Sequence[str], current_tool: str,

@@ -155,7 +155,7 @@ class TelegramNotifier:
         items = [await self.app.media.get(m) for m in notice.outputs]
         images = [i for i in items if i.is_image]
         if not images:
-            await self._say(chat, status, render.result_caption(notice, 0), reply_to)
+            await self._say(chat, status, render.result_text(notice, 0), reply_to)
             return
         await self._deliver_images(chat, reply_to, notice, images)
         if status is not None:
@@ -178,7 +178,7 @@ class TelegramNotifier:
                               images: list[MediaItem]) -> None:
         bot = await self._bot()
         ids = [i.id for i in images]
-        caption = render.result_caption(notice, len(images))
+        caption = render.result_text(notice, len(images))
         keyboard = render.result_keyboard(notice.job_id, ids)
         reply = _reply(reply_to)
         if len(images) == 1:

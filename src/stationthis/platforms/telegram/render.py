@@ -4,8 +4,6 @@ so nothing a user typed can break the formatting."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -18,6 +16,11 @@ from ...workflows.history import HistoryEntry
 from ...workflows.make_image import Quote
 from ...workflows.settings import SettingsView
 from ...workflows.status import ActiveJob
+from ..chat import failed_text as failed_text
+from ..chat import fmt_delta, fmt_number, fmt_seconds, history_line, status_line
+from ..chat import progress_text as progress_text
+from ..chat import result_text as result_text
+from ..chat import short_of_points as short_of_points
 from .callbacks import pack
 
 Keyboard = InlineKeyboardMarkup
@@ -67,53 +70,6 @@ def queued_text(tool: str, quote: Quote, payer_is_group: bool = False,
     return f"⏳ {tool}: {quote.points} points held{who} · {where}{when}…"
 
 
-def progress_text(notice: JobNotice, position: int | None = None) -> str:
-    progress = notice.progress
-    if notice.state == "queued":
-        where = f" · #{position} in the queue" if position else ""
-        return f"⏳ {notice.tool}: waiting in the queue{where}…"
-    if notice.state == "uploading":
-        return f"📤 {notice.tool}: saving the result…"
-    percent = progress.get("percent")
-    parts = [f"🎨 {notice.tool}: working"]
-    if percent is not None:
-        parts.append(f"{int(percent)}%")
-        eta = eta_seconds(progress)
-        if eta is not None:
-            parts.append(f"about {fmt_seconds(eta)} left")
-    return " · ".join(parts) + "…"
-
-
-def eta_seconds(progress: dict[str, Any]) -> float | None:
-    percent, elapsed = progress.get("percent"), progress.get("elapsed")
-    if not percent or elapsed is None or float(percent) <= 0:
-        return None
-    return max(0.0, float(elapsed) * (100 - float(percent)) / float(percent))
-
-
-def fmt_seconds(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, rest = divmod(seconds, 60)
-    return f"{minutes}m {rest:02d}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60:02d}m"
-
-
-def result_caption(notice: JobNotice, count: int) -> str:
-    images = f"{count} images" if count > 1 else "done"
-    cost = f" · {notice.cost} points" if notice.cost is not None else ""
-    return f"✅ {notice.tool}: {images}{cost}"
-
-
-def failed_text(notice: JobNotice) -> str:
-    released = notice.released or 0
-    back = f"{released} points were released — nothing was charged." if released else \
-        "Nothing was charged."
-    if notice.state == "cancelled":
-        return f"✖️ {notice.tool}: cancelled. {back}"
-    return f"❌ {notice.tool} failed: {notice.error or 'unknown error'}\n{back}"
-
-
 def result_keyboard(job_id: str, media_ids: Sequence[str]) -> Keyboard:
     if len(media_ids) == 1:
         media = media_ids[0]
@@ -137,15 +93,6 @@ def model_ready_text(model: Model | None, notice: JobNotice) -> str:
             f"/make {model.trigger} in a garden")
 
 
-def short_of_points(quote: Quote) -> str:
-    lines = [f"That costs {quote.points} points; {quote.available} are available."]
-    if quote.alternatives:
-        lines.append("These would fit:")
-        lines += [f"• {a.description}: {a.points} points" for a in quote.alternatives]
-    lines.append("Nothing was charged. See /balance for when the allowance refills.")
-    return "\n".join(lines)
-
-
 # ----- account ----------------------------------------------------------------------------
 
 def balance_text(view: BalanceView, typical: Quote | None) -> str:
@@ -163,19 +110,11 @@ def balance_text(view: BalanceView, typical: Quote | None) -> str:
     return "\n".join(lines)
 
 
-def fmt_delta(delta: timedelta) -> str:
-    return fmt_seconds(delta.total_seconds())
-
-
 def history_text(entries: Sequence[HistoryEntry]) -> str:
     if not entries:
         return "No jobs yet. Try /make a red fox"
     lines = ["Your last jobs:"]
-    for e in entries:
-        prompt = str(e.params.get("prompt") or "")[:40]
-        cost = f"{e.cost} pts" if e.cost is not None else e.state
-        lines.append(f"• {e.created_at:%m-%d %H:%M} {e.tool} {prompt!r} · {cost}"
-                     + (f" · seed {e.seed}" if e.seed is not None else ""))
+    lines += [history_line(e) for e in entries]
     return "\n".join(lines)
 
 
@@ -183,10 +122,7 @@ def status_text(active: Sequence[ActiveJob]) -> str:
     if not active:
         return "Nothing is running. /make something!"
     lines = ["Your jobs:"]
-    for number, job in enumerate(active, start=1):
-        where = f"#{job.position} in the queue" if job.position else f"{job.percent}%"
-        eta = f" · about {fmt_seconds(job.eta_seconds)} left" if job.eta_seconds else ""
-        lines.append(f"{number}. {job.tool} · {job.state} · {where}{eta} · {job.quote} points")
+    lines += [status_line(number, job) for number, job in enumerate(active, start=1)]
     lines.append("/cancel N cancels one, /cancel all every job.")
     return "\n".join(lines)
 
@@ -206,18 +142,12 @@ def settings_text(view: SettingsView, title: str = "Your settings") -> str:
         value = "—" if item.value in (None, "") else item.value
         limit = ""
         if item.low is not None or item.high is not None:
-            limit = f" (max {_num(item.high)})" if item.high is not None else ""
+            limit = f" (max {fmt_number(item.high)})" if item.high is not None else ""
         source = " (group)" if item.source == "group" else ""
         lines.append(f"• {key}: {value}{limit}{source}")
     lines.append("Change one: /settings steps 30 · /settings size 1024x768 · "
                  "/settings reset [key]")
     return "\n".join(lines)
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def settings_keyboard(action: str = "s", payer: bool = False) -> Keyboard:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ....core.errors import InvalidInput, StationError
 from ....workflows.make_image import Request
+from ...chat import cancelled_text
 from .. import render
 from .common import Interaction
 
@@ -54,13 +55,6 @@ async def cancel(ix: Interaction) -> None:
                            "(see `/status`).")
     await ix.say(cancelled_text(len(done), sum(d.released for d in done),
                                 sum(1 for d in done if not d.done)))
-
-
-def cancelled_text(count: int, released: int, stopping: int) -> str:
-    text = f"Cancelled {count} job{'s' if count != 1 else ''}; {released} points released."
-    if stopping:
-        text += f" {stopping} running job(s) are stopping; their points come back then."
-    return text
 
 
 async def cancel_button(ix: Interaction, job_id: str) -> None:

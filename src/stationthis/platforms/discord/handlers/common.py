@@ -12,12 +12,13 @@ from typing import Any
 
 import httpx
 
-from ....core.errors import InsufficientPoints, NotFound, StationError, TooManyJobs
+from ....core.errors import NotFound, StationError
 from ....core.jobs import Job
 from ....core.ratelimit import RateLimiter
 from ....core.users import Account, Identity
 from ....workflows.app import App
 from ....workflows.make_image import Quote
+from ... import chat
 from .. import render
 from ..rest import DiscordError, DiscordRest, File
 
@@ -176,14 +177,7 @@ class Interaction:
 
 
 def error_text(exc: StationError) -> str:
-    if isinstance(exc, InsufficientPoints):
-        lines = [exc.message]
-        for alt in exc.details.get("alternatives") or []:
-            lines.append(f"• {alt.description}: {alt.points} points")
-        return "\n".join([*lines, "Nothing was charged."])
-    if isinstance(exc, TooManyJobs):
-        return f"{exc.message} Wait for one to finish, or `/cancel` one."
-    return exc.message[:1].upper() + exc.message[1:]
+    return chat.error_text(exc, cancel="`/cancel`")
 
 
 Handler = Callable[[Interaction], Awaitable[None]]

@@ -6,6 +6,7 @@ from telegram import Update
 
 from ....core.errors import InvalidInput, StationError
 from ....workflows.make_image import Request
+from ...chat import cancelled_text
 from .. import render
 from .common import Ctx, answer, group_of, guarded, in_group, station, user_of
 from .generate import rest_of
@@ -72,12 +73,8 @@ async def cancel(update: Update, context: Ctx) -> None:
         done = [await app.status.cancel(user, active[int(arg) - 1].job_id)]
     else:
         raise InvalidInput(f"Which one? /cancel 1…{len(active)} or /cancel all (see /status).")
-    released = sum(d.released for d in done)
-    stopping = sum(1 for d in done if not d.done)
-    text = f"Cancelled {len(done)} job{'s' if len(done) != 1 else ''}; {released} points released."
-    if stopping:
-        text += f" {stopping} running job(s) are stopping; their points come back then."
-    await answer(update, text)
+    await answer(update, cancelled_text(len(done), sum(d.released for d in done),
+                                        sum(1 for d in done if not d.done)))
 
 
 @guarded

@@ -15,12 +15,13 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from ....core.errors import InsufficientPoints, NotFound, StationError, TooManyJobs
+from ....core.errors import NotFound, StationError
 from ....core.jobs import Job
 from ....core.ratelimit import RateLimiter
 from ....core.users import Account, Identity
 from ....workflows.app import App
 from ....workflows.make_image import Quote
+from ...chat import error_text as error_text
 from .. import render
 
 log = logging.getLogger(__name__)
@@ -88,17 +89,6 @@ async def answer(update: Update, text: str, **kwargs: Any) -> Message | None:
     if message is None:
         return None
     return await message.reply_text(text, **kwargs)
-
-
-def error_text(exc: StationError) -> str:
-    if isinstance(exc, InsufficientPoints):
-        lines = [exc.message]
-        for alt in exc.details.get("alternatives") or []:
-            lines.append(f"• {alt.description}: {alt.points} points")
-        return "\n".join([*lines, "Nothing was charged."])
-    if isinstance(exc, TooManyJobs):
-        return f"{exc.message} Wait for one to finish, or /cancel one."
-    return exc.message[:1].upper() + exc.message[1:]
 
 
 def guarded(handler: Handler) -> Handler:
