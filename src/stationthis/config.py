@@ -313,7 +313,7 @@ class SettingsError(Exception):
 
 
 # Variables with our prefix that are not settings (used by the test suite).
-_NOT_SETTINGS = {"STATIONTHIS_REQUIRE_SERVICES", "STATIONTHIS_COMFYUI_HOME"}
+_NOT_SETTINGS = {"STATIONTHIS_REQUIRE_SERVICES", "STATIONTHIS_COMFYUI_HOME", "STATIONTHIS_CHROMIUM"}
 
 
 def load_settings(**overrides: object) -> Settings:

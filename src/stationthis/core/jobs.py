@@ -115,6 +115,9 @@ class JobService:
         job_id = new_id()
         now = utcnow()
         async with self.db.write() as conn:
+            # Owner and payer first: serialises the count below per user, and avoids a
+            # PostgreSQL deadlock between the insert's foreign-key lock and the hold.
+            await self.ledger.lock(conn, new.owner_id, new.payer_id)
             active = (
                 await conn.execute(
                     select(func.count())

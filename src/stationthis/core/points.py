@@ -267,6 +267,16 @@ class Ledger:
                 update(accounts).where(accounts.c.id == account_id).values({col: col + amount})
             )
 
+    async def lock(self, conn: AsyncConnection, *account_ids: str) -> None:
+        """Lock accounts for the rest of the caller's write transaction, in one fixed order.
+
+        Call it first in a transaction that inserts rows referring to an account and then
+        holds points from it: on PostgreSQL the insert's foreign-key check takes a shared
+        lock on the account row, and two such transactions would then deadlock upgrading it
+        to the hold's exclusive lock."""
+        for account_id in sorted(set(account_ids)):
+            await self._lock(conn, account_id)
+
     async def _lock(self, conn: AsyncConnection, account_id: str):  # type: ignore[no-untyped-def]
         row = (
             await conn.execute(
