@@ -111,6 +111,8 @@ async def test_configure_start_and_review_a_small_supply(
 
 async def test_pause_and_cancel_from_the_page(web: Callable[[], Browser],
                                               station_app: App) -> None:
+    # Slow pieces (0.2 s a step): the run cannot finish between resume and cancel.
+    station_app.engine.step_delay = 0.2  # type: ignore[attr-defined]
     browser = web()
     await browser.sign_up("alice")
     cid = await create(browser, "Long")
