@@ -9,10 +9,12 @@ from collections.abc import Callable
 
 from stationthis.core.engine import EngineEvent
 
+from ..local_runs import RunCancelled
+
 LOCK_POLL_S = 0.1
 
 
-class Cancelled(Exception):
+class Cancelled(RunCancelled):
     """Raised inside the worker thread when the run was asked to stop."""
 
 
