@@ -1,5 +1,6 @@
 """Text that the chat platforms (Telegram, Discord) word alike: job progress and results,
-ETA maths, job lists, refusals. Pure functions over workflow results, no platform imports;
+ETA maths, job lists, refusals — and whether a button's object exists at all. Pure
+functions over workflow results (but ``object_exists``), no platform imports;
 markup (Markdown, embeds, keyboards) stays in each platform's ``render``, which re-exports
 what it uses from here. Where the wording names a command, the platform passes its spelling
 (``/cancel`` on Telegram, in backticks on Discord)."""
@@ -10,8 +11,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from ..core.errors import InsufficientPoints, StationError, TooManyJobs
+from ..core.errors import InsufficientPoints, NotFound, StationError, TooManyJobs
 from ..core.notify import JobNotice
+from ..workflows.app import App
 from ..workflows.history import HistoryEntry
 from ..workflows.make_image import Quote
 from ..workflows.status import ActiveJob
@@ -125,3 +127,21 @@ def error_text(exc: StationError, cancel: str = "/cancel") -> str:
     if isinstance(exc, TooManyJobs):
         return f"{exc.message} Wait for one to finish, or {cancel} one."
     return exc.message[:1].upper() + exc.message[1:]
+
+
+# ----- buttons ----------------------------------------------------------------------------
+
+
+async def object_exists(app: App, kind: str, object_id: str) -> bool:
+    """Whether a button's job or image exists at all: when the presser cannot see it, it is
+    someone else's (not a stale button)."""
+    try:
+        if kind == "job":
+            await app.jobs.get(object_id)
+        elif kind == "media":
+            await app.media.get(object_id)
+        else:
+            return False
+    except NotFound:
+        return False
+    return True

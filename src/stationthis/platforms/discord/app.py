@@ -21,11 +21,12 @@ from ...core.collections_runs import CookFinished
 from ...core.errors import StationError
 from ...core.ratelimit import RateLimiter
 from ...workflows.app import App
+from ..chat import object_exists
 from . import render
 from .cook_watch import CookWatch
 from .handlers import account, generate, settings, train
 from .handlers import collections as colls
-from .handlers.common import SORRY, Interaction, Station, error_text, exists, run_guarded
+from .handlers.common import SORRY, Interaction, Station, error_text, run_guarded
 from .handlers.images import refusal
 from .ids import unpack
 from .notifier import DiscordNotifier
@@ -250,7 +251,7 @@ class DiscordPlatform:
         try:
             await owned
         except StationError:
-            return NOT_YOURS if await exists(self.app, kind, object_id) else STALE
+            return NOT_YOURS if await object_exists(self.app, kind, object_id) else STALE
         return None
 
     def _defer(self, ix: Interaction, handler: Handler, mode: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from ....core.errors import NotFound, StationError
+from ....core.errors import StationError
 from ....core.jobs import Job
 from ....core.ratelimit import RateLimiter
 from ....core.users import Account, Identity
@@ -225,16 +225,3 @@ async def submit(
         return None
 
 
-async def exists(app: App, kind: str, object_id: str) -> bool:
-    """Whether an object exists at all (when the presser cannot see it, it is someone
-    else's)."""
-    try:
-        if kind == "job":
-            await app.jobs.get(object_id)
-        elif kind == "media":
-            await app.media.get(object_id)
-        else:
-            return False
-    except NotFound:
-        return False
-    return True

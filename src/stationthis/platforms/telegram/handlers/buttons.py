@@ -10,9 +10,10 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from ....core.errors import NotFound, StationError
+from ...chat import object_exists
 from ..callbacks import unpack
 from . import generate, settings, train
-from .common import Ctx, answer, error_text, group_of, station, user_of, who_owns
+from .common import Ctx, answer, error_text, group_of, station, user_of
 
 log = logging.getLogger(__name__)
 OBJECT_OF = {"r": "job", "c": "job", "u": "media", "v": "media", "d": "media", "da": "media"}
@@ -29,7 +30,7 @@ async def pressed(update: Update, context: Ctx) -> None:
         await _act(update, context, action, parts)
     except NotFound:
         kind = OBJECT_OF.get(action, "")
-        theirs = bool(parts) and await who_owns(station(context).app, kind, parts[0])
+        theirs = bool(parts) and await object_exists(station(context).app, kind, parts[0])
         await _answer(update, NOT_YOURS if theirs else STALE)
     except StationError as exc:
         await _answer(update, error_text(exc))

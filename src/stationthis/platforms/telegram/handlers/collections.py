@@ -17,9 +17,10 @@ from ....core.collections import Collection
 from ....core.errors import Conflict, Forbidden, InvalidInput, NotFound, StationError
 from ....core.users import Account
 from ....workflows.app import App
+from ...chat import object_exists
 from .. import render_collections as rc
 from ..callbacks import unpack
-from .common import Ctx, answer, error_text, guarded, station, user_of, who_owns
+from .common import Ctx, answer, error_text, guarded, station, user_of
 from .generate import rest_of
 from .web import web_base
 
@@ -228,7 +229,7 @@ async def pressed(update: Update, context: Ctx) -> None:
             await _act(update, context, action, parts)
     except NotFound:
         text = STALE
-        if parts and action in MEDIA_ACTIONS and await who_owns(app, "media", parts[0]):
+        if parts and action in MEDIA_ACTIONS and await object_exists(app, "media", parts[0]):
             text = NOT_YOURS
         elif parts and action not in MEDIA_ACTIONS and await _exists(app, parts[0]):
             text = NOT_SHARED

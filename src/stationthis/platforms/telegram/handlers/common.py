@@ -15,7 +15,7 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from ....core.errors import NotFound, StationError
+from ....core.errors import StationError
 from ....core.jobs import Job
 from ....core.ratelimit import RateLimiter
 from ....core.users import Account, Identity
@@ -156,15 +156,3 @@ async def submit(
     return job
 
 
-async def who_owns(app: App, kind: str, object_id: str) -> bool:
-    """Whether the object exists at all (it is then someone else's)."""
-    try:
-        if kind == "job":
-            await app.jobs.get(object_id)
-        elif kind == "media":
-            await app.media.get(object_id)
-        else:
-            return False
-    except NotFound:
-        return False
-    return True
