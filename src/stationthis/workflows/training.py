@@ -199,6 +199,16 @@ class Training:
                 await self._register(job)
         return await self.models.list_for(user.id)
 
+    async def model_of_job(self, job_id: str) -> Model | None:
+        """The model a training job made; None when it made none (yet). Registered here if
+        its completion event has not been handled yet (registering is idempotent)."""
+        job = await self.jobs.get(job_id)
+        await self._register(job)
+        for model in await self.models.list_for(job.owner_id):
+            if model.job_id == job.id:
+                return model
+        return None
+
     def _params(self, dataset: Dataset, options: dict[str, Any]) -> dict[str, Any]:
         tool = self.tools.get(TRAIN_TOOL)
         explicit = {

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+from ...core.errors import NotFound
 from ...core.media import MediaItem
 from ...core.notify import JobNotice
 from ...workflows.app import App
@@ -127,14 +128,8 @@ class DiscordNotifier:
         return f"/webhooks/{self.rest.application_id}/{token}/messages/@original"
 
     async def _model_of(self, notice: JobNotice) -> Any:
-        for model in await self.app.models.list_for(notice.owner_id):
-            if model.job_id == notice.job_id:
-                return model
-        with contextlib.suppress(Exception):  # the registry may not have it yet
-            owner = await self.app.users.get(notice.owner_id)
-            for model in await self.app.training.my_models(owner):
-                if model.job_id == notice.job_id:
-                    return model
+        with contextlib.suppress(NotFound):
+            return await self.app.training.model_of_job(notice.job_id)
         return None
 
 

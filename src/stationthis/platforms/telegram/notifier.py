@@ -18,6 +18,7 @@ from telegram import Bot, InputMediaPhoto, ReplyParameters
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
 from ...core.collections_runs import CookFinished
+from ...core.errors import NotFound
 from ...core.media import MediaItem
 from ...core.notify import JobNotice
 from ...workflows.app import App
@@ -232,15 +233,8 @@ class TelegramNotifier:
         raise AssertionError("unreachable")
 
     async def _model_of(self, notice: JobNotice) -> Any:
-        for model in await self.app.models.list_for(notice.owner_id):
-            if model.job_id == notice.job_id:
-                return model
-        # the completion event may reach us before the registry has it: register now
-        with contextlib.suppress(Exception):
-            owner = await self.app.users.get(notice.owner_id)
-            for model in await self.app.training.my_models(owner):
-                if model.job_id == notice.job_id:
-                    return model
+        with contextlib.suppress(NotFound):
+            return await self.app.training.model_of_job(notice.job_id)
         return None
 
 
