@@ -32,6 +32,7 @@ from .core.points import AllowancePolicy, Ledger
 from .core.preferences import Preferences
 from .core.queue import JobQueue, TaskiqJobQueue
 from .core.runner import JobRunner
+from .core.signals import LocalSignals, Signals
 from .core.tools import CostFormula, ToolRegistry
 from .core.users import Users
 from .workflows.account import AccountWorkflow
@@ -56,6 +57,7 @@ BUILTIN_TOOLS = Path(__file__).parent / "builtin_tools"
 def build(settings: Settings, **overrides: Any) -> App:
     db: Database = overrides.get("db") or Database(settings.db_url)
     bus = overrides.get("bus") or EventBus()
+    signals: Signals = overrides.get("signals") or _signals(settings)
     relay = OutboxRelay(db, bus)
     policy = AllowancePolicy(
         settings.allowance.amount, settings.allowance.steps, settings.allowance.interval_seconds
@@ -118,7 +120,17 @@ def build(settings: Settings, **overrides: Any) -> App:
             timedelta(minutes=settings.web.login_link_minutes), settings.web.signin_free_failures,
         )),
         groups=Groups(preferences, ledger),
+        signals=signals,
     )
+
+
+def _signals(settings: Settings) -> Signals:
+    redis_url = getattr(settings, "redis_url", None)
+    if redis_url:
+        from .core.redis_signals import RedisSignals
+
+        return RedisSignals(redis_url)
+    return LocalSignals()
 
 
 def _tools(settings: Settings) -> ToolRegistry:

@@ -21,6 +21,7 @@ from ..core.notifications import NotificationService
 from ..core.points import Ledger
 from ..core.preferences import Preferences
 from ..core.queue import JobQueue
+from ..core.signals import Signals
 from ..core.runner import JobRunner
 from ..core.tools import ToolRegistry
 from ..core.users import Users
@@ -75,6 +76,7 @@ class App:
     cook: Cook  # cook mode: master prompt + traits → a run of make-image jobs
     auth: AuthWorkflow  # web sign-up/sign-in, sessions, API keys, sign-in links
     groups: Groups  # who pays in a group, the group's points pool
+    signals: Signals  # wake-ups, cancel and progress across processes (core/signals.py)
     _started: bool = False
     _publishing: bool = False
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -135,6 +137,7 @@ class App:
         close = getattr(self.engine, "aclose", None)
         if close is not None:
             await close()
+        await self.signals.close()
         await self.db.dispose()
 
     async def __aenter__(self) -> App:
