@@ -20,6 +20,7 @@ from . import errors, pages
 from .api import ROUTERS
 from .errors import documented, error_response
 from .limits import BodyLimit
+from .text_guard import TextGuard
 
 
 class Health(BaseModel):
@@ -75,6 +76,7 @@ def create_app(
     web.state.station = app  # what ``auth.station(request)`` returns
     errors.install(web)
     settings = app.settings
+    web.add_middleware(TextGuard)  # inside BodyLimit: valid Unicode text only
     web.add_middleware(
         BodyLimit, upload=settings.max_upload_bytes,
         dataset=settings.max_upload_bytes * settings.dataset_max_images,

@@ -53,7 +53,7 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
                405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
                413: "too_large", 415: "unsupported_media_type", 429: "too_many_requests"}
 _DESCRIPTIONS = {
-    400: "invalid input (`invalid_input`, `invalid_image`, `bad_request`)",
+    400: "invalid input (`invalid_input`, `invalid_image`, `invalid_text`, `bad_request`)",
     401: "not signed in, or a wrong password (`unauthorized`, `invalid_credentials`)",
     402: "the balance is too low (`insufficient_points`; details: quote, available, "
          "alternatives)",
