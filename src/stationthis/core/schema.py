@@ -371,3 +371,22 @@ cook_pieces = Table(
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("run_id", "number", name="uq_cook_pieces_run_number"),
 )
+
+# Atomic throttles (core/throttle.py): hits per key in a fixed window, e.g. sign-ups per
+# address, wrong link codes per account.
+throttle_counters = Table(
+    "throttle_counters",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("hits", Integer, nullable=False),
+    Column("resets_at", TS, nullable=False, index=True),
+)
+
+# Replay protection (core/replay.py): ids of signed requests already accepted (Discord
+# interactions), kept while a replay of them could still pass the freshness check.
+seen_requests = Table(
+    "seen_requests",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("expires_at", TS, nullable=False, index=True),
+)
