@@ -37,7 +37,7 @@ class EntityParseError(ValueError):
 
 def u16len(text: str) -> int:
     """Length in UTF-16 code units, the unit of Telegram entity offsets."""
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def byte_offset(source: str, index: int) -> int:

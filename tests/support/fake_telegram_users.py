@@ -23,8 +23,9 @@ DEFAULT_UPDATES = {"message", "edited_message", "callback_query"}
 
 
 def _utf16_slice(text: str, offset: int, length: int) -> str:
-    raw = text.encode("utf-16-le")
-    return raw[offset * 2:(offset + length) * 2].decode("utf-16-le")
+    # surrogatepass: a lone surrogate is one code unit, as Telegram counts it (tests send one)
+    raw = text.encode("utf-16-le", "surrogatepass")
+    return raw[offset * 2:(offset + length) * 2].decode("utf-16-le", "surrogatepass")
 
 
 class UserPlay(BotMethods):

@@ -13,6 +13,7 @@ from telegram.ext import (
     filters,
 )
 
+from ....core.text import invalid_text
 from . import account, buttons, collections, cook, generate, settings, train, web
 from .common import Ctx, Station, answer, in_group, station
 
@@ -38,11 +39,14 @@ DESCRIPTIONS = {
     "help": "what I can do",
 }
 _SEEN_ALBUMS = 1000
+INVALID_TEXT = ("Sorry, I can't read that: the text must be valid Unicode (found a lone "
+                "surrogate). Nothing was done — please send it again.")
 
 
 def register(application: Application, bot: Station) -> None:  # type: ignore[type-arg]
     application.bot_data["station"] = bot
-    application.add_handler(TypeHandler(Update, _rate_limit), group=-1)
+    application.add_handler(TypeHandler(Update, _rate_limit), group=-2)
+    application.add_handler(TypeHandler(Update, _valid_text), group=-1)
     new = filters.UpdateType.MESSAGE  # never an edited message: it would run again
     for name, handler in COMMANDS.items():
         application.add_handler(CommandHandler(name, handler, filters=new))
@@ -87,6 +91,24 @@ async def _rate_limit(update: Update, context: Ctx) -> None:
         else:
             await answer(update, text)
     raise ApplicationHandlerStop
+
+
+async def _valid_text(update: Update, context: Ctx) -> None:
+    """Text that is not valid Unicode (a lone surrogate) is refused before any handler can
+    store it. In a group, only a message meant for the bot gets the refusal."""
+    if invalid_text(update.to_dict()) is None:
+        return
+    query, message = update.callback_query, update.effective_message
+    if query is not None:
+        await query.answer(INVALID_TEXT, show_alert=True)
+    elif message is not None and (not in_group(update) or _for_us(message.text, context)):
+        await answer(update, INVALID_TEXT)
+    raise ApplicationHandlerStop
+
+
+def _for_us(text: str | None, context: Ctx) -> bool:
+    trigger = station(context).trigger
+    return bool(text) and (text.startswith("/") or bool(trigger and text.startswith(trigger)))
 
 
 async def _unknown(update: Update, context: Ctx) -> None:
