@@ -1,8 +1,10 @@
-"""Shared fixtures: settings in a temp dir, migrated databases (SQLite and PostgreSQL), apps.
+"""Shared fixtures: settings in a temp dir, migrated databases (SQLite and PostgreSQL), apps,
+a Redis server.
 
-PostgreSQL is started once per test session from the Debian package (tests/support). When it
-is not installed, PostgreSQL tests are skipped locally — but with ``CI=true`` or
-``STATIONTHIS_REQUIRE_SERVICES=1`` they fail instead, so CI can never pass without them.
+PostgreSQL and Redis are started once per test session from the Debian packages
+(tests/support). When one is not installed, its tests are skipped locally — but with
+``CI=true`` or ``STATIONTHIS_REQUIRE_SERVICES=1`` they fail instead, so CI can never pass
+without them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from stationthis.config import Settings
 from stationthis.migrations import upgrade
 from stationthis.workflows.app import App
 from tests.support.postgres import pg_available, postgres_server
+from tests.support.redis import RedisServer, redis_available
 from tests.support.scripted import ScriptedEngine
 
 REQUIRE_SERVICES = os.environ.get("CI") == "true" or os.environ.get(
@@ -67,6 +70,25 @@ def pg_url(pg_server: str) -> Iterator[str]:
     asyncio.run(admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     yield f"{base}/{name}"
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A throwaway ``redis-server`` for the session; tests may stop/start it (same port)."""
+    if not redis_available():
+        if REQUIRE_SERVICES:
+            pytest.fail("Redis is required here (CI) but redis-server is not installed")
+        pytest.skip("Redis is not installed (apt-get install redis-server)")
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The Redis URL for one test: the server running and emptied."""
+    redis_server.start()  # a test before may have stopped it
+    assert redis_server.command("FLUSHALL") == "+OK"
+    return redis_server.url
 
 
 @pytest.fixture

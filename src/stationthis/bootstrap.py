@@ -125,7 +125,7 @@ def build(settings: Settings, **overrides: Any) -> App:
 
 
 def _signals(settings: Settings) -> Signals:
-    redis_url = getattr(settings, "redis_url", None)
+    redis_url = settings.redis_url
     if redis_url:
         from .core.redis_signals import RedisSignals
 

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy async URL; default: SQLite file in the data dir"
     )
+    redis_url: str | None = Field(
+        None, description="Redis for signals between processes (optional)"
+    )
     tools_dir: Path | None = Field(None, description="extra tool JSON files")
     media_dir: Path | None = Field(None, description="default: <data_dir>/media")
     host: str = "127.0.0.1"
