@@ -20,6 +20,7 @@ from ...config import Settings
 from ...core.collections_runs import CookFinished
 from ...core.errors import StationError
 from ...core.ratelimit import RateLimiter
+from ...core.text import invalid_text
 from ...workflows.app import App
 from ..chat import object_exists
 from . import render
@@ -38,6 +39,8 @@ PATH = "/discord/interactions"
 MAX_BODY = 1_000_000
 PING, COMMAND, COMPONENT, AUTOCOMPLETE, MODAL = 1, 2, 3, 4, 5
 STALE = "This button is out of date."
+INVALID_TEXT = ("Sorry, I can't read that: the text must be valid Unicode (found a lone "
+                "surrogate). Nothing was done — please try again.")
 NOT_YOURS = "These buttons belong to whoever made the image — make your own with /make."
 Handler = Callable[[Interaction], Awaitable[None]]
 
@@ -159,6 +162,8 @@ class DiscordPlatform:
         if ix.user_id and not limiter.allow(ix.user_id):
             wait = max(1, round(limiter.retry_after(ix.user_id)))
             return ephemeral(f"Slow down a little: try again in {wait}s.")
+        if invalid_text(ix.data) is not None:  # refused before anything reads or stores it
+            return ephemeral(INVALID_TEXT)
         try:
             if kind == COMMAND:
                 return await self._command(ix)
