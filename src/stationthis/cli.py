@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from .bootstrap import build
 from .config import Settings, SettingsError, load_settings
 from .core.errors import InsufficientPoints, StationError
 from .core.events import Event, JobProgressed
+from .core.text import NOT_UTF8, is_valid_text
 from .core.users import Identity
 from .workflows.app import App
 from .workflows.limits import fmt
@@ -733,7 +735,24 @@ def users_tier(
     _run(body)
 
 
+def _invalid_argument() -> str | None:
+    """The first argument that is not valid text, shown as its bytes. (Python decodes bytes
+    that are not UTF-8 into lone surrogates; nothing behind this check sees one.)"""
+    for number, arg in enumerate(sys.argv[1:], 1):
+        if not is_valid_text(arg):
+            try:
+                shown = repr(os.fsencode(arg))
+            except UnicodeEncodeError:
+                shown = ascii(arg)
+            return f"argument {number} is {shown}"
+    return None
+
+
 def main() -> None:
+    bad = _invalid_argument()
+    if bad is not None:
+        typer.echo(f"error: {NOT_UTF8}: {bad}", err=True)
+        sys.exit(2)
     try:
         cli()
     except KeyboardInterrupt:
