@@ -9,7 +9,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from .conftest import error_of
+from stationthis.workflows.app import App
+from stationthis.workflows.make_image import Request
+
+from .conftest import error_of, sign_up
 
 JSON = {"content-type": "application/json"}
 PAGES = ("/api/v1/jobs", "/api/v1/history", "/api/v1/settings", "/api/v1/balance", "/",
@@ -97,3 +100,22 @@ async def test_a_page_form_must_be_utf8(web: Callable[..., httpx.AsyncClient]) -
         "/signin", content=b"username=al%FFice&password=x&csrf=x",
         headers={"content-type": "application/x-www-form-urlencoded"})
     refused(answer)
+
+
+async def test_text_stored_before_the_check_cannot_brick_the_pages(
+    app: App, web: Callable[..., httpx.AsyncClient]
+) -> None:
+    # An install that ran before the edges refused lone surrogates may hold some in its JSON
+    # columns (a job's parameters, a setting): they read back as U+FFFD.
+    client = web()
+    me = await sign_up(client, "carol")
+    account = await app.users.get(me["id"])
+    await app.user_settings.set(account, "negative", "blurry \ud800")
+    job = await app.make_image.make(account, Request("make", {"prompt": "a fox \udc00"}),
+                                    reply={"platform": "web"})
+    await app.jobs.wait(job.id)
+    await still_fine(client)
+    settings = (await client.get("/api/v1/settings")).json()
+    assert settings["items"]["negative"]["value"] == "blurry \ufffd"
+    [shown] = (await client.get("/api/v1/jobs")).json()["jobs"]
+    assert shown["params"]["prompt"] == "a fox \ufffd"

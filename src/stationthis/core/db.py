@@ -18,6 +18,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from .text import load_json
+
 
 def new_id() -> str:
     return uuid.uuid4().hex
@@ -36,7 +38,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo}
+        # load_json: a lone surrogate stored before the edges refused them reads back as U+FFFD
+        kwargs: dict[str, Any] = {"echo": echo, "json_deserializer": load_json}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 60}
             if ":memory:" in url or url.endswith("://"):

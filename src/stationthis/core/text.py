@@ -10,18 +10,14 @@ with ``MESSAGE``; nothing behind the edge has to check again.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
-
-from .errors import InvalidInput
+from typing import Any
 
 MESSAGE = "text must be valid Unicode (found a lone surrogate)"
 NOT_UTF8 = "text must be valid Unicode (found bytes that are not UTF-8)"
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class InvalidText(InvalidInput):
-    code = "invalid_text"
 
 
 def is_valid_text(text: str) -> bool:
@@ -35,15 +31,29 @@ def invalid_text(value: object) -> str | None:
     return MESSAGE if _has_surrogate(value) else None
 
 
-def check_text(value: object) -> None:
-    """Raises ``InvalidText`` when ``invalid_text`` finds a problem."""
-    problem = invalid_text(value)
-    if problem is not None:
-        raise InvalidText(problem)
+def load_json(text: str | bytes) -> Any:
+    """``json.loads`` for what the database gives back: a lone surrogate stored before the
+    edges refused them (JSON keeps it as a ``"\\ud800"`` escape) becomes U+FFFD, so old data
+    can never make a page fail."""
+    data = json.loads(text)
+    escaped = b"\\u" in text if isinstance(text, bytes) else "\\u" in text
+    if not escaped or not _has_surrogate(data):
+        return data
+    return _repaired(data)
+
+
+def _repaired(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if is_valid_text(value) else _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_repaired(k): _repaired(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_repaired(v) for v in value]
+    return value
 
 
 def _has_surrogate(value: object) -> bool:
-    stack = [value]  # iterative: nesting as deep as the parser allows is fine
+    stack: list[object] = [value]  # iterative: nesting as deep as the parser allows is fine
     while stack:
         item = stack.pop()
         if isinstance(item, str):
