@@ -23,6 +23,7 @@ from .core.db import Database
 from .core.engine import Engine
 from .core.events import EventBus, OutboxRelay
 from .core.jobs import JobService
+from .core.leases import JobLeases
 from .core.media import MediaService
 from .core.media_store import MediaStore, ObstoreMediaStore
 from .core.models import ModelRegistry
@@ -30,11 +31,12 @@ from .core.moderation import PromptFilter
 from .core.notifications import NotificationService
 from .core.points import AllowancePolicy, Ledger
 from .core.preferences import Preferences
-from .core.queue import JobQueue, TaskiqJobQueue
+from .core.queue import JobQueue
 from .core.runner import JobRunner
 from .core.signals import LocalSignals, Signals
 from .core.tools import CostFormula, ToolRegistry
 from .core.users import Users
+from .core.worker import WakeOnly, Worker
 from .workflows.account import AccountWorkflow
 from .workflows.admin import AdminWorkflow
 from .workflows.again import Again
@@ -54,7 +56,9 @@ log = logging.getLogger(__name__)
 BUILTIN_TOOLS = Path(__file__).parent / "builtin_tools"
 
 
-def build(settings: Settings, **overrides: Any) -> App:
+def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
+    """``role``: ``embedded`` (web + worker, the default), ``web`` (no job execution) or
+    ``worker`` (runs jobs, relays the outbox, notifies)."""
     db: Database = overrides.get("db") or Database(settings.db_url)
     bus = overrides.get("bus") or EventBus()
     signals: Signals = overrides.get("signals") or _signals(settings)
@@ -72,14 +76,12 @@ def build(settings: Settings, **overrides: Any) -> App:
         db, store, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes,
         thumb_size=settings.thumbnail_size,
     )
-    jobs = JobService(db, ledger, bus, relay, settings.max_queued_per_user)
+    jobs = JobService(db, ledger, bus, relay, settings.max_queued_per_user, signals=signals)
     engine: Engine = overrides.get("engine") or _engine(settings)
     runner = JobRunner(
         jobs, engine, media, tools, bus, timeout_seconds=settings.job_timeout_seconds
     )
-    queue: JobQueue = overrides.get("queue") or TaskiqJobQueue.in_memory(
-        runner.run, settings.max_running
-    )
+    queue: JobQueue = overrides.get("queue") or _queue(settings, db, runner, signals, role)
     notifications = NotificationService(
         db, bus, users, notifiers=overrides.get("notifiers") or [],
         progress_interval=settings.notify_progress_interval,

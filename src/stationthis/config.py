@@ -136,7 +136,17 @@ class Settings(BaseSettings):
     comfyui_upscaler: str | None = Field(None, description="default upscale model file")
     comfyui_silence_seconds: float = Field(10.0, gt=0, description="check history after this")
     max_queued_per_user: int = Field(3, ge=1, le=1000)
-    max_running: int = Field(10, ge=1, le=10000)
+    max_running: int = Field(10, ge=1, le=100_000, description="jobs one worker runs at once")
+    worker_lease_seconds: float = Field(
+        30.0, ge=1, description="a worker's hold on a job; another resumes it after this"
+    )
+    worker_heartbeat_seconds: float = Field(
+        5.0, gt=0, description="how often a worker renews its leases (and sees cancels)"
+    )
+    worker_poll_seconds: float = Field(1.0, gt=0, description="claim poll without signals")
+    worker_grace_seconds: float = Field(
+        10.0, ge=0, description="on stop, running jobs may finish this long, then go back"
+    )
     job_timeout_seconds: int = Field(1800, ge=1)
     max_image_pixels: int = Field(4096 * 4096, ge=64 * 64)
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024)
@@ -273,6 +283,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 "engine is comfydeploy: set STATIONTHIS_COMFYDEPLOY_API_KEY and "
                 "STATIONTHIS_COMFYDEPLOY_DEPLOYMENTS"
+            )
+        if self.worker_heartbeat_seconds * 2 > self.worker_lease_seconds:
+            raise ValueError(
+                "worker_heartbeat_seconds must be at most half of worker_lease_seconds"
             )
         if self.database_url is None:
             db_file = (self.data_dir / "stationthis.db").resolve()

@@ -35,6 +35,7 @@ from .events import (
 )
 from .points import Ledger
 from .schema import jobs
+from .signals import LocalSignals, Signals
 
 ACTIVE = ("queued", "preparing", "running", "uploading")
 FINAL = ("succeeded", "failed", "cancelled")
@@ -68,6 +69,7 @@ class Job:
     parent_id: str | None = None
     origin: str | None = None  # regenerate | variation | tweak | None (a new request)
     tool_version: str | None = None
+    lease_owner: str | None = None  # the worker running it now (core/leases.py)
 
     @property
     def ref(self) -> str:
@@ -98,9 +100,10 @@ class NewJob:
 class JobService:
     def __init__(
         self, db: Database, ledger: Ledger, bus: EventBus, relay: OutboxRelay,
-        max_active_per_user: int = 3,
+        max_active_per_user: int = 3, signals: Signals | None = None,
     ) -> None:
         self.db = db
+        self.signals: Signals = signals or LocalSignals()
         self.ledger = ledger
         self.bus = bus
         self.relay = relay
@@ -228,69 +231,89 @@ class JobService:
     # ----- transitions -------------------------------------------------------------------
 
     async def mark_running(
-        self, job_id: str, run_id: str, run_data: dict[str, Any] | None = None
+        self, job_id: str, run_id: str, run_data: dict[str, Any] | None = None,
+        *, worker: str | None = None,
     ) -> bool:
         async with self.db.write() as conn:
             return await self._move(
-                conn, job_id, ("queued", "preparing", "running"), "running",
+                conn, job_id, ("queued", "preparing", "running"), "running", fence=worker,
                 run_id=run_id, run_data=run_data, started_at=utcnow(),
             )
 
-    async def mark_preparing(self, job_id: str) -> bool:
+    async def mark_preparing(self, job_id: str, *, worker: str | None = None) -> bool:
         """queued → preparing: gathering a training's dataset before the engine starts."""
         async with self.db.write() as conn:
-            return await self._move(conn, job_id, ("queued",), "preparing", started_at=utcnow())
+            return await self._move(
+                conn, job_id, ("queued",), "preparing", fence=worker, started_at=utcnow()
+            )
 
-    async def mark_uploading(self, job_id: str) -> bool:
+    async def mark_uploading(self, job_id: str, *, worker: str | None = None) -> bool:
         async with self.db.write() as conn:
-            return await self._move(conn, job_id, ("running", "uploading"), "uploading")
+            return await self._move(
+                conn, job_id, ("running", "uploading"), "uploading", fence=worker
+            )
 
-    async def update_run(self, job_id: str, run_data: dict[str, Any]) -> None:
+    async def update_run(
+        self, job_id: str, run_data: dict[str, Any], *, worker: str | None = None
+    ) -> None:
         """The engine moved the run (e.g. failover to another server)."""
         async with self.db.write() as conn:
             await conn.execute(
                 update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.state.in_(ACTIVE))
+                .where(jobs.c.id == job_id, jobs.c.state.in_(ACTIVE), *_fence(worker))
                 .values(run_data=run_data, updated_at=utcnow())
             )
 
     async def report_progress(
-        self, job: Job, progress: dict[str, Any], preview: bytes | None = None
+        self, job: Job, progress: dict[str, Any], preview: bytes | None = None,
+        *, worker: str | None = None,
     ) -> None:
         async with self.db.write() as conn:
-            await conn.execute(
+            result = await conn.execute(
                 update(jobs)
-                .where(jobs.c.id == job.id, jobs.c.state.in_(ACTIVE))
+                .where(jobs.c.id == job.id, jobs.c.state.in_(ACTIVE), *_fence(worker))
                 .values(progress=progress, updated_at=utcnow())
             )
+        if not result.rowcount:
+            return  # finished meanwhile, or another worker owns it now
         await self.bus.publish(
             JobProgressed(job_id=job.id, owner_id=job.owner_id, reply=job.reply,
                           state=job.state, progress=progress, preview=preview)
         )
 
-    async def succeed(self, job_id: str, outputs: list[str], cost: int) -> Job:
+    async def succeed(
+        self, job_id: str, outputs: list[str], cost: int, *, worker: str | None = None
+    ) -> Job:
+        """Store the outcome and charge. A job whose cancel was requested before its result
+        was stored ends cancelled instead, and costs nothing."""
         async with self.db.write() as conn:
             job = await self._locked(conn, job_id)
-            if job.finished:
+            if job.finished or not _holds(job, worker):
                 return job
-            charged = await self.ledger.settle(conn, job.ref, cost)
-            await self._move(
-                conn, job_id, ACTIVE, "succeeded", outputs=outputs, cost=charged,
-                finished_at=utcnow(), progress={**job.progress, "percent": 100},
-            )
-            await add_to_outbox(
-                conn, JobSucceeded(job_id=job_id, owner_id=job.owner_id, reply=job.reply,
-                                   outputs=outputs, cost=charged)
-            )
-            await add_to_outbox(
-                conn, PointsCaptured(account_id=job.payer_id, ref=job.ref, amount=charged)
-            )
+            if job.cancel_requested:
+                await self._cancel_in(conn, job)
+            else:
+                charged = await self.ledger.settle(conn, job.ref, cost)
+                await self._move(
+                    conn, job_id, ACTIVE, "succeeded", outputs=outputs, cost=charged,
+                    finished_at=utcnow(), progress={**job.progress, "percent": 100},
+                )
+                await add_to_outbox(
+                    conn, JobSucceeded(job_id=job_id, owner_id=job.owner_id, reply=job.reply,
+                                       outputs=outputs, cost=charged)
+                )
+                await add_to_outbox(
+                    conn, PointsCaptured(account_id=job.payer_id, ref=job.ref, amount=charged)
+                )
         return await self._finish(job_id)
 
-    async def fail(self, job_id: str, message: str, code: str = "engine_failed") -> Job:
+    async def fail(
+        self, job_id: str, message: str, code: str = "engine_failed",
+        *, worker: str | None = None,
+    ) -> Job:
         async with self.db.write() as conn:
             job = await self._locked(conn, job_id)
-            if job.finished:
+            if job.finished or not _holds(job, worker):
                 return job
             released = await self.ledger.release(conn, job.ref, memo=f"{code}: {message}"[:300])
             await self._move(
@@ -321,22 +344,26 @@ class JobService:
         await self.bus.publish(
             JobCancelRequested(job_id=job.id, owner_id=job.owner_id, reply=job.reply)
         )
+        await self.signals.publish("cancel", {"job_id": job.id})
         return await self.get(job_id)
 
-    async def mark_cancelled(self, job_id: str) -> Job:
+    async def mark_cancelled(self, job_id: str, *, worker: str | None = None) -> Job:
         async with self.db.write() as conn:
             job = await self._locked(conn, job_id)
-            if job.finished:
+            if job.finished or not _holds(job, worker):
                 return job
-            released = await self.ledger.release(conn, job.ref, memo="cancelled")
-            await self._move(
-                conn, job_id, ACTIVE, "cancelled", cancel_requested=True, finished_at=utcnow()
-            )
-            await add_to_outbox(
-                conn, JobCancelled(job_id=job_id, owner_id=job.owner_id, reply=job.reply,
-                                   released=released)
-            )
+            await self._cancel_in(conn, job)
         return await self._finish(job_id)
+
+    async def _cancel_in(self, conn: AsyncConnection, job: Job) -> None:
+        released = await self.ledger.release(conn, job.ref, memo="cancelled")
+        await self._move(
+            conn, job.id, ACTIVE, "cancelled", cancel_requested=True, finished_at=utcnow()
+        )
+        await add_to_outbox(
+            conn, JobCancelled(job_id=job.id, owner_id=job.owner_id, reply=job.reply,
+                               released=released)
+        )
 
     async def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Wait until the job is finished (in this process or any other)."""
@@ -368,17 +395,26 @@ class JobService:
 
     async def _move(
         self, conn: AsyncConnection, job_id: str, sources: tuple[str, ...], target: str,
-        **values: Any,
+        *, fence: str | None = None, **values: Any,
     ) -> bool:
         result = await conn.execute(
             update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.state.in_(sources))
+            .where(jobs.c.id == job_id, jobs.c.state.in_(sources), *_fence(fence))
             .values(state=target, updated_at=utcnow(), **values)
         )
         return bool(result.rowcount)
 
 
-def _job(row: Any) -> Job:
+def _fence(worker: str | None) -> tuple[Any, ...]:
+    """A worker's write applies only while it holds the job's lease."""
+    return () if worker is None else (jobs.c.lease_owner == worker,)
+
+
+def _holds(job: Job, worker: str | None) -> bool:
+    return worker is None or job.lease_owner == worker
+
+
+def job_from_row(row: Any) -> Job:
     def ts(value: datetime | None) -> datetime | None:
         return as_utc(value) if value is not None else None
 
@@ -391,5 +427,8 @@ def _job(row: Any) -> Job:
         reply=row.reply, cancel_requested=bool(row.cancel_requested),
         created_at=as_utc(row.created_at), started_at=ts(row.started_at),
         finished_at=ts(row.finished_at), group_id=row.group_id, parent_id=row.parent_id,
-        origin=row.origin, tool_version=row.tool_version,
+        origin=row.origin, tool_version=row.tool_version, lease_owner=row.lease_owner,
     )
+
+
+_job = job_from_row

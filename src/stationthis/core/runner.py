@@ -34,12 +34,16 @@ class JobRunner:
         self.timeout_seconds = timeout_seconds
         self.progress_interval = progress_interval
         self._handles: dict[str, RunHandle] = {}
+        self._cancelling: set[str] = set()
         bus.subscribe(self._on_cancel_requested, JobCancelRequested)
 
-    async def run(self, job_id: str) -> None:
-        """Run (or resume) a job until it reaches a final state. Never raises."""
+    async def run(self, job_id: str | Job, worker: str | None = None) -> None:
+        """Run (or resume) a job until it reaches a final state. Never raises.
+
+        With ``worker`` every write is fenced on that worker's lease: once another worker
+        has taken the job over, nothing this run does changes it."""
         try:
-            job = await self.jobs.get(job_id)
+            job = job_id if isinstance(job_id, Job) else await self.jobs.get(job_id)
         except NotFound:
             log.warning("job %s vanished before it ran", job_id)
             return
@@ -48,49 +52,57 @@ class JobRunner:
             return
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                await self._run(job)
+                await self._run(job, worker)
         except TimeoutError:
             handle = self._handles.get(job.id)
             if handle is not None:
                 with contextlib.suppress(Exception):
                     await self.engine.cancel(handle)
-            await self.jobs.fail(job.id, "the job took too long and was stopped", "timeout")
+            await self.jobs.fail(job.id, "the job took too long and was stopped", "timeout",
+                                 worker=worker)
         except StationError as exc:
-            await self.jobs.fail(job.id, exc.message, exc.code)
+            await self.jobs.fail(job.id, exc.message, exc.code, worker=worker)
         except Exception:
             log.exception("job %s crashed", job.id)
-            await self.jobs.fail(job.id, "an internal error stopped this job", "internal")
+            await self.jobs.fail(job.id, "an internal error stopped this job", "internal",
+                                 worker=worker)
         finally:
             self._handles.pop(job.id, None)
+            self._cancelling.discard(job.id)
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, job: Job, worker: str | None) -> None:
         if job.finished:
             return
         if job.state in ("queued", "preparing"):  # not yet with the engine: (re)submit
             if job.cancel_requested:
-                await self.jobs.mark_cancelled(job.id)
+                await self.jobs.mark_cancelled(job.id, worker=worker)
                 return
             if job.category == "train":
-                await self.jobs.mark_preparing(job.id)
+                await self.jobs.mark_preparing(job.id, worker=worker)
                 await self.jobs.report_progress(
-                    await self.jobs.get(job.id), {"message": "preparing the dataset"}
+                    await self.jobs.get(job.id), {"message": "preparing the dataset"},
+                    worker=worker,
                 )
             handle = await self.engine.submit(await self._spec(job))
-            if not await self.jobs.mark_running(job.id, handle.run_id, handle.data):
-                await self.engine.cancel(handle)  # cancelled while we were submitting
-                await self.jobs.mark_cancelled(job.id)
-                return
+            if not await self.jobs.mark_running(job.id, handle.run_id, handle.data,
+                                                worker=worker):
+                current = await self.jobs.get(job.id)
+                if worker is None or current.lease_owner == worker:
+                    await self.engine.cancel(handle)  # cancelled while we were submitting
+                    await self.jobs.mark_cancelled(job.id, worker=worker)
+                return  # otherwise another worker owns the job (and the run) now
         else:  # running/uploading when we (re)started: pick the run up again
             handle = RunHandle(self.engine.name, job.id, job.run_id or job.id, job.run_data or {})
         self._handles[job.id] = handle
         job = await self.jobs.get(job.id)
         if job.cancel_requested:
             await self.engine.cancel(handle)
-        outcome = await self._follow(job, handle)
+        outcome = await self._follow(job, handle, worker)
         if outcome == "cancelled":
-            await self.jobs.mark_cancelled(job.id)
+            await self.jobs.mark_cancelled(job.id, worker=worker)
             return
-        await self.jobs.mark_uploading(job.id)
+        if not await self.jobs.mark_uploading(job.id, worker=worker):
+            return  # cancelled, finished or taken over meanwhile: store nothing
         artifacts = await self.engine.result(handle)
         if not artifacts:
             raise EngineFailed("the engine finished without producing any output")
@@ -105,9 +117,9 @@ class JobRunner:
         for artifact in artifacts:
             item = await self.media.store_artifact(job.owner_id, artifact, job_id=job.id, text=text)
             outputs.append(item.id)
-        await self.jobs.succeed(job.id, outputs, cost=job.quote)
+        await self.jobs.succeed(job.id, outputs, cost=job.quote, worker=worker)
 
-    async def _follow(self, job: Job, handle: RunHandle) -> str:
+    async def _follow(self, job: Job, handle: RunHandle, worker: str | None) -> str:
         """Consume the engine's events; returns "done" or "cancelled"; raises on error."""
         last = 0.0
         started = time.monotonic()
@@ -120,12 +132,13 @@ class JobRunner:
             if event.kind == "done":
                 return "done"
             if "run_data" in event.extra:
-                await self.jobs.update_run(job.id, dict(event.extra["run_data"]))
+                await self.jobs.update_run(job.id, dict(event.extra["run_data"]), worker=worker)
             now = time.monotonic()
             current = {**current, **_progress(event, now - started)}
             if event.kind in ("started", "preview") or now - last >= self.progress_interval:
                 last = now
-                await self.jobs.report_progress(job, current, preview=event.preview)
+                await self.jobs.report_progress(job, current, preview=event.preview,
+                                                worker=worker)
         return "done"  # stream ended without a verdict: result() decides
 
     async def _spec(self, job: Job) -> JobSpec:
@@ -149,14 +162,17 @@ class JobRunner:
         )
 
     async def _on_cancel_requested(self, event: Any) -> None:
-        handle = self._handles.get(event.job_id)
-        if handle is not None:
-            await self.engine.cancel(handle)
+        await self.cancel(event.job_id)
 
-    async def reconcile(self) -> list[str]:
-        """At start-up: every unfinished job is looked up again. Returns their ids, to be
-        re-queued by the caller; lost runs are failed (and refunded) by ``run``."""
-        return [job.id for job in await self.jobs.unfinished()]
+    async def cancel(self, job_id: str) -> bool:
+        """Ask the engine to stop a job this process is running. Whether it was here."""
+        handle = self._handles.get(job_id)
+        if handle is None or job_id in self._cancelling:
+            return handle is not None
+        self._cancelling.add(job_id)  # once: a cancel may come by bus, signal and heartbeat
+        with contextlib.suppress(Exception):
+            await self.engine.cancel(handle)
+        return True
 
 
 def _progress(event: EngineEvent, elapsed: float) -> dict[str, Any]:

@@ -145,6 +145,10 @@ jobs = Table(
     Column("started_at", TS, nullable=True),
     Column("finished_at", TS, nullable=True),
     Column("updated_at", TS, nullable=False),
+    # The worker that runs the job now, and until when (renewed by its heartbeat). Every
+    # transition a worker makes is fenced on it: a worker that lost its lease changes nothing.
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", TS, nullable=True),
     Index("ix_jobs_owner_id_state", "owner_id", "state"),
     Index("ix_jobs_state", "state"),
 )
@@ -159,6 +163,33 @@ outbox = Table(
     Column("payload", JSON, nullable=False),
     Column("created_at", TS, nullable=False),
     Column("published_at", TS, nullable=True, index=True),
+    # A relay claims a batch before publishing it; a crashed relay's claim expires.
+    Column("claimed_until", TS, nullable=True),
+)
+
+# The processes that run jobs (``stationthis worker`` or the embedded ``serve``).
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("slots", Integer, nullable=False),
+    Column("running", Integer, nullable=False, default=0),
+    Column("started_at", TS, nullable=False),
+    Column("heartbeat_at", TS, nullable=False),
+    Column("stopped_at", TS, nullable=True),
+)
+
+# Periodic tasks run once per tick across all processes: the process that moves
+# ``next_at`` forward runs the tick.
+periodic_tasks = Table(
+    "periodic_tasks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("next_at", TS, nullable=False),
+    Column("owner", String(64), nullable=True),
 )
 
 

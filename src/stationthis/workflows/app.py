@@ -21,10 +21,11 @@ from ..core.notifications import NotificationService
 from ..core.points import Ledger
 from ..core.preferences import Preferences
 from ..core.queue import JobQueue
-from ..core.signals import Signals
 from ..core.runner import JobRunner
+from ..core.signals import Signals
 from ..core.tools import ToolRegistry
 from ..core.users import Users
+from ..core.worker import Worker
 from .account import AccountWorkflow
 from .admin import AdminWorkflow
 from .again import Again
@@ -89,6 +90,10 @@ class App:
             return
         self._started = True
         self.notifications.start()  # subscribed before the relay re-publishes a crash's events
+        if isinstance(self.queue, Worker):
+            # A one-shot command runs only the jobs it makes; a service claims every
+            # runnable job, also those of a crashed process once their leases expire.
+            self.queue.claim_all = resume
         await self.queue.start()
         if resume:
             # Only a long-running process publishes the outbox: a one-shot command must not
@@ -96,9 +101,6 @@ class App:
             self._publishing = True
             self.relay.start()
             await self.relay.drain()  # events a crash left behind
-            for job_id in await self.runner.reconcile():
-                log.info("resuming unfinished job %s", job_id)
-                await self.queue.enqueue(job_id)
             await self.cook.resume_all()  # cook runs continue where they stopped
         if self.engine.name != "preview":
             self._background.append(asyncio.create_task(self.check_tools(log_problems=True)))
