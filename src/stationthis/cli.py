@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import log_redaction
 from .bootstrap import build
 from .config import Settings, SettingsError, load_settings
 from .core.errors import InsufficientPoints, StationError
@@ -44,6 +45,7 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("stationthis").setLevel(settings.log_level)
+    log_redaction.install()  # tokens in URLs (sign-in and share links, webhooks) never logged
     return settings
 
 
@@ -101,6 +103,8 @@ def _run(body: Callable[[App], Awaitable[T]], *, start: bool = False) -> T:
 
     try:
         return asyncio.run(main())
+    except SettingsError as exc:  # e.g. no secret for ComfyUI Deploy's webhook tokens
+        _fail(str(exc))
     except (OSError, SQLAlchemyError) as exc:
         _fail(f"cannot use the database at {_safe_url(settings.db_url)}: {_reason(exc)}", 1)
     except StationError as exc:
@@ -126,6 +130,10 @@ def serve(
     settings = _settings()
     _prepare_db(settings)
     try:
+        logging.getLogger("stationthis").info(settings.resolve_secret())
+    except SettingsError as exc:
+        _fail(str(exc))
+    try:
         app = build(settings)
         hosted: list[Any] = []
         if settings.telegram_token is not None:  # the bot runs inside the web process
@@ -141,7 +149,10 @@ def serve(
         _fail(exc.message, 1)
     typer.echo(f"StationThis on http://{host or settings.host}:{port or settings.port}")
     uvicorn.run(web, host=host or settings.host, port=port or settings.port,
-                log_level=settings.log_level.lower())
+                log_level=settings.log_level.lower(),
+                # X-Forwarded-For/-Proto only from the proxies named in TRUSTED_PROXIES
+                proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=settings.trusted_proxies or None)
 
 
 @cli.command()

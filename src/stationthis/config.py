@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -12,12 +13,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .install_secret import FILE_NAME, NEW_SECRET_HINT, SecretError, load_or_create, weakness
 
 
 class CostSettings(BaseModel):
@@ -176,7 +180,17 @@ class Settings(BaseSettings):
         default_factory=list, description="a regex, or a JSON list of regexes, refused in prompts"
     )
 
-    secret_key: SecretStr = SecretStr("dev-insecure-change-me")
+    secret_key: SecretStr | None = Field(
+        None, description="signs webhook tokens and CSRF tokens (32+ random characters); "
+        "default: a random per-install secret kept in <data_dir>/secret_key; required with "
+        "PostgreSQL (every process must share it)",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated IPs/CIDRs of reverse proxies whose "
+        "X-Forwarded-For/-Proto are believed; default: none (the connecting address counts)",
+    )
+    _secret: str | None = PrivateAttr(None)
+    _secret_source: str = PrivateAttr("")
 
     # Telegram bot (platforms/telegram; docs/decisions/0012).
     telegram_token: SecretStr | None = Field(None, description="bot token from @BotFather")
@@ -226,6 +240,36 @@ class Settings(BaseSettings):
     def discord_enabled(self) -> bool:
         return bool(self.discord_application_id and self.discord_public_key
                     and self.discord_bot_token)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            reason = weakness(value.get_secret_value())
+            if reason:
+                raise ValueError(f"the secret key {reason}: set a random value, e.g. the "
+                                 f"output of `{NEW_SECRET_HINT}`")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            if proxy == "*":
+                continue
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or CIDR range "
+                                 "(e.g. 10.0.0.5 or 10.0.0.0/8)") from None
+        return proxies
 
     @field_validator("tiers")
     @classmethod
@@ -304,13 +348,50 @@ class Settings(BaseSettings):
     def comfyui_url_list(self) -> list[str]:
         return [u.strip().rstrip("/") for u in self.comfyui_urls.split(",") if u.strip()]
 
+    def resolve_secret(self) -> str:
+        """Settle the secret every derived key comes from, once: ``secret_key`` when set,
+        else the per-install file in the data directory (created on first use). Returns one
+        line saying which, never the secret. Raises SettingsError when there is none to use."""
+        if self._secret is None:
+            if self.secret_key is not None:
+                self._secret = self.secret_key.get_secret_value()
+                self._secret_source = "using STATIONTHIS_SECRET_KEY"
+            elif not self.is_sqlite:
+                raise SettingsError(
+                    "STATIONTHIS_SECRET_KEY is not set: with PostgreSQL every process must "
+                    "share one secret (a per-install file would differ between machines); "
+                    f"set it to a random value, e.g. the output of `{NEW_SECRET_HINT}`"
+                )
+            else:
+                try:
+                    secret, created = load_or_create(self.data_dir)
+                except SecretError as exc:
+                    raise SettingsError(str(exc)) from None
+                path = self.data_dir / FILE_NAME
+                self._secret = secret
+                self._secret_source = (f"generated a new per-install secret in {path}"
+                                       if created else f"using the per-install secret in {path}")
+        return self._secret_source
+
     def derived_secret(self, purpose: str) -> bytes:
-        """A key for one purpose derived from ``secret_key`` (never the raw secret)."""
+        """A key for one purpose derived from the resolved secret (never the raw secret)."""
         import hashlib
         import hmac
 
-        key = self.secret_key.get_secret_value().encode()
-        return hmac.new(key, purpose.encode(), hashlib.sha256).digest()
+        self.resolve_secret()
+        assert self._secret is not None
+        return hmac.new(self._secret.encode(), purpose.encode(), hashlib.sha256).digest()
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Whether cookies get the Secure flag: WEB__SECURE_COOKIES, else an https PUBLIC_URL."""
+        if self.web.secure_cookies is not None:
+            return self.web.secure_cookies
+        return self.public_is_https
+
+    @property
+    def public_is_https(self) -> bool:
+        return (self.public_url or "").lower().startswith("https://")
 
     @property
     def engine_name(self) -> str:
@@ -349,6 +430,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "STATIONTHIS_" + "__".join(str(p) for p in first["loc"]).upper()
+        secret = Settings.model_fields.get(str(first["loc"][0]) if first["loc"] else "")
+        if secret is not None and "SecretStr" in str(secret.annotation):
+            raise SettingsError(f"invalid setting {name}: {first['msg']}") from None  # no echo
         raise SettingsError(
             f"invalid setting {name}: {first['msg']} (got {first.get('input')!r})"
         ) from None

@@ -19,6 +19,7 @@ from ...workflows.app import App
 from . import errors, pages
 from .api import ROUTERS
 from .errors import documented, error_response
+from .headers import SecurityHeaders
 from .limits import BodyLimit
 from .text_guard import TextGuard
 
@@ -82,6 +83,8 @@ def create_app(
         dataset=settings.max_upload_bytes * settings.dataset_max_images,
         other=settings.web.max_json_bytes,
     )
+    web.add_middleware(SecurityHeaders, https=settings.public_is_https)  # outermost: all answers
+    settings.resolve_secret()  # CSRF tokens and webhooks are signed with the real secret
 
     async def health() -> Health:
         engine = await app.engine.health()

@@ -31,7 +31,7 @@ def _form(request: Request, template: str, status_code: int = 200, **context: An
     token = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24)
     response = page(request, template, status_code, form_token=token, **context)
     response.set_cookie(FORM_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
-                        path="/")
+                        secure=station(request).settings.cookies_secure, path="/")
     return response
 
 
