@@ -120,6 +120,7 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         auth=AuthWorkflow(AuthStore(db), users, AuthPolicy(
             timedelta(days=settings.web.session_days),
             timedelta(minutes=settings.web.login_link_minutes), settings.web.signin_free_failures,
+            settings.web.signups_per_hour,
         )),
         groups=Groups(preferences, ledger),
         signals=signals,

@@ -87,6 +87,9 @@ class WebSettings(BaseModel):
     signin_free_failures: int = Field(
         3, ge=1, description="failed sign-ins per name and address before the backoff starts"
     )
+    signups_per_hour: int = Field(
+        5, ge=1, description="new accounts tried per client address an hour (then 429)"
+    )
 
 
 def _default_tiers() -> dict[str, TierLimits]:

@@ -11,11 +11,15 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from .db import Database, as_utc, new_id, utcnow
@@ -89,8 +93,9 @@ class ApiKey:
 
 
 class AuthStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
+        self.clock = clock
 
     # ----- passwords ---------------------------------------------------------------------
 
@@ -128,33 +133,30 @@ class AuthStore:
 
     # ----- sign-in backoff ---------------------------------------------------------------
 
-    async def locked_until(self, key: str) -> datetime | None:
-        async with self.db.read() as conn:
-            until = (await conn.execute(
-                select(login_failures.c.locked_until).where(login_failures.c.key == key)
-            )).scalar_one_or_none()
-        if until is None or as_utc(until) <= utcnow():
-            return None
-        return as_utc(until)
-
-    async def record_failure(self, key: str, free: int) -> None:
-        """One more failure; after ``free`` of them each one doubles the wait (1 s … 15 min)."""
-        now = utcnow()
+    async def reserve_attempt(self, key: str, free: int) -> int | None:
+        """Count one sign-in attempt BEFORE its password is checked; None: go ahead, else the
+        seconds it must wait. After ``free`` attempts each one locks the key for twice as long
+        as the one before (1 s … 15 min), from the moment it is counted, so parallel attempts
+        cannot all pass one check before any of them is counted. One write transaction on a
+        locked row: atomic across processes (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the row
+        is made if missing, then locked ``FOR UPDATE``). A success clears the count."""
+        now = self.clock()
+        t = login_failures
+        insert_ = sqlite_insert if self.db.is_sqlite else pg_insert
         async with self.db.write() as conn:
-            failures = (await conn.execute(
-                select(login_failures.c.failures).where(login_failures.c.key == key)
-                .with_for_update()
-            )).scalar_one_or_none()
-            count = (failures or 0) + 1
+            await conn.execute(insert_(t).values(key=key, failures=0, last_failed_at=now)
+                               .on_conflict_do_nothing(index_elements=[t.c.key]))
+            row = (await conn.execute(
+                select(t.c.failures, t.c.locked_until).where(t.c.key == key).with_for_update()
+            )).one()
+            if row.locked_until is not None and as_utc(row.locked_until) > now:
+                return max(1, math.ceil((as_utc(row.locked_until) - now).total_seconds()))
+            count = row.failures + 1
             wait = min(2 ** (count - free - 1), 900) if count > free else 0
-            until = now + timedelta(seconds=wait) if wait else None
-            if failures is None:
-                await conn.execute(insert(login_failures).values(
-                    key=key, failures=count, last_failed_at=now, locked_until=until))
-            else:
-                await conn.execute(update(login_failures).where(login_failures.c.key == key)
-                                   .values(failures=count, last_failed_at=now,
-                                           locked_until=until))
+            await conn.execute(update(t).where(t.c.key == key).values(
+                failures=count, last_failed_at=now,
+                locked_until=now + timedelta(seconds=wait) if wait else None))
+        return None
 
     async def clear_failures(self, key: str) -> None:
         async with self.db.write() as conn:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .auth import TooManyAttempts
 from .collections_sharing import move_collections
 from .db import Database, as_utc, new_id, utcnow
 from .errors import InvalidInput, NotFound
@@ -25,8 +26,10 @@ from .schema import (
     models,
     preferences,
 )
+from .throttle import Refused, SqlThrottle, Throttle, wait_text
 
 LINK_CODE_TTL = timedelta(minutes=15)
+LINK_GUESSES_PER_HOUR = 10  # link codes that do not work, per account
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 
@@ -62,12 +65,15 @@ class Account:
 
 class Users:
     def __init__(
-        self, db: Database, ledger_: Ledger, policy: AllowancePolicy, new_user_grant: int = 0
+        self, db: Database, ledger_: Ledger, policy: AllowancePolicy, new_user_grant: int = 0,
+        *, throttle: Throttle | None = None, link_guesses_per_hour: int = LINK_GUESSES_PER_HOUR,
     ) -> None:
         self.db = db
         self.ledger = ledger_
         self.policy = policy
         self.new_user_grant = new_user_grant
+        self.throttle: Throttle = throttle or SqlThrottle(db)
+        self.link_guesses_per_hour = link_guesses_per_hour
 
     async def resolve(
         self, ident: Identity, display_name: str | None = None, *, kind: str = "user"
@@ -142,8 +148,28 @@ class Users:
         """Merge the redeeming account into the account that showed the code.
 
         Identities, jobs and media move; purchased credit is transferred through the ledger.
+        Codes are 40-bit: an account may enter ``link_guesses_per_hour`` codes that do not
+        work an hour (each is counted before it is looked up, atomically); after that every
+        code, even a right one, is refused until the hour has passed.
         """
-        code = code.strip().upper()
+        key = f"link:{account_id}"
+        verdict = await self.throttle.hit(key, self.link_guesses_per_hour, 3600)
+        if isinstance(verdict, Refused):
+            raise TooManyAttempts(
+                "too many link codes that did not work: try again in "
+                f"{wait_text(verdict.retry_after)}", retry_after=verdict.retry_after)
+        counts = False
+        try:
+            target = await self._redeem(code.strip().upper(), account_id)
+        except InvalidInput:
+            counts = True  # unknown, used, expired or this account's own code
+            raise
+        finally:
+            if not counts:
+                await self.throttle.undo(key)
+        return await self.get(target)
+
+    async def _redeem(self, code: str, account_id: str) -> str:
         async with self.db.write() as conn:
             row = (
                 await conn.execute(
@@ -161,7 +187,7 @@ class Users:
                 update(link_codes).where(link_codes.c.code == code).values(used_at=utcnow())
             )
             await self._merge(conn, source=account_id, target=target)
-        return await self.get(target)
+        return target
 
     async def _merge(self, conn: AsyncConnection, *, source: str, target: str) -> None:
         src = (

@@ -20,8 +20,8 @@ from ..core.auth import (
     TooManyAttempts,
     verify_password,
 )
-from ..core.db import utcnow
 from ..core.errors import Conflict, InvalidInput
+from ..core.throttle import Refused, SqlThrottle, Throttle, wait_text
 from ..core.users import Account, Identity, Users
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
@@ -51,19 +51,26 @@ class AuthPolicy:
     session_lifetime: timedelta = timedelta(days=30)
     link_lifetime: timedelta = timedelta(minutes=10)
     free_failures: int = 3
+    signups_per_hour: int = 5  # per client address
 
 
 class AuthWorkflow:
-    def __init__(self, store: AuthStore, users: Users, policy: AuthPolicy | None = None) -> None:
+    def __init__(self, store: AuthStore, users: Users, policy: AuthPolicy | None = None,
+                 throttle: Throttle | None = None) -> None:
         self.store = store
         self.users = users
         self.policy = policy or AuthPolicy()
+        self.throttle: Throttle = throttle or SqlThrottle(store.db)
 
     # ----- accounts ----------------------------------------------------------------------
 
-    async def sign_up(self, username: str, password: str, email: str | None = None) -> Account:
+    async def sign_up(
+        self, username: str, password: str, email: str | None = None, client: str = ""
+    ) -> Account:
         """A new web user ``web:<username>`` with a password. A name that is already an
-        identity here (made by the CLI or an earlier sign-up) is taken."""
+        identity here (made by the CLI or an earlier sign-up) is taken. From one client
+        address, at most ``signups_per_hour`` sign-ups that pass the input checks are tried an
+        hour (taken names count too); then TooManyAttempts says how long to wait."""
         name = username.strip().lower()
         if not USERNAME.match(name):
             raise InvalidInput(
@@ -73,6 +80,13 @@ class AuthWorkflow:
         if mail is not None and not EMAIL.match(mail):
             raise InvalidInput("that is not an email address", input="email")
         _check_password(password)
+        if client:
+            verdict = await self.throttle.hit(f"signup:{client}", self.policy.signups_per_hour,
+                                              3600)
+            if isinstance(verdict, Refused):
+                raise TooManyAttempts(
+                    "too many new accounts from this address: try again in "
+                    f"{wait_text(verdict.retry_after)}", retry_after=verdict.retry_after)
         if await self.store.identity_account("web", name) is not None:
             raise Conflict("that username is already taken", input="username")
         await self.store.add_login(name, mail, password)
@@ -84,16 +98,16 @@ class AuthWorkflow:
         says how long); a success clears the count."""
         name = name.strip().lower()
         key = hashlib.sha256(f"{name}|{client}".encode()).hexdigest()
-        until = await self.store.locked_until(key)
-        if until is not None:
-            wait = max(1, round((until - utcnow()).total_seconds()))
+        # Counted before the password is checked, atomically: parallel guesses cannot all
+        # pass one "not locked" check before any of them is counted.
+        wait = await self.store.reserve_attempt(key, self.policy.free_failures)
+        if wait is not None:
             raise TooManyAttempts(f"too many failed sign-ins: try again in {wait} s",
                                   retry_after=wait)
         login = await self.store.find_login(name) if name else None
         ok = await asyncio.to_thread(
             verify_password, password, login.password_hash if login else _DUMMY)
         if login is None or not ok:
-            await self.store.record_failure(key, self.policy.free_failures)
             raise BadCredentials("wrong username or password")
         await self.store.clear_failures(key)
         # The identity's account now (linking may have moved it); made if it is missing.

@@ -62,7 +62,8 @@ _DESCRIPTIONS = {
     409: "conflicts with the current state (`conflict`)",
     413: "the body or a file is too large (`too_large`)",
     422: "the request does not match the schema (`validation_error`)",
-    429: "too many jobs or sign-in attempts (`too_many_jobs`, `too_many_attempts`)",
+    429: "too many jobs, or too many sign-ins, sign-ups or link codes for now "
+         "(`too_many_jobs`, `too_many_attempts`; `Retry-After` says how long to wait)",
     502: "the generation backend failed (`engine_failed`)",
 }
 

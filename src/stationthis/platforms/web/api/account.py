@@ -122,11 +122,12 @@ async def link_code(request: Request, user: Account = Depends(current_account)) 
 
 
 @router.post("/account/link", response_model=Identities,
-             responses=documented(*_AUTH, 400, 422))
+             responses=documented(*_AUTH, 400, 422, 429))
 async def link(body: Redeem, request: Request,
                user: Account = Depends(current_account)) -> Identities:
     """Enter a code shown on another platform: this account joins that one (identities,
-    images, jobs, datasets, models and purchased points move with it)."""
+    images, jobs, datasets, models and purchased points move with it). After 10 codes that
+    did not work within an hour, every code is refused (429) until the hour has passed."""
     app = station(request)
     kept = await app.account.link(user, body.code)
     return Identities(account_id=kept.id,

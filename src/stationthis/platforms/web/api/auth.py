@@ -56,11 +56,14 @@ async def _me(request: Request, account: Account, csrf: str | None, via: str) ->
 
 
 @router.post("/signup", status_code=201, response_model=Me,
-             responses=documented(400, 409, 413, 422))
+             responses=documented(400, 409, 413, 422, 429))
 async def sign_up(body: SignUp, request: Request, response: Response) -> Me:
-    """Create a web account (``web:<username>``) and sign this browser in."""
+    """Create a web account (``web:<username>``) and sign this browser in. One address may
+    try a few sign-ups an hour (``STATIONTHIS_WEB__SIGNUPS_PER_HOUR``); then 429 with
+    ``Retry-After``."""
     app = station(request)
-    account = await app.auth.sign_up(body.username, body.password, body.email)
+    client = request.client.host if request.client else ""
+    account = await app.auth.sign_up(body.username, body.password, body.email, client)
     csrf = start_session(response, request, await app.auth.start_session(account))
     return await _me(request, account, csrf, "session")
 

@@ -35,6 +35,13 @@ def _form(request: Request, template: str, status_code: int = 200, **context: An
     return response
 
 
+def _retry_after(exc: StationError, response: Response) -> Response:
+    """A refusal that says how long to wait says it in ``Retry-After`` too."""
+    if "retry_after" in exc.details:
+        response.headers["Retry-After"] = str(exc.details["retry_after"])
+    return response
+
+
 def _posted_from_here(request: Request, form: Any) -> bool:
     cookie = request.cookies.get(FORM_COOKIE, "")
     sent = form.get("csrf")
@@ -64,11 +71,13 @@ async def signup(request: Request) -> Response:
     if not _posted_from_here(request, form):
         return _form(request, "signup.html", 403, username=username, email=email, error=EXPIRED)
     app = station(request)
+    client = request.client.host if request.client else ""
     try:
-        account = await app.auth.sign_up(username, text(form, "password"), email or None)
+        account = await app.auth.sign_up(username, text(form, "password"), email or None,
+                                         client)
     except StationError as exc:
-        return _form(request, "signup.html", status_of(exc), username=username, email=email,
-                     error=exc.message)
+        return _retry_after(exc, _form(request, "signup.html", status_of(exc),
+                                       username=username, email=email, error=exc.message))
     response = redirect("/")
     start_session(response, request, await app.auth.start_session(account))
     return response
@@ -97,8 +106,8 @@ async def signin(request: Request) -> Response:
     try:
         account = await app.auth.sign_in(username, text(form, "password"), client)
     except StationError as exc:
-        return _form(request, "signin.html", status_of(exc), username=username, next=target,
-                     error=exc.message)
+        return _retry_after(exc, _form(request, "signin.html", status_of(exc),
+                                       username=username, next=target, error=exc.message))
     response = redirect(target)
     start_session(response, request, await app.auth.start_session(account))
     return response
