@@ -64,6 +64,38 @@ async def test_stale_timestamps_and_replays_are_refused(env: Env) -> None:
     await env.settled()
 
 
+async def test_a_replay_after_a_restart_is_refused(
+    make_settings: Callable[..., Settings]
+) -> None:
+    """The ids of answered interactions are kept in the database: a captured request sent
+    again after the bot restarted (within the freshness window) is still refused."""
+    signer = Signer()
+    async with discord_env(make_settings, ScriptedEngine(), signer=signer) as before:
+        payload = before.discord.base(2, ALICE, {"name": "help", "type": 1})
+        body = json.dumps(payload).encode()
+        headers = signer.headers(body)
+        first = await before.discord.client.post("/discord/interactions", content=body,
+                                                 headers=headers)
+        assert first.status_code == 200
+        await before.settled()
+    async with discord_env(make_settings, ScriptedEngine(), signer=signer) as after:
+        again = await after.discord.client.post("/discord/interactions", content=body,
+                                                headers=headers)
+        assert again.status_code == 401
+        assert after.fake.calls == []  # nothing was done for it
+        fresh = await after.discord.command(ALICE, "help")  # new interactions still work
+        assert fresh.status == 200
+        await after.settled()
+
+
+async def test_timestamps_that_are_not_whole_seconds_are_refused(env: Env) -> None:
+    for odd in ("nan", "inf", "abc"):
+        sent = await env.discord.post(env.discord.base(2, ALICE, {"name": "help", "type": 1}),
+                                      timestamp=odd)
+        assert sent.status == 401, odd
+    assert env.fake.calls == []
+
+
 async def test_unknown_command_gets_a_private_answer(env: Env) -> None:
     sent = await env.discord.command(ALICE, "teleport")
     assert sent.status == 200 and sent.type == 4

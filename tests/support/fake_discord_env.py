@@ -61,11 +61,12 @@ class Env:
 
 @asynccontextmanager
 async def discord_env(make_settings: Callable[..., Settings], engine: Any = None,
-                      **overrides: Any) -> AsyncIterator[Env]:
+                      signer: Signer | None = None, **overrides: Any) -> AsyncIterator[Env]:
+    """``signer``: the application's key (pass the same one to restart the same bot)."""
     overrides.setdefault("discord_rate_burst", 100)  # tests send many commands quickly
     fake = FakeDiscord(APP_ID, BOT_TOKEN)
     await fake.start()
-    signer = Signer()
+    signer = signer or Signer()
     settings = make_settings(
         discord_application_id=APP_ID, discord_public_key=signer.public_hex,
         discord_bot_token=BOT_TOKEN, discord_api_url=fake.base_url,

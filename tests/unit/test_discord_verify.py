@@ -35,6 +35,23 @@ def test_signatures_over_timestamp_and_body() -> None:
     assert late.check(good, "1700000000", body) == "stale timestamp"
 
 
+def test_only_whole_seconds_near_now_are_fresh() -> None:
+    """``nan`` compares false with everything, so it used to pass the freshness check; a
+    timestamp must be whole Unix seconds within the window."""
+    key, public = keypair()
+    verifier = Verifier(public, clock=lambda: 1_700_000_000.0)
+    body = b'{"type":2,"id":"1"}'
+    for odd in ("nan", "NaN", "inf", "-inf", "1e9", "1700000000.0", "-1700000000", " 1700000000",
+                "1700000000\n", "abc", "", "١٧٠٠٠٠٠٠٠٠", "9" * 40):
+        signature = key.sign(odd.encode() + body).hex()  # signed: only the time is wrong
+        assert verifier.check(signature, odd, body) is not None, odd
+    for fresh in ("1699999700", "1700000300"):
+        assert verifier.check(key.sign(fresh.encode() + body).hex(), fresh, body) is None
+    for stale in ("1699999699", "1700000301", "0"):
+        signature = key.sign(stale.encode() + body).hex()
+        assert verifier.check(signature, stale, body) == "stale timestamp"
+
+
 def test_custom_ids_carry_ids_within_100_characters() -> None:
     job = "a" * 32
     assert unpack(pack("r", job)) == ("r", [job])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ from ...config import Settings
 from ...core.collections_runs import CookFinished
 from ...core.errors import StationError
 from ...core.ratelimit import RateLimiter
+from ...core.replay import ReplayGuard, SqlReplayGuard
 from ...core.text import invalid_text
 from ...workflows.app import App
 from ..chat import object_exists
@@ -68,7 +68,8 @@ OBJECT_OF = {"r": "job", "c": "job", "u": "media", "v": "media", "d": "media", "
 class DiscordPlatform:
     platform = "discord"
 
-    def __init__(self, app: App, settings: Settings | None = None) -> None:
+    def __init__(self, app: App, settings: Settings | None = None, *,
+                 replay: ReplayGuard | None = None) -> None:
         settings = settings or app.settings
         if not settings.discord_enabled:
             raise ValueError("set STATIONTHIS_DISCORD_APPLICATION_ID, _PUBLIC_KEY and "
@@ -87,7 +88,9 @@ class DiscordPlatform:
         app.notifications.register(self.notifier)  # before the app starts: restarts deliver
         self.cook_watch = CookWatch(app, self.rest)
         app.bus.subscribe(self.cook_watch.on_event, CookFinished)
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        # Interaction ids already answered, in the database: a captured request replayed
+        # within the freshness window is refused after a restart and by every process too.
+        self.replay: ReplayGuard = replay or SqlReplayGuard(app.db)
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = False
         self._router = self._make_router()
@@ -138,24 +141,22 @@ class DiscordPlatform:
                 return Response(status_code=400)
             if kind == PING:
                 return JSONResponse({"type": 1})
-            if self._replayed(str(data.get("id") or "")):
-                log.info("discord interaction %s replayed: refused", data.get("id"))
-                return Response("replayed interaction", status_code=401)
+            if not data.get("id"):
+                return Response(status_code=400)
             if not self._running or not data.get("token"):
                 return Response(status_code=503)
+            if await self._replayed(str(data["id"])):
+                log.info("discord interaction %s replayed: refused", data["id"])
+                return Response("replayed interaction", status_code=401)
             return JSONResponse(await self._dispatch(Interaction(self.station, data), kind))
 
         return router
 
-    def _replayed(self, interaction_id: str) -> bool:
-        if not interaction_id:
-            return False
-        if interaction_id in self._seen:
-            return True
-        self._seen[interaction_id] = None
-        if len(self._seen) > 10_000:
-            self._seen.popitem(last=False)
-        return False
+    async def _replayed(self, interaction_id: str) -> bool:
+        # Remembered for as long as its signed timestamp can pass the freshness check: up to
+        # max_skew ahead of now, then valid until max_skew after that.
+        ttl = 2 * self.verifier.max_skew + 60
+        return not await self.replay.first_time(f"discord:{interaction_id}", ttl)
 
     async def _dispatch(self, ix: Interaction, kind: int) -> dict[str, Any]:
         limiter = self.station.limiter
