@@ -15,10 +15,10 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import Database, as_utc, new_id, utcnow
@@ -155,8 +155,13 @@ async def add_to_outbox(conn: AsyncConnection, event: Event) -> None:
 class OutboxRelay:
     """Publishes outbox rows to the bus, oldest first, and marks them published."""
 
-    def __init__(self, db: Database, bus: EventBus, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self, db: Database, bus: EventBus, poll_seconds: float = 1.0, *,
+        batch: int = 100, claim_seconds: float = 60.0,
+    ) -> None:
         self.db = db
+        self.batch = batch
+        self.claim_seconds = claim_seconds
         self.bus = bus
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
@@ -169,32 +174,52 @@ class OutboxRelay:
     async def drain(self) -> int:
         """Publish everything pending now. Returns how many events were published.
 
-        Rows are read, published, then marked: no transaction is held open while
-        subscribers run (they may write to the database themselves).
+        Each batch is claimed first (``claimed_until``; ``SKIP LOCKED`` on PostgreSQL), so
+        relays in several processes never publish one event twice while both live; a relay
+        that dies holding a claim loses it after ``claim_seconds``. No transaction is held
+        open while subscribers run (they may write to the database themselves); the batch
+        is marked published in one statement afterwards.
         """
         async with self._lock:
             count = 0
             while True:
-                async with self.db.read() as conn:
-                    rows = (
-                        await conn.execute(
-                            select(outbox)
-                            .where(outbox.c.published_at.is_(None))
-                            .order_by(outbox.c.id)
-                            .limit(100)
-                        )
-                    ).all()
+                rows = await self._claim(self.batch)
                 for row in rows:
                     await self.bus.publish(Event.from_payload(row.type, row.payload))
+                if rows:
                     async with self.db.write() as conn:
                         await conn.execute(
                             update(outbox)
-                            .where(outbox.c.id == row.id)
+                            .where(outbox.c.id.in_([row.id for row in rows]))
                             .values(published_at=utcnow())
                         )
                 count += len(rows)
-                if len(rows) < 100:
+                if len(rows) < self.batch:
                     return count
+
+    async def _claim(self, limit: int) -> list[Any]:
+        now = utcnow()
+        query = (
+            select(outbox.c.id)
+            .where(outbox.c.published_at.is_(None),
+                   or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        async with self.db.write() as conn:
+            if not self.db.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            ids = list((await conn.execute(query)).scalars())
+            if not ids:
+                return []
+            rows = (
+                await conn.execute(
+                    update(outbox).where(outbox.c.id.in_(ids))
+                    .values(claimed_until=now + timedelta(seconds=self.claim_seconds))
+                    .returning(outbox.c.id, outbox.c.type, outbox.c.payload)
+                )
+            ).all()
+        return sorted(rows, key=lambda row: row.id)
 
     def start(self) -> None:
         if self._task is None:
