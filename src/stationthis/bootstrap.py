@@ -54,11 +54,14 @@ from .workflows.training import Training, TrainingCosts
 
 log = logging.getLogger(__name__)
 BUILTIN_TOOLS = Path(__file__).parent / "builtin_tools"
+ROLES = ("embedded", "web", "worker")
 
 
 def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
     """``role``: ``embedded`` (web + worker, the default), ``web`` (no job execution) or
     ``worker`` (runs jobs, relays the outbox, notifies)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
     db: Database = overrides.get("db") or Database(settings.db_url)
     bus = overrides.get("bus") or EventBus()
     signals: Signals = overrides.get("signals") or _signals(settings)
@@ -124,6 +127,20 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         )),
         groups=Groups(preferences, ledger),
         signals=signals,
+        role=role,
+    )
+
+
+def _queue(
+    settings: Settings, db: Database, runner: JobRunner, signals: Signals, role: str
+) -> JobQueue:
+    if role == "web":
+        return WakeOnly(signals)
+    return Worker(
+        JobLeases(db, settings.worker_lease_seconds), runner, signals,
+        slots=settings.max_running, role=role,
+        heartbeat_seconds=settings.worker_heartbeat_seconds,
+        poll_seconds=settings.worker_poll_seconds, grace_seconds=settings.worker_grace_seconds,
     )
 
 

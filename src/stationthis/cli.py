@@ -121,8 +121,11 @@ def serve(
     port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="default: STATIONTHIS_PORT")
     ] = None,
+    web_only: Annotated[
+        bool, typer.Option("--web-only", help="no jobs here: `stationthis worker`s run them")
+    ] = False,
 ) -> None:
-    """Run the service: web app and API, and an in-process worker."""
+    """Run the service: web app and API, and an in-process worker (unless --web-only)."""
     import uvicorn
 
     from .platforms.web.app import create_app
@@ -134,17 +137,8 @@ def serve(
     except SettingsError as exc:
         _fail(str(exc))
     try:
-        app = build(settings)
-        hosted: list[Any] = []
-        if settings.telegram_token is not None:  # the bot runs inside the web process
-            from .platforms.telegram.app import TelegramPlatform
-
-            hosted.append(TelegramPlatform(app, settings))
-        if settings.discord_enabled:  # the interactions endpoint: POST /discord/interactions
-            from .platforms.discord.app import DiscordPlatform
-
-            hosted.append(DiscordPlatform(app, settings))
-        web = create_app(app, hosted=hosted)
+        app = build(settings, role="web" if web_only else "embedded")
+        web = create_app(app, hosted=hosted_platforms(app, settings, receive=True))
     except StationError as exc:
         _fail(exc.message, 1)
     typer.echo(f"StationThis on http://{host or settings.host}:{port or settings.port}")
@@ -785,3 +779,10 @@ _register_collections(cli)  # `stationthis collections …` and `stationthis coo
 from .cli_discord import discord_cli as _discord_cli  # noqa: E402
 
 cli.add_typer(_discord_cli, name="discord")  # `stationthis discord register`
+from .cli_worker import hosted_platforms  # noqa: E402
+from .cli_worker import worker as _worker  # noqa: E402
+
+cli.command("worker")(_worker)  # `stationthis worker`: runs jobs beside --web-only nodes
+from .cli_media import media_cli as _media_cli  # noqa: E402
+
+cli.add_typer(_media_cli, name="media")  # `stationthis media prune [--dry-run]`

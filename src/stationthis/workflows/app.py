@@ -78,6 +78,7 @@ class App:
     auth: AuthWorkflow  # web sign-up/sign-in, sessions, API keys, sign-in links
     groups: Groups  # who pays in a group, the group's points pool
     signals: Signals  # wake-ups, cancel and progress across processes (core/signals.py)
+    role: str = "embedded"  # embedded (web + worker) | web | worker (bootstrap.build)
     _started: bool = False
     _publishing: bool = False
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -89,6 +90,9 @@ class App:
         if self._started:
             return
         self._started = True
+        if self.role == "web":  # a web node runs no job and sends no notification
+            await self.queue.start()
+            return
         self.notifications.start()  # subscribed before the relay re-publishes a crash's events
         if isinstance(self.queue, Worker):
             # A one-shot command runs only the jobs it makes; a service claims every

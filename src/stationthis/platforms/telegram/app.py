@@ -44,14 +44,18 @@ class TelegramPlatform:
     platform = "telegram"
 
     def __init__(self, app: App, settings: Settings | None = None, *,
-                 poll_interval: float = 0.0, poll_timeout: int = 10) -> None:
+                 poll_interval: float = 0.0, poll_timeout: int = 10,
+                 receive: bool = True) -> None:
+        """``receive=False`` (a worker): only send — notifications of the jobs it runs;
+        the web nodes take the updates."""
         settings = settings or app.settings
         if settings.telegram_token is None:
             raise ValueError("STATIONTHIS_TELEGRAM_TOKEN is not set")
         _quiet_http_logs(settings.telegram_token.get_secret_value())
         self.app = app
         self.settings = settings
-        self.mode = resolve_mode(settings)
+        self.mode = resolve_mode(settings) if receive else "send"
+        self.receive = receive
         self.secret = webhook_secret(settings)
         self.poll_interval = poll_interval
         self.poll_timeout = poll_timeout
@@ -60,7 +64,7 @@ class TelegramPlatform:
                    .token(settings.telegram_token.get_secret_value())
                    .base_url(f"{api}/bot").base_file_url(f"{api}/file/bot")
                    .concurrent_updates(16))
-        if self.mode == "webhook":
+        if self.mode != "polling":
             builder = builder.updater(None)
         self.application = builder.build()
         self.station = Station(app, RateLimiter(settings.telegram_rate_burst,
@@ -85,6 +89,10 @@ class TelegramPlatform:
         await self.application.start()
         self.notifier.attach(bot)
         self._running = True
+        if not self.receive:
+            log.info("telegram bot @%s: sending only (this process takes no updates)",
+                     bot.username)
+            return
         try:
             await bot.set_my_commands([BotCommand(k, v) for k, v in DESCRIPTIONS.items()])
         except TelegramError as exc:

@@ -1,0 +1,89 @@
+"""``stationthis worker``: a process that claims and runs jobs, relays the outbox and sends
+notifications — one of any number beside ``stationthis serve --web-only`` nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Annotated, Any
+
+import typer
+
+from .bootstrap import build
+from .config import Settings
+from .workflows.app import App
+
+log = logging.getLogger("stationthis.worker")
+
+
+def hosted_platforms(app: App, settings: Settings, *, receive: bool) -> list[Any]:
+    """The chat platforms this process hosts. ``receive=False`` (a worker): they only send
+    the notifications of the jobs it runs; the web nodes take the updates."""
+    hosted: list[Any] = []
+    if settings.telegram_token is not None:
+        from .platforms.telegram.app import TelegramPlatform
+
+        hosted.append(TelegramPlatform(app, settings, receive=receive))
+    if settings.discord_enabled:  # the interactions endpoint: POST /discord/interactions
+        from .platforms.discord.app import DiscordPlatform
+
+        hosted.append(DiscordPlatform(app, settings))
+    return hosted
+
+
+def worker(
+    slots: Annotated[
+        int | None, typer.Option(min=1, help="jobs at once; default: STATIONTHIS_MAX_RUNNING")
+    ] = None,
+    grace: Annotated[
+        float | None,
+        typer.Option(min=0, help="on SIGTERM, seconds for running jobs before they go back"),
+    ] = None,
+) -> None:
+    """Run jobs from the shared database (with `serve --web-only` nodes in front)."""
+    from .cli import _fail, _prepare_db, _settings
+    from .config import SettingsError
+
+    settings = _settings()
+    try:
+        log.info(settings.resolve_secret())
+    except SettingsError as exc:
+        _fail(str(exc))
+    if slots is not None:
+        settings.max_running = slots
+    if grace is not None:
+        settings.worker_grace_seconds = grace
+    if settings.is_sqlite:
+        log.warning("a worker on SQLite shares the database file with its serve process; "
+                    "use PostgreSQL for workers on other machines")
+    _prepare_db(settings)
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    app = build(settings, role="worker")
+    hosted = hosted_platforms(app, settings, receive=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await app.start()
+    started: list[Any] = []
+    try:
+        for platform in hosted:
+            await platform.start()
+            started.append(platform)
+        worker_id = getattr(app.queue, "id", "?")
+        typer.echo(f"StationThis worker {worker_id}: {settings.max_running} slots")
+        await stop.wait()
+        typer.echo("stopping: no new jobs; running jobs finish or go back to the queue")
+    finally:
+        await app.queue.stop()  # running jobs finish (or go back) while we can still notify
+        with contextlib.suppress(Exception):
+            await app.relay.drain()
+        for platform in reversed(started):
+            with contextlib.suppress(Exception):
+                await platform.stop()
+        await app.stop()
