@@ -288,30 +288,41 @@ class Ledger:
         return row
 
     async def _refill(self, conn: AsyncConnection, row) -> None:  # type: ignore[no-untyped-def]
+        """Add the allowance steps due since the account's last tick.
+
+        Ticks count intervals of the CURRENT setting, so a tick stored under another
+        interval (``STATIONTHIS_ALLOWANCE__*`` changed on an existing install) must never
+        break anything: a stored tick ahead of now (the interval grew, or the clock went
+        back) restarts the count from now without a refill; one far behind (the interval
+        shrank) refills at most to the full allowance. An allowance above a lowered
+        ``amount`` is kept (never taken away) and simply not refilled."""
         p = self.policy
-        tick = int(self.clock().timestamp()) // p.interval_seconds
+        tick = self._tick()
         last = row.allowance_tick
-        if last is not None and tick <= last:
+        if last == tick:
             return
-        if last is not None and p.amount:
-            missing = p.amount - row.allowance_balance
-            add = min((tick - last) * p.step_amount, missing)
-            if add > 0:
+        if last is not None and last < tick and p.amount:
+            steps = min(tick - last, p.steps)  # `steps` steps fill it from empty
+            add = min(steps * p.step_amount, p.amount - row.allowance_balance)
+            key = f"allowance:{row.id}:{tick}"
+            if add > 0 and not await self._key_used(conn, key):  # (a tick of another interval)
                 await self._append(
                     conn, row.id, "allowance", ALLOWANCE, add,
-                    key=f"allowance:{row.id}:{tick}", memo="free allowance refill",
+                    key=key, memo="free allowance refill",
                 )
         await conn.execute(
             update(accounts).where(accounts.c.id == row.id).values(allowance_tick=tick)
         )
 
+    def _tick(self) -> int:
+        return int(self.clock().timestamp()) // self.policy.interval_seconds
+
     def _balance_of(self, row) -> Balance:  # type: ignore[no-untyped-def]
         p = self.policy
         next_at = None
-        if row.allowance_balance < p.amount and row.allowance_tick is not None:
-            next_at = datetime.fromtimestamp(
-                (row.allowance_tick + 1) * p.interval_seconds, tz=self.clock().tzinfo
-            )
+        tick = row.allowance_tick
+        if row.allowance_balance < p.amount and tick is not None and tick <= self._tick():
+            next_at = _moment((tick + 1) * p.interval_seconds, self.clock())
         return Balance(row.allowance_balance, row.credit_balance, p.amount, next_at)
 
     async def _key_used(self, conn: AsyncConnection, key: str) -> bool:
@@ -353,9 +364,25 @@ async def live_account(conn: AsyncConnection, account_id: str) -> str:
 
 
 def refill_eta(balance: Balance, policy: AllowancePolicy) -> timedelta | None:
-    """How long until the allowance is full again (None when it is full)."""
+    """How long until the allowance is full again (None when it is full, or so far away
+    that no date can say it)."""
     if balance.next_refill_at is None:
         return None
     steps = math.ceil((balance.allowance_max - balance.allowance) / max(policy.step_amount, 1))
     first = balance.next_refill_at - datetime.now(balance.next_refill_at.tzinfo)
-    return first + timedelta(seconds=policy.interval_seconds * (steps - 1))
+    seconds = first.total_seconds() + policy.interval_seconds * (max(steps, 1) - 1)
+    return timedelta(seconds=seconds) if seconds <= _LATEST_SECONDS else None
+
+
+def _moment(timestamp: int, now: datetime) -> datetime | None:
+    """``timestamp`` as a datetime in ``now``'s zone; None when no datetime can hold it (an
+    interval of centuries): the allowance then counts as not refilling."""
+    if timestamp > _LATEST_SECONDS:
+        return None
+    try:
+        return datetime.fromtimestamp(timestamp, tz=now.tzinfo)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+_LATEST_SECONDS = 200_000_000_000  # ~ year 8300: well inside datetime and timedelta
