@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from ... import __version__
@@ -30,7 +30,8 @@ class Health(BaseModel):
     engine: str
     engine_ok: bool
     engine_detail: str
-    database: str
+    database: str = Field(description="ok | down")
+    redis: str = Field(description="ok | down | not configured (Redis is optional)")
 
 
 class Hosted(Protocol):
@@ -92,18 +93,26 @@ def create_app(
             async with app.db.read() as conn:
                 await conn.execute(text("SELECT 1"))
             database = "ok"
-        except Exception as exc:  # reported, not raised: this is the health check
-            database = f"error: {type(exc).__name__}"
-        ok = engine.ok and database == "ok"
+        except Exception:  # reported, not raised: this is the health check
+            database = "down"
+        redis = "not configured"
+        if app.settings.redis_url:
+            redis = "ok" if await app.signals.ping() else "down"
+        ok = engine.ok and database == "ok" and redis != "down"
         return Health(
             status="ok" if ok else "degraded", version=__version__, engine=engine.name,
-            engine_ok=engine.ok, engine_detail=engine.detail, database=database,
+            engine_ok=engine.ok, engine_detail=engine.detail, database=database, redis=redis,
         )
 
-    @web.get("/api/v1/health", response_model=Health, tags=["system"])
-    async def api_health() -> Health:
-        """Whether the service, its database and its generation engine are working."""
-        return await health()
+    @web.get("/api/v1/health", response_model=Health, tags=["system"],
+             responses={503: {"model": Health, "description": "the database is down"}})
+    async def api_health(response: Response) -> Health:
+        """Whether the service, its database, its generation engine and Redis are working.
+        503 only when the database is down: without Redis (optional) jobs still run."""
+        now = await health()
+        if now.database != "ok":
+            response.status_code = 503
+        return now
 
     @web.post(
         "/api/v1/webhooks/comfydeploy/{token}", status_code=204, tags=["webhooks"],
