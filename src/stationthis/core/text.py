@@ -5,7 +5,9 @@ A Python ``str`` can hold a lone surrogate (U+D800–U+DFFF): ``json.loads`` mak
 (``surrogateescape``). Such a string can be stored but never encoded as UTF-8 again, so every
 page that shows it would fail. Each platform's intake (the web app's request decoding, the
 Telegram and Discord update intake, the CLI's arguments) refuses such text once, at the edge,
-with ``MESSAGE``; nothing behind the edge has to check again.
+with ``MESSAGE``; nothing behind the edge has to check again. ``load_json`` reads the
+database's JSON columns: text stored before the edges refused surrogates reads back with
+U+FFFD in their place, so old data cannot make a page fail either.
 """
 
 from __future__ import annotations

@@ -107,8 +107,10 @@ async def _valid_text(update: Update, context: Ctx) -> None:
 
 
 def _for_us(text: str | None, context: Ctx) -> bool:
+    if not text:
+        return False
     trigger = station(context).trigger
-    return bool(text) and (text.startswith("/") or bool(trigger and text.startswith(trigger)))
+    return text.startswith("/") or bool(trigger and text.startswith(trigger))
 
 
 async def _unknown(update: Update, context: Ctx) -> None:
