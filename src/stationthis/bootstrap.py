@@ -29,6 +29,7 @@ from .core.media_store import MediaStore, ObstoreMediaStore
 from .core.models import ModelRegistry
 from .core.moderation import PromptFilter
 from .core.notifications import NotificationService
+from .core.periodic import Periodic, Task
 from .core.points import AllowancePolicy, Ledger
 from .core.preferences import Preferences
 from .core.queue import JobQueue
@@ -128,7 +129,22 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         groups=Groups(preferences, ledger),
         signals=signals,
         role=role,
+        periodic=None if role == "web" else _periodic(db, queue),
     )
+
+
+def _periodic(db: Database, queue: JobQueue) -> Periodic:
+    """Clean-ups that run once per tick across every worker."""
+    from .core.replay import SqlReplayGuard
+    from .core.throttle import SqlThrottle
+
+    leases = queue.leases if isinstance(queue, Worker) else JobLeases(db)
+    owner = queue.id if isinstance(queue, Worker) else "embedded"
+    return Periodic(db, owner, [
+        Task("prune-throttles", 3600, SqlThrottle(db).prune),
+        Task("prune-replays", 3600, SqlReplayGuard(db).prune),
+        Task("prune-workers", 3600, leases.prune_stopped),
+    ])
 
 
 def _queue(

@@ -16,7 +16,7 @@ import socket
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import Database, utcnow
@@ -153,6 +153,15 @@ class JobLeases:
             update(workers).where(workers.c.id == worker)
             .values(heartbeat_at=now, running=running)
         )
+
+    async def prune_stopped(self, older_than_days: float = 7) -> int:
+        """Forget workers that stopped (or went silent) more than a few days ago."""
+        before = utcnow() - timedelta(days=older_than_days)
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                delete(workers).where(workers.c.heartbeat_at < before)
+            )
+        return result.rowcount or 0
 
     async def live_workers(self, within_seconds: float | None = None) -> list[dict[str, object]]:
         """Workers whose heartbeat is recent (for the health page and the admin)."""

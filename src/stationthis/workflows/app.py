@@ -18,6 +18,7 @@ from ..core.media_store import MediaStore
 from ..core.models import ModelRegistry
 from ..core.moderation import PromptFilter
 from ..core.notifications import NotificationService
+from ..core.periodic import Periodic
 from ..core.points import Ledger
 from ..core.preferences import Preferences
 from ..core.queue import JobQueue
@@ -79,6 +80,7 @@ class App:
     groups: Groups  # who pays in a group, the group's points pool
     signals: Signals  # wake-ups, cancel and progress across processes (core/signals.py)
     role: str = "embedded"  # embedded (web + worker) | web | worker (bootstrap.build)
+    periodic: Periodic | None = None  # clean-ups, once per tick across processes
     _started: bool = False
     _publishing: bool = False
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -106,6 +108,8 @@ class App:
             self.relay.start()
             await self.relay.drain()  # events a crash left behind
             await self.cook.resume_all()  # cook runs continue where they stopped
+            if self.periodic is not None:
+                self.periodic.start()
         if self.engine.name != "preview":
             self._background.append(asyncio.create_task(self.check_tools(log_problems=True)))
 
@@ -135,6 +139,8 @@ class App:
         self._publishing, publishing = False, self._publishing
         for task in self._background:
             task.cancel()
+        if self.periodic is not None:
+            await self.periodic.stop()
         await self.queue.stop()
         if publishing:
             await self.relay.drain()
