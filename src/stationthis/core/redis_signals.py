@@ -25,7 +25,6 @@ from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from .signals import Message, Subscription
 
@@ -40,7 +39,9 @@ SUBSCRIBE_WAIT = 3.0  # how long entering ``subscribe`` waits for a first SUBSCR
 READ_SLICE = 1.0  # a reader wakes this often (health checks run between reads)
 HEALTH_CHECK_SECONDS = 15  # an idle subscription PINGs Redis this often
 QUEUE_SIZE = 1024  # a slow subscriber drops messages beyond this, never blocks Redis reads
-_ERRORS = (RedisError, OSError, TimeoutError)
+# Not only RedisError, OSError and timeouts: nothing a signal carrier does may take a publisher
+# or a reader down with it (the worst it may cost is latency).
+_ERRORS = (Exception,)
 
 
 class RedisSignals:
