@@ -21,7 +21,7 @@ from .core.collections_runs import CookStore
 from .core.datasets import DatasetService
 from .core.db import Database
 from .core.engine import Engine
-from .core.events import EventBus, OutboxRelay
+from .core.events import EventBus, JobProgressed, OutboxRelay
 from .core.jobs import JobService
 from .core.leases import JobLeases
 from .core.media import MediaService
@@ -32,6 +32,7 @@ from .core.notifications import NotificationService
 from .core.periodic import Periodic, Task
 from .core.points import AllowancePolicy, Ledger
 from .core.preferences import Preferences
+from .core.progress_fanout import ProgressFanout
 from .core.queue import JobQueue
 from .core.runner import JobRunner
 from .core.signals import LocalSignals, Signals
@@ -66,6 +67,8 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
     db: Database = overrides.get("db") or Database(settings.db_url)
     bus = overrides.get("bus") or EventBus()
     signals: Signals = overrides.get("signals") or _signals(settings)
+    if not isinstance(signals, LocalSignals):  # in one process the bus already carries it
+        bus.subscribe(ProgressFanout(signals).on_progress, JobProgressed)  # type: ignore[arg-type]
     relay = OutboxRelay(db, bus)
     policy = AllowancePolicy(
         settings.allowance.amount, settings.allowance.steps, settings.allowance.interval_seconds
