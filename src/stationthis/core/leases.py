@@ -118,6 +118,7 @@ class JobLeases:
         now = utcnow()
         host = socket.gethostname()
         async with self.db.write() as conn:
+            await conn.execute(delete(workers).where(workers.c.id == worker))  # a restart
             await conn.execute(insert(workers).values(
                 id=worker, role=role, host=host, pid=os.getpid(), slots=slots, running=0,
                 started_at=now, heartbeat_at=now,
