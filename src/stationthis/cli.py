@@ -133,7 +133,7 @@ def serve(
     settings = _settings()
     _prepare_db(settings)
     try:
-        logging.getLogger("stationthis").info(settings.resolve_secret())
+        secret_note = settings.resolve_secret()  # said once the rest has started
     except SettingsError as exc:
         _fail(str(exc))
     try:
@@ -141,6 +141,7 @@ def serve(
         web = create_app(app, hosted=hosted_platforms(app, settings, receive=True))
     except StationError as exc:
         _fail(exc.message, 1)
+    logging.getLogger("stationthis").info(secret_note)
     typer.echo(f"StationThis on http://{host or settings.host}:{port or settings.port}")
     uvicorn.run(web, host=host or settings.host, port=port or settings.port,
                 log_level=settings.log_level.lower(),

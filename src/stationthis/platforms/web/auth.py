@@ -99,12 +99,9 @@ def check_csrf(request: Request, token: str) -> None:
 def start_session(response: Response, request: Request, session: Session) -> str:
     """Set the session cookie; returns the new session's CSRF token."""
     settings = station(request).settings
-    secure = settings.web.secure_cookies
-    if secure is None:
-        secure = (settings.public_url or "").startswith("https://")
     max_age = max(1, int(settings.web.session_days * 86400))
     response.set_cookie(SESSION_COOKIE, session.token, max_age=max_age, httponly=True,
-                        samesite="lax", secure=secure, path="/")
+                        samesite="lax", secure=settings.cookies_secure, path="/")
     return _csrf_for(request, session.token)
 
 

@@ -26,3 +26,12 @@ window.station = {
     return `${s} s`;
   },
 };
+
+// A choice that takes effect at once (the studio's tool picker): no inline handlers, which the
+// Content-Security-Policy forbids.
+document.addEventListener("change", (event) => {
+  const target = event.target;
+  if (target instanceof Element && target.matches("[data-autosubmit]") && target.form) {
+    target.form.submit();
+  }
+});
