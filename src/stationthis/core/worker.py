@@ -64,7 +64,8 @@ class Worker:
             asyncio.create_task(self._listen(), name=f"worker-signals {self.id}"),
         ]
         self._beat = asyncio.create_task(self._heartbeat_loop(), name=f"worker-beat {self.id}")
-        log.info("worker %s started: %d slots", self.id, self.slots)
+        if self.claim_all:  # a one-shot command keeps quiet about its own worker
+            log.info("worker %s started: %d slots", self.id, self.slots)
 
     async def stop(self, grace_seconds: float | None = None) -> None:
         """Stop claiming; give running jobs ``grace_seconds`` to finish, hand back the rest."""
