@@ -10,6 +10,7 @@ import os
 import stat
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,9 +22,9 @@ OLD_DEFAULT = "dev-insecure-change-me"
 STRONG = "k3Y-for-tests-only_0123456789abcdefghij"  # 38 characters
 
 
-def install(data_dir: Path, **values: object) -> Settings:
+def install(data_dir: Path, **values: Any) -> Settings:
     """A fresh start of an install whose data lives in ``data_dir``."""
-    return Settings(data_dir=data_dir, _env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(data_dir=data_dir, _env_file=None, **values)
 
 
 def old_default_key(purpose: str) -> bytes:
