@@ -141,3 +141,14 @@ async def test_memory_stores_are_independent() -> None:
     one, two = ObstoreMediaStore.memory(), ObstoreMediaStore.memory()
     await one.put("k.png", b"x", PNG)
     assert not await two.exists("k.png")
+
+
+async def test_listing_gives_every_object_with_its_size_and_time(store: MediaStore) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    assert [o async for batch in store.listing() for o in batch] == []
+    await store.put("a/b/c.png", b"abc", PNG)
+    await store.put("d.png", b"de", PNG)
+    found = sorted([o async for batch in store.listing() for o in batch], key=lambda o: o.key)
+    assert [(o.key, o.size) for o in found] == [("a/b/c.png", 3), ("d.png", 2)]
+    assert all(abs(o.modified - datetime.now(UTC)) < timedelta(minutes=5) for o in found)

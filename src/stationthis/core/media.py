@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import struct
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import Database, as_utc, new_id, utcnow
 from .engine import Artifact
-from .errors import NotFound
+from .errors import InvalidInput, NotFound
 from .images import load_image, thumbnail
-from .media_store import MediaStore
+from .media_store import MediaStore, StoredObject, check_key
 from .schema import media
+
+log = logging.getLogger(__name__)
+ORPHAN_AGE = timedelta(hours=1)  # younger files may belong to an upload still in progress
 
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
         "application/json": "json", "text/plain": "txt"}
@@ -42,6 +48,18 @@ class MediaItem:
     @property
     def is_image(self) -> bool:
         return self.media_type.startswith("image/")
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A checked image whose file is stored but whose row is not written yet: `record` it
+    inside the caller's transaction, or `discard` it."""
+
+    values: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.values["id"])
 
 
 class MediaService:
@@ -109,23 +127,84 @@ class MediaService:
             await conn.execute(update(media).where(media.c.id == item.id).values(thumb_key=key))
         return data
 
+    async def stage(self, owner_id: str, raw: bytes, *, kind: str) -> Staged:
+        """Check an image with the hardened loader and store its file, without a row."""
+        loaded = await asyncio.to_thread(
+            load_image, raw, max_pixels=self.max_pixels, max_bytes=self.max_bytes
+        )
+        return await self._put(owner_id, loaded.data, "image/png", kind=kind, job_id=None,
+                               meta={}, width=loaded.width, height=loaded.height)
+
+    async def record(self, conn: AsyncConnection, staged: Staged) -> MediaItem:
+        """Write a staged item's row inside the caller's transaction."""
+        await conn.execute(insert(media).values(**staged.values))
+        return _item_of(staged.values)
+
+    async def discard(self, staged: Iterable[Staged]) -> None:
+        """Delete the files (and any rows) of staged items: a refused or failed batch."""
+        items = list(staged)
+        if not items:
+            return
+        async with self.db.write() as conn:
+            await conn.execute(delete(media).where(media.c.id.in_([s.id for s in items])))
+        for item in items:
+            try:
+                await self.store.delete(item.values["key"])
+            except Exception:  # prune_orphans removes what is left behind
+                log.warning("could not delete %s", item.values["key"], exc_info=True)
+
+    async def prune_orphans(
+        self, *, older_than: timedelta = ORPHAN_AGE, dry_run: bool = False,
+        now: datetime | None = None,
+    ) -> list[StoredObject]:
+        """Delete the stored files that no media row refers to (as file or thumbnail) and
+        that are older than ``older_than``; return them. ``dry_run`` only lists them."""
+        cutoff = (now or utcnow()) - older_than
+        orphans: list[StoredObject] = []
+        async for batch in self.store.listing():
+            old = [o for o in batch if o.modified < cutoff and _is_key(o.key)]
+            if not old:
+                continue
+            keys = [o.key for o in old]
+            async with self.db.read() as conn:
+                rows = (await conn.execute(
+                    select(media.c.key, media.c.thumb_key)
+                    .where(or_(media.c.key.in_(keys), media.c.thumb_key.in_(keys)))
+                )).all()
+            used = {row.key for row in rows} | {row.thumb_key for row in rows}
+            orphans.extend(o for o in old if o.key not in used)
+        if not dry_run:
+            for orphan in orphans:
+                await self.store.delete(orphan.key)
+        return orphans
+
     async def _save(
         self, owner_id: str, data: bytes, media_type: str, *, kind: str, job_id: str | None,
         meta: dict[str, Any], width: int | None = None, height: int | None = None,
     ) -> MediaItem:
+        staged = await self._put(owner_id, data, media_type, kind=kind, job_id=job_id,
+                                 meta=meta, width=width, height=height)
+        try:
+            async with self.db.write() as conn:
+                await self.record(conn, staged)
+        except BaseException:
+            await self.discard([staged])
+            raise
+        return await self.get(staged.id)
+
+    async def _put(
+        self, owner_id: str, data: bytes, media_type: str, *, kind: str, job_id: str | None,
+        meta: dict[str, Any], width: int | None, height: int | None,
+    ) -> Staged:
         media_id = new_id()
         key = f"{owner_id}/{media_id}.{_EXT.get(media_type, 'bin')}"
         await self.store.put(key, data, media_type)
-        async with self.db.write() as conn:
-            await conn.execute(
-                insert(media).values(
-                    id=media_id, owner_id=owner_id, kind=kind, key=key, media_type=media_type,
-                    size=len(data), width=width, height=height,
-                    sha256=hashlib.sha256(data).hexdigest(), job_id=job_id, meta=meta,
-                    created_at=utcnow(),
-                )
-            )
-        return await self.get(media_id)
+        return Staged(dict(
+            id=media_id, owner_id=owner_id, kind=kind, key=key, media_type=media_type,
+            size=len(data), width=width, height=height,
+            sha256=hashlib.sha256(data).hexdigest(), job_id=job_id, meta=meta,
+            created_at=utcnow(),
+        ))
 
 
 def add_png_text(png: bytes, text: dict[str, str]) -> bytes:
@@ -146,3 +225,20 @@ def _item(row: Any) -> MediaItem:
         sha256=row.sha256, job_id=row.job_id, meta=dict(row.meta or {}),
         created_at=as_utc(row.created_at),
     )
+
+
+def _item_of(values: dict[str, Any]) -> MediaItem:
+    return MediaItem(
+        id=values["id"], owner_id=values["owner_id"], kind=values["kind"], key=values["key"],
+        media_type=values["media_type"], size=values["size"], width=values["width"],
+        height=values["height"], sha256=values["sha256"], job_id=values["job_id"],
+        meta=dict(values["meta"]), created_at=values["created_at"],
+    )
+
+
+def _is_key(key: str) -> bool:
+    try:
+        check_key(key)
+    except InvalidInput:
+        return False  # not a name this service writes: never ours to delete
+    return True

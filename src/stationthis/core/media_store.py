@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,6 +30,13 @@ _KEY = re.compile(r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*")
 _MISSING = (FileNotFoundError, ObstoreNotFound)
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    modified: datetime  # UTC
+
+
 class MediaStore(Protocol):
     async def put(self, key: str, data: bytes, media_type: str) -> None:
         """Store ``data`` under ``key``, replacing what was there."""
@@ -39,6 +49,9 @@ class MediaStore(Protocol):
 
     async def exists(self, key: str) -> bool:
         """Whether ``key`` holds an object."""
+
+    def listing(self) -> AsyncIterator[list[StoredObject]]:
+        """Every stored object, a batch at a time (for maintenance: see `prune_orphans`)."""
 
 
 def check_key(key: str) -> str:
@@ -103,3 +116,7 @@ class ObstoreMediaStore:
         except _MISSING:
             return False
         return True
+
+    async def listing(self) -> AsyncIterator[list[StoredObject]]:
+        async for batch in obstore.list(self._store, chunk_size=500):
+            yield [StoredObject(m["path"], m["size"], m["last_modified"]) for m in batch]
