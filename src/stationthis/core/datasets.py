@@ -11,19 +11,21 @@ import asyncio
 import io
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image, ImageOps
 from sqlalchemy import delete, func, insert, select, update
 
+from .archives import DatasetZip, ZipLimits
 from .db import Database, as_utc, new_id, utcnow
 from .errors import Conflict, InvalidInput, NotFound
 from .images import encode_png, load_image
-from .media import MediaService
+from .media import MediaService, Staged
 from .schema import dataset_images, datasets
 
 MIN_IMAGES = 4  # the original's rule for a trainable dataset
 NAME_MAX = 100
+CAPTION_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,15 @@ class Dataset:
         if self.trigger.lower() in caption.lower():
             return caption
         return f"{self.trigger}, {caption}" if caption else self.trigger
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """An image through the hardened loader and normalised, with its cleaned caption: ready
+    to be stored."""
+
+    png: bytes
+    caption: str | None
 
 
 @dataclass(frozen=True)
@@ -142,26 +153,79 @@ class DatasetService:
     async def add_images(
         self, owner_id: str, dataset_id: str, images: list[tuple[bytes, str | None]]
     ) -> list[DatasetImage]:
-        """Add images (raw bytes, optional caption). All or nothing: if any image is refused
-        or they do not fit in the free slots, nothing is added and the error says why."""
+        """Add images (raw bytes, optional caption). All or nothing: if any image or caption
+        is refused or they do not fit in the free slots, nothing is added (no rows, no files)
+        and the error says why."""
         dataset = await self.get(owner_id, dataset_id)
-        free = self.max_images - len(dataset.images)
-        if len(images) > free:
-            raise InvalidInput(
-                f"{len(images)} images do not fit: this dataset has {free} free slot"
-                f"{'s' if free != 1 else ''} of {self.max_images}"
-            )
+        self._check_fits(len(images), len(dataset.images))
+        labels = [f"image {i}: " if len(images) > 1 else "" for i in range(1, len(images) + 1)]
+        for label, (_, caption) in zip(labels, images, strict=True):  # the cheap checks first
+            _clean_caption(caption, label)
+        prepared = [await self.prepare(raw, caption, label)
+                    for label, (raw, caption) in zip(labels, images, strict=True)]
+        return await self.add_prepared(owner_id, dataset_id, prepared)
+
+    async def import_zip(
+        self, owner_id: str, dataset_id: str, source: bytes | BinaryIO
+    ) -> list[DatasetImage]:
+        """Add the images of a zip in the trainers' layout (image + same-stem .txt caption),
+        all or nothing. The zip is checked from its directory before anything is read, then
+        read one entry at a time with hard size caps (see `archives`)."""
+        dataset = await self.get(owner_id, dataset_id)
+        limits = ZipLimits(free_slots=self.max_images - len(dataset.images),
+                           total_slots=self.max_images, image_bytes=self.media.max_bytes,
+                           max_entries=4 * self.max_images + 32)
         prepared = []
-        for index, (raw, caption) in enumerate(images, start=1):
-            try:
-                prepared.append((await asyncio.to_thread(self._normalise, raw), caption))
-            except InvalidInput as exc:
-                label = f"image {index}: " if len(images) > 1 else ""
-                raise type(exc)(f"{label}{exc.message}") from None
-        added = []
-        for png, caption in prepared:
-            item = await self.media.ingest(owner_id, png, kind="dataset")
-            added.append(await self._append(dataset_id, item.id, _clean_caption(caption)))
+        with DatasetZip(source, limits) as archive:
+            for entry in archive.entries:
+                label = f"{entry.name}: "
+                caption = await asyncio.to_thread(archive.read_caption, entry)
+                raw = await asyncio.to_thread(archive.read_image, entry)
+                prepared.append(await self.prepare(raw, caption, label))
+                del raw  # one image's bytes in memory at a time
+        return await self.add_prepared(owner_id, dataset_id, prepared)
+
+    async def prepare(self, raw: bytes, caption: str | None, label: str = "") -> PreparedImage:
+        """Check and normalise one image and its caption; errors start with ``label``."""
+        clean = _clean_caption(caption, label)
+        try:
+            png = await asyncio.to_thread(self._normalise, raw)
+        except InvalidInput as exc:
+            raise type(exc)(f"{label}{exc.message}") from None
+        return PreparedImage(png, clean)
+
+    async def add_prepared(
+        self, owner_id: str, dataset_id: str, prepared: list[PreparedImage]
+    ) -> list[DatasetImage]:
+        """Store prepared images in one transaction; on any failure the stored files are
+        deleted again and the dataset is as it was."""
+        await self.get(owner_id, dataset_id)
+        staged: list[Staged] = []
+        try:
+            for item in prepared:
+                staged.append(await self.media.stage(owner_id, item.png, kind="dataset"))
+            async with self.db.write() as conn:
+                await self._touch(conn, dataset_id)  # first: locks the dataset's row
+                count, last = (await conn.execute(
+                    select(func.count(), func.coalesce(func.max(dataset_images.c.position), 0))
+                    .where(dataset_images.c.dataset_id == dataset_id)
+                )).one()
+                self._check_fits(len(prepared), count)
+                added = []
+                for position, (file, item) in enumerate(zip(staged, prepared, strict=True),
+                                                         start=last + 1):
+                    stored = await self.media.record(conn, file)
+                    image_id = new_id()
+                    await conn.execute(insert(dataset_images).values(
+                        id=image_id, dataset_id=dataset_id, media_id=stored.id,
+                        caption=item.caption, position=position, created_at=utcnow(),
+                    ))
+                    added.append(DatasetImage(image_id, stored.id, item.caption, position,
+                                              stored.sha256, stored.width or 0,
+                                              stored.height or 0))
+        except BaseException:
+            await self.media.discard(staged)
+            raise
         return added
 
     async def set_caption(
@@ -214,21 +278,13 @@ class DatasetService:
         size = min(side, self.resolution)
         return encode_png(ImageOps.fit(image, (size, size), Image.Resampling.LANCZOS))
 
-    async def _append(self, dataset_id: str, media_id: str, caption: str | None) -> DatasetImage:
-        async with self.db.write() as conn:
-            position = (await conn.execute(
-                select(func.coalesce(func.max(dataset_images.c.position), 0))
-                .where(dataset_images.c.dataset_id == dataset_id)
-            )).scalar_one() + 1
-            image_id = new_id()
-            await conn.execute(insert(dataset_images).values(
-                id=image_id, dataset_id=dataset_id, media_id=media_id, caption=caption,
-                position=position, created_at=utcnow(),
-            ))
-            await self._touch(conn, dataset_id)
-        media = await self.media.get(media_id)
-        return DatasetImage(image_id, media_id, caption, position, media.sha256,
-                            media.width or 0, media.height or 0)
+    def _check_fits(self, adding: int, present: int) -> None:
+        free = max(self.max_images - present, 0)
+        if adding > free:
+            raise InvalidInput(
+                f"{adding} images do not fit: this dataset has {free} free slot"
+                f"{'s' if free != 1 else ''} of {self.max_images}"
+            )
 
     async def _own_image(self, owner_id: str, dataset_id: str, image_id: str) -> None:
         dataset = await self.get(owner_id, dataset_id)
@@ -257,12 +313,14 @@ def _clean_name(name: str) -> str:
     return name
 
 
-def _clean_caption(caption: str | None) -> str | None:
+def _clean_caption(caption: str | None, label: str = "") -> str | None:
     if caption is None:
         return None
+    if len(caption) > 100 * CAPTION_MAX:  # no need to split a huge text to refuse it
+        raise InvalidInput(f"{label}a caption is at most {CAPTION_MAX} characters")
     caption = " ".join(caption.split())
-    if len(caption) > 1000:
-        raise InvalidInput("a caption is at most 1000 characters")
+    if len(caption) > CAPTION_MAX:
+        raise InvalidInput(f"{label}a caption is at most {CAPTION_MAX} characters")
     return caption or None
 
 

@@ -7,8 +7,7 @@ import io
 import logging
 import zipfile
 from dataclasses import dataclass
-from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..core.datasets import Dataset, DatasetService, Readiness
 from ..core.errors import InsufficientPoints, InvalidInput
@@ -23,7 +22,6 @@ from ..core.users import Account
 from .make_image import Request
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 TRAIN_TOOL = "train"
 
 
@@ -80,28 +78,11 @@ class Training:
         dataset = await self.datasets.get(user.id, dataset_id)
         return DatasetView(dataset, self.datasets.readiness(dataset))
 
-    async def import_zip(self, user: Account, dataset_id: str, data: bytes) -> int:
+    async def import_zip(self, user: Account, dataset_id: str, data: bytes | BinaryIO) -> int:
         """Add the images of a zip in the trainers' layout (image + same-stem .txt caption).
-        Returns how many were added; all or nothing."""
-        try:
-            archive = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile:
-            raise InvalidInput("not a zip file") from None
-        names = {PurePosixPath(n) for n in archive.namelist() if not n.endswith("/")}
-        images = sorted(p for p in names
-                        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-        if not images:
-            raise InvalidInput("the zip has no PNG, JPEG or WEBP images")
-        total = sum(archive.getinfo(str(p)).file_size for p in images)
-        if total > self.media.max_bytes * len(images):
-            raise InvalidInput("the zip's images are too large")
-        batch = []
-        for path in images:
-            caption_path = path.with_suffix(".txt")
-            caption = (archive.read(str(caption_path)).decode("utf-8", "replace").strip()
-                       if caption_path in names else None)
-            batch.append((archive.read(str(path)), caption))
-        return len(await self.datasets.add_images(user.id, dataset_id, batch))
+        Returns how many were added; all or nothing. Checked before it is read: see
+        `core.archives`."""
+        return len(await self.datasets.import_zip(user.id, dataset_id, data))
 
     async def dataset_from_collection(
         self, user: Account, collections: Any, collection_id: str, name: str,
