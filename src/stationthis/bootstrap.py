@@ -34,6 +34,7 @@ from .core.points import AllowancePolicy, Ledger
 from .core.preferences import Preferences
 from .core.progress_fanout import ProgressFanout
 from .core.queue import JobQueue
+from .core.ratelimit import Limits, LocalLimits
 from .core.runner import JobRunner
 from .core.signals import LocalSignals, Signals
 from .core.tools import CostFormula, ToolRegistry
@@ -70,11 +71,12 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
     if not isinstance(signals, LocalSignals):  # in one process the bus already carries it
         bus.subscribe(ProgressFanout(signals).on_progress, JobProgressed)  # type: ignore[arg-type]
     relay = OutboxRelay(db, bus)
+    limits: Limits = overrides.get("limits") or _limits(settings, db)
     policy = AllowancePolicy(
         settings.allowance.amount, settings.allowance.steps, settings.allowance.interval_seconds
     )
     ledger = Ledger(db, policy, **({"clock": overrides["clock"]} if "clock" in overrides else {}))
-    users = Users(db, ledger, policy, settings.new_user_grant)
+    users = Users(db, ledger, policy, settings.new_user_grant, throttle=limits.throttle)
     tools: ToolRegistry = overrides.get("tools") or _tools(settings)
     store: MediaStore = overrides.get("store") or ObstoreMediaStore.local(
         Path(settings.media_dir or settings.data_dir / "media")
@@ -104,6 +106,7 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         prompt_filter=prompt_filter, users=users, models=models,
     )
     collection_store = CollectionStore(db)
+    auth_store = AuthStore(db)
     c = settings.costs
     training = Training(
         datasets, models, jobs, ledger, tools, media, queue, bus, engine.name,
@@ -124,13 +127,14 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         collections=Collections(collection_store, media, users, jobs),
         cook=Cook(CookStore(db), collection_store, make_image, jobs, users, bus,
                   max_supply=settings.cook_max_supply),
-        auth=AuthWorkflow(AuthStore(db), users, AuthPolicy(
+        auth=AuthWorkflow(auth_store, users, AuthPolicy(
             timedelta(days=settings.web.session_days),
             timedelta(minutes=settings.web.login_link_minutes), settings.web.signin_free_failures,
             settings.web.signups_per_hour,
-        )),
+        ), throttle=limits.throttle, backoff=limits.sign_in_backoff(auth_store)),
         groups=Groups(preferences, ledger),
         signals=signals,
+        limits=limits,
         role=role,
         periodic=None if role == "web" else _periodic(db, queue),
     )
@@ -170,6 +174,16 @@ def _signals(settings: Settings) -> Signals:
 
         return RedisSignals(redis_url)
     return LocalSignals()
+
+
+def _limits(settings: Settings, db: Database) -> Limits:
+    """Throttles, replay guards, chat rate limits and send pacing: shared in Redis when it
+    is configured (falling back to these while it is down), else in the database and memory."""
+    if settings.redis_url:
+        from .core.redis_limits import RedisLimits
+
+        return RedisLimits(db, settings.redis_url)
+    return LocalLimits(db)
 
 
 def _tools(settings: Settings) -> ToolRegistry:

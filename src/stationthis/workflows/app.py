@@ -22,6 +22,7 @@ from ..core.periodic import Periodic
 from ..core.points import Ledger
 from ..core.preferences import Preferences
 from ..core.queue import JobQueue
+from ..core.ratelimit import Limits
 from ..core.runner import JobRunner
 from ..core.signals import Signals
 from ..core.tools import ToolRegistry
@@ -79,6 +80,7 @@ class App:
     auth: AuthWorkflow  # web sign-up/sign-in, sessions, API keys, sign-in links
     groups: Groups  # who pays in a group, the group's points pool
     signals: Signals  # wake-ups, cancel and progress across processes (core/signals.py)
+    limits: Limits  # throttles, replay guards, chat rate limits, send pacing (Redis or local)
     role: str = "embedded"  # embedded (web + worker) | web | worker (bootstrap.build)
     periodic: Periodic | None = None  # clean-ups, once per tick across processes
     _started: bool = False
@@ -133,6 +135,7 @@ class App:
 
     async def stop(self) -> None:
         if not self._started:
+            await self.limits.close()
             await self.db.dispose()
             return
         self._started = False
@@ -150,6 +153,7 @@ class App:
         if close is not None:
             await close()
         await self.signals.close()
+        await self.limits.close()
         await self.db.dispose()
 
     async def __aenter__(self) -> App:

@@ -21,6 +21,7 @@ from ..core.auth import (
     verify_password,
 )
 from ..core.errors import Conflict, InvalidInput
+from ..core.ratelimit import SignInBackoff
 from ..core.throttle import Refused, SqlThrottle, Throttle, wait_text
 from ..core.users import Account, Identity, Users
 
@@ -56,11 +57,12 @@ class AuthPolicy:
 
 class AuthWorkflow:
     def __init__(self, store: AuthStore, users: Users, policy: AuthPolicy | None = None,
-                 throttle: Throttle | None = None) -> None:
+                 throttle: Throttle | None = None, backoff: SignInBackoff | None = None) -> None:
         self.store = store
         self.users = users
         self.policy = policy or AuthPolicy()
         self.throttle: Throttle = throttle or SqlThrottle(store.db)
+        self.backoff: SignInBackoff = backoff or store  # shared in Redis when configured
 
     # ----- accounts ----------------------------------------------------------------------
 
@@ -100,7 +102,7 @@ class AuthWorkflow:
         key = hashlib.sha256(f"{name}|{client}".encode()).hexdigest()
         # Counted before the password is checked, atomically: parallel guesses cannot all
         # pass one "not locked" check before any of them is counted.
-        wait = await self.store.reserve_attempt(key, self.policy.free_failures)
+        wait = await self.backoff.reserve_attempt(key, self.policy.free_failures)
         if wait is not None:
             raise TooManyAttempts(f"too many failed sign-ins: try again in {wait} s",
                                   retry_after=wait)
@@ -109,7 +111,7 @@ class AuthWorkflow:
             verify_password, password, login.password_hash if login else _DUMMY)
         if login is None or not ok:
             raise BadCredentials("wrong username or password")
-        await self.store.clear_failures(key)
+        await self.backoff.clear_failures(key)
         # The identity's account now (linking may have moved it); made if it is missing.
         return await self.users.resolve(Identity("web", login.username))
 

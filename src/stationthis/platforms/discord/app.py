@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse
 from ...config import Settings
 from ...core.collections_runs import CookFinished
 from ...core.errors import StationError
-from ...core.ratelimit import RateLimiter
-from ...core.replay import ReplayGuard, SqlReplayGuard
+from ...core.ratelimit import PaceLimits
+from ...core.replay import ReplayGuard
 from ...core.text import invalid_text
 from ...workflows.app import App
 from ..chat import object_exists
@@ -81,16 +81,16 @@ class DiscordPlatform:
         self.verifier = Verifier(settings.discord_public_key)
         self.rest = DiscordRest(settings.discord_api_url, str(settings.discord_application_id),
                                 settings.discord_bot_token.get_secret_value())
-        self.station = Station(app, self.rest, RateLimiter(
-            settings.discord_rate_burst, settings.discord_rate_per_minute / 60))
-        self.notifier = DiscordNotifier(app, self.rest,
-                                        edit_interval=settings.discord_edit_interval)
+        self.station = Station(app, self.rest, app.limits.chat_limiter(
+            "discord", settings.discord_rate_burst, settings.discord_rate_per_minute / 60))
+        self.notifier = DiscordNotifier(app, self.rest, pacer=app.limits.pacer(
+            "discord", PaceLimits(settings.discord_edit_interval)))
         app.notifications.register(self.notifier)  # before the app starts: restarts deliver
         self.cook_watch = CookWatch(app, self.rest)
         app.bus.subscribe(self.cook_watch.on_event, CookFinished)
-        # Interaction ids already answered, in the database: a captured request replayed
-        # within the freshness window is refused after a restart and by every process too.
-        self.replay: ReplayGuard = replay or SqlReplayGuard(app.db)
+        # Interaction ids already answered, in Redis or the database (app.limits): a captured
+        # request replayed within the freshness window is refused by every process too.
+        self.replay: ReplayGuard = replay or app.limits.replay
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = False
         self._router = self._make_router()
@@ -159,9 +159,9 @@ class DiscordPlatform:
         return not await self.replay.first_time(f"discord:{interaction_id}", ttl)
 
     async def _dispatch(self, ix: Interaction, kind: int) -> dict[str, Any]:
-        limiter = self.station.limiter
-        if ix.user_id and not limiter.allow(ix.user_id):
-            wait = max(1, round(limiter.retry_after(ix.user_id)))
+        verdict = await self.station.limiter.take(ix.user_id) if ix.user_id else None
+        if verdict is not None and not verdict.allowed:
+            wait = max(1, round(verdict.retry_after))
             return ephemeral(f"Slow down a little: try again in {wait}s.")
         if invalid_text(ix.data) is not None:  # refused before anything reads or stores it
             return ephemeral(INVALID_TEXT)

@@ -8,6 +8,7 @@ channel as a normal bot message that mentions the user."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from ...core.errors import NotFound
 from ...core.media import MediaItem
 from ...core.notify import JobNotice
+from ...core.ratelimit import LocalPacer, Pacer
 from ...workflows.app import App
 from . import render
 from .cook_watch import cook_payload
@@ -28,12 +30,12 @@ TOKEN_MARGIN = 60  # stop using a token this long before Discord does
 class DiscordNotifier:
     platform = "discord"
 
-    def __init__(self, app: App, rest: DiscordRest, *, edit_interval: float = 1.0) -> None:
+    def __init__(self, app: App, rest: DiscordRest, *, edit_interval: float = 1.0,
+                 pacer: Pacer | None = None) -> None:
         self.app = app
         self.rest = rest
-        self.edit_interval = edit_interval
-        self._last_edit: dict[str, float] = {}
-        self._blocked_until: dict[str, float] = {}
+        # per response (its token): shared between processes when the pacer is
+        self.pacer: Pacer = pacer or LocalPacer(edit_interval)
 
     # ----- the Notifier port ----------------------------------------------------------------
 
@@ -41,12 +43,8 @@ class DiscordNotifier:
         token = address.get("token")
         if not isinstance(token, str) or not _fresh(address):
             return
-        now = time.monotonic()
-        if now < self._blocked_until.get(token, 0.0):
-            return  # Discord asked us to wait: skip, the next update comes anyway
-        if now - self._last_edit.get(token, -1e9) < self.edit_interval:
-            return
-        self._last_edit[token] = now
+        if not await self.pacer.try_send(_pace_key(token)):
+            return  # too soon, or Discord asked us to wait: the next update comes anyway
         payload = (await cook_payload(self.app, notice.job_id)
                    if notice.progress.get("kind") == "cook"  # a cook run: "done/total"
                    else render.message(render.progress_text(notice)))
@@ -56,15 +54,12 @@ class DiscordNotifier:
             await self.rest.call("PATCH", self._original(token), payload,
                                  auth=False, retries=False)
         except RateLimited as exc:
-            self._blocked_until[token] = time.monotonic() + exc.retry_after
+            await self.pacer.pause(_pace_key(token), exc.retry_after)
         except DiscordError as exc:
             log.info("progress edit of job %s refused: %s", notice.job_id, exc)
 
     async def finished(self, address: dict[str, Any], notice: JobNotice) -> None:
         token = address.get("token")
-        if isinstance(token, str):
-            self._last_edit.pop(token, None)
-            self._blocked_until.pop(token, None)
         payload, files, more = await self._result(notice)
         if isinstance(token, str) and _fresh(address):
             try:
@@ -131,6 +126,11 @@ class DiscordNotifier:
         with contextlib.suppress(NotFound):
             return await self.app.training.model_of_job(notice.job_id)
         return None
+
+
+def _pace_key(token: str) -> str:
+    """A response's pacing key: its token's hash (the token itself stays out of Redis)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
 def _fresh(address: dict[str, Any]) -> bool:

@@ -14,7 +14,7 @@ import httpx
 
 from ....core.errors import StationError
 from ....core.jobs import Job
-from ....core.ratelimit import RateLimiter
+from ....core.ratelimit import ChatLimiter
 from ....core.users import Account, Identity
 from ....workflows.app import App
 from ....workflows.make_image import Quote
@@ -37,7 +37,7 @@ class Station:
 
     app: App
     rest: DiscordRest
-    limiter: RateLimiter
+    limiter: ChatLimiter
     http: httpx.AsyncClient | None = None  # downloads of attachments
 
     def downloader(self) -> httpx.AsyncClient:

@@ -80,11 +80,11 @@ async def _rate_limit(update: Update, context: Ctx) -> None:
         seen[group_id] = None
         if len(seen) > _SEEN_ALBUMS:
             seen.popitem(last=False)
-    key = str(user.id)
-    if bot.limiter.allow(key):
+    verdict = await bot.limiter.take(str(user.id))
+    if verdict.allowed:
         return
-    if bot.limiter.first_refusal(key):
-        wait = max(1, round(bot.limiter.retry_after(key)))
+    if verdict.warn:
+        wait = max(1, round(verdict.retry_after))
         text = f"Slow down a little — try again in {wait}s."
         if update.callback_query is not None:
             await update.callback_query.answer(text, show_alert=True)

@@ -17,7 +17,7 @@ from telegram.ext import ContextTypes
 
 from ....core.errors import StationError
 from ....core.jobs import Job
-from ....core.ratelimit import RateLimiter
+from ....core.ratelimit import ChatLimiter
 from ....core.users import Account, Identity
 from ....workflows.app import App
 from ....workflows.make_image import Quote
@@ -36,7 +36,7 @@ class Station:
     """The platform's state shared by the handlers (no per-user state lives here)."""
 
     app: App
-    limiter: RateLimiter
+    limiter: ChatLimiter
     trigger: str | None = None  # plain-prompt prefix in groups
     username: str = ""
     albums: dict[str, Any] = field(default_factory=dict)  # media_group_id -> pending album
