@@ -88,6 +88,8 @@ async def test_a_query_string_must_be_utf8(alice: httpx.AsyncClient) -> None:
     refused(await alice.get("/api/v1/history?before=%ED%A0%80"))
     assert (await alice.get("/api/v1/jobs?state=finished")).status_code == 200
     assert (await alice.get("/api/v1/tools?q=%C3%BC")).status_code == 200
+    documented = (await alice.get("/openapi.json")).json()["paths"]["/api/v1/jobs"]["get"]
+    assert "400" in documented["responses"]
 
 
 async def test_a_page_form_must_be_utf8(web: Callable[..., httpx.AsyncClient]) -> None:

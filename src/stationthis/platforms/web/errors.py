@@ -74,14 +74,18 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def document_common(routes: Sequence[BaseRoute]) -> None:
-    """Every route that reads a body can also answer 400 (not a body it can parse), 413 and
-    422; every route with parameters 422. (Call it before the routes are included.)"""
+    """Every route that reads a body can also answer 400 (not a body it can parse, or text
+    that is not valid Unicode), 413 and 422; every route with parameters 422, and with query
+    parameters 400 (a query string that is not UTF-8). (Call it before the routes are
+    included.)"""
     for route in routes:
         if not isinstance(route, APIRoute):
             continue
         common = (400, 413, 422) if route.body_field is not None else ()
         if route.dependant.path_params or route.dependant.query_params:
             common = (*common, 422)
+        if route.dependant.query_params:
+            common = (*common, 400)
         for status, answer in documented(*common).items():
             route.responses.setdefault(status, answer)
 
