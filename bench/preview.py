@@ -1,12 +1,21 @@
-"""Preview-engine throughput, beside a baseline measured in the same run.
+"""Preview-engine throughput, beside baselines measured in the same run.
 
 Run: ``.venv/bin/python bench/preview.py`` (add ``--seconds 1`` for a quicker, noisier run).
 
 For each size it prints images per second for
 - the preview engine, through submit -> events -> result, one job at a time;
 - the preview engine with two jobs in flight (its default ``max_parallel=2``);
-- a baseline: allocating a random uint8 image of the same size with numpy and encoding it
-  to PNG with Pillow's default settings, i.e. the cost of merely producing a PNG that size.
+- baseline "same PNG": a random uint8 image of the same size made with numpy and encoded with
+  the engine's own PNG writer at the engine's level (Up filter, zlib level 1), i.e. the cost
+  of merely producing a PNG that size the way the engine does;
+- baseline "Pillow level 3": the same random image through Pillow at compress_level=3, the
+  encoder and level engine version 1 used (kept so the comparison with it stays honest);
+- the ratio of the engine (2 in flight) to the same-PNG baseline;
+- the engine's CPU time per image (all threads, from ``os.times``), and the rate two idle
+  cores could reach at that cost: on a shared, loaded machine the wall-clock rates fall,
+  the CPU time much less.
+
+The goal (issue 15): at least 20 images/s at 1024x1024 on the 2-core machine.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from PIL import Image
 
 from stationthis.core.engine import JobSpec
 from stationthis.engines.preview import PreviewEngine
+from stationthis.engines.preview.imageio import ENGINE_VERSION, PNG_LEVEL, write_png
 
 PROMPTS = ["a red fox in a forest", "blue ocean at night", "golden sunset over dunes",
            "neon city in the rain", "snowy mountains at dawn", "a lighthouse on a cliff"]
@@ -41,17 +51,25 @@ async def one(engine: PreviewEngine, spec: JobSpec) -> None:
     assert artifacts and artifacts[0].data.startswith(b"\x89PNG")
 
 
-async def rate(make: Callable[[int], Awaitable[int]], seconds: float, min_count: int) -> float:
-    """Images per second: call ``make(i)`` (returning images made) until time is up."""
+def cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+async def rate(
+    make: Callable[[int], Awaitable[int]], seconds: float, min_count: int
+) -> tuple[float, float]:
+    """(images per second, CPU seconds per image): call ``make(i)`` (returning images made)
+    until time is up."""
     await make(-1)  # warm up (imports, caches, thread pool)
-    done, i, start = 0, 0, time.perf_counter()
+    done, i, start, cpu = 0, 0, time.perf_counter(), cpu_seconds()
     while done < min_count or time.perf_counter() - start < seconds:
         done += await make(i)
         i += 1
-    return done / (time.perf_counter() - start)
+    return done / (time.perf_counter() - start), (cpu_seconds() - cpu) / done
 
 
-async def engine_rate(size: int, seconds: float, parallel: int) -> float:
+async def engine_rate(size: int, seconds: float, parallel: int) -> tuple[float, float]:
     engine = PreviewEngine()
     counter = iter(range(10**9))
 
@@ -62,32 +80,43 @@ async def engine_rate(size: int, seconds: float, parallel: int) -> float:
     return await rate(make, seconds, 4)
 
 
-async def baseline_rate(size: int, seconds: float) -> float:
+async def baseline_rate(size: int, seconds: float, pillow_level: int | None) -> float:
+    """Random pixels + PNG: the engine's writer, or Pillow at ``pillow_level``."""
     rng = np.random.default_rng(0)
 
     async def make(_: int) -> int:
-        arr = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-        buf = io.BytesIO()
-        Image.fromarray(arr).save(buf, format="PNG")
+        img = Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+        if pillow_level is None:
+            write_png(img, {"Software": "bench"})
+        else:
+            img.save(io.BytesIO(), format="PNG", compress_level=pillow_level)
         return 1
 
-    return await rate(make, seconds, 4)
+    return (await rate(make, seconds, 4))[0]
 
 
 async def main(seconds: float) -> None:
-    print(f"preview engine throughput, {os.cpu_count()} CPU(s), ~{seconds:g} s per cell\n")
-    head = f"{'size':>10} | {'engine, 1 at a time':>20} | {'engine, 2 in flight':>20} | "
-    head += f"{'baseline: random PNG':>21}"
+    print(f"preview engine v{ENGINE_VERSION} throughput, {os.cpu_count()} CPU(s), "
+          f"~{seconds:g} s per cell, load average before: {os.getloadavg()[0]:.1f}\n")
+    head = (f"{'size':>9} | {'engine, 1':>10} | {'engine, 2':>10} | {'same PNG':>9} | "
+            f"{'Pillow L3':>9} | {'ratio':>5} | {'CPU/img':>7} | {'2 idle cores':>12}")
     print(head)
     print("-" * len(head))
     for size in (512, 1024):
-        serial = await engine_rate(size, seconds, 1)
-        paired = await engine_rate(size, seconds, 2)
-        base = await baseline_rate(size, seconds)
-        print(f"{size:>5}x{size:<4} | {serial:>14.1f} img/s | {paired:>14.1f} img/s | "
-              f"{base:>15.1f} img/s")
-    print("\nEngine images are txt2img at 20 steps, no step delay, PNG compress_level=3;")
-    print("the baseline uses Pillow's default PNG settings on incompressible random pixels.")
+        serial, cpu1 = await engine_rate(size, seconds, 1)
+        paired, cpu2 = await engine_rate(size, seconds, 2)
+        same = await baseline_rate(size, seconds, None)
+        old = await baseline_rate(size, seconds, 3)
+        cpu = min(cpu1, cpu2)
+        print(f"{size:>4}x{size:<4} | {serial:>10.1f} | {paired:>10.1f} | {same:>9.1f} | "
+              f"{old:>9.1f} | {paired / same:>5.2f} | {cpu * 1000:>4.0f} ms | "
+              f"{2 / cpu:>8.1f} /s")
+    print(f"\nload average after: {os.getloadavg()[0]:.1f}. Rates are images/s (wall clock).")
+    print("engine, 1 / 2: txt2img at 20 steps, no step delay, one job / two jobs in flight.")
+    print(f"same PNG: random pixels through the engine's PNG writer (Up filter, zlib level "
+          f"{PNG_LEVEL}); Pillow L3: random pixels, Pillow at compress_level=3 (engine v1's).")
+    print("ratio: engine (2 in flight) / same PNG. CPU/img: the engine's CPU time per image;")
+    print("2 idle cores: 2 / CPU/img, the rate this cost allows when nothing else runs.")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ async def test_make_upscale_and_remove_background_with_the_preview_engine(
     assert image.size == (512, 512)
     assert image.text["stationthis:engine"] == "preview"
     assert image.text["stationthis:seed"] == "3"
+    assert item.meta["engine_version"] == "2"  # which version of the engine painted it
     r, g, b = image.convert("RGB").resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
     assert r > g and r > b  # "a red fox" is visibly red
 

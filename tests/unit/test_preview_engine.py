@@ -21,9 +21,8 @@ from stationthis.core.engine import (
 )
 from stationthis.core.errors import EngineFailed, RunLost
 from stationthis.engines.preview import PreviewEngine
-from stationthis.engines.preview.imageio import to_image
 from stationthis.engines.preview.palette import analyse
-from stationthis.engines.preview.render import render
+from stationthis.engines.preview.render import picture
 
 
 def png_bytes(arr: np.ndarray) -> bytes:
@@ -254,7 +253,7 @@ async def test_pngs_say_they_come_from_the_preview_engine(engine: PreviewEngine)
     assert text["stationthis:seed"] == "5"
     assert text["stationthis:tool"] == "make"
     # A small "PREVIEW" label in the bottom-right corner; the rest is the plain render.
-    raw = np.asarray(to_image(render(analyse("a red fox", 5), 512, 512)), dtype=np.float32)
+    raw = np.asarray(picture(analyse("a red fox", 5), 512, 512), dtype=np.float32)
     changed = np.abs(np.asarray(img.convert("RGB"), dtype=np.float32) - raw).max(axis=2) > 2
     ys, xs = np.nonzero(changed)
     assert ys.size > 30  # the label is visible

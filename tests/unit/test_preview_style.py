@@ -65,8 +65,11 @@ async def train(engine: PreviewEngine, images: list[np.ndarray], job_id: str) ->
     return data
 
 
-async def generate(engine: PreviewEngine, job_id: str, profiles: dict[str, bytes]) -> np.ndarray:
-    params = {"prompt": "a red fox at sunset", "seed": 11, "loras": list(profiles)}
+async def generate(
+    engine: PreviewEngine, job_id: str, profiles: dict[str, bytes], size: int = 512
+) -> np.ndarray:
+    params = {"prompt": "a red fox at sunset", "seed": 11, "loras": list(profiles),
+              "width": size, "height": size}
     job = JobSpec(job_id, "make", "txt2img", params, assets=profiles)
     out = (await run(engine, job))[1][0]
     return np.asarray(Image.open(io.BytesIO(out.data)).convert("RGB"), dtype=np.float32) / 255
@@ -113,11 +116,12 @@ async def test_the_palette_and_texture_describe_the_dataset() -> None:
     assert flat["saturation"]["mean"] < 0.05
 
 
-async def test_a_profile_pulls_generations_toward_the_dataset_palette() -> None:
+@pytest.mark.parametrize("size", [512, 1024])
+async def test_a_profile_pulls_generations_toward_the_dataset_palette(size: int) -> None:
     engine = PreviewEngine()
     profile = await train(engine, [greenish(i) for i in range(4)], "green")
-    plain = await generate(engine, "plain", {})
-    styled = await generate(engine, "styled", {"green": profile})
+    plain = await generate(engine, "plain", {}, size)
+    styled = await generate(engine, "styled", {"green": profile}, size)
     dataset_mean = np.mean([greenish(i).mean(axis=(0, 1)) for i in range(4)], axis=0) / 255
 
     def greenness(img: np.ndarray) -> float:
@@ -134,12 +138,13 @@ async def test_a_profile_pulls_generations_toward_the_dataset_palette() -> None:
     assert corr > 0.5
 
 
-async def test_a_busy_dataset_adds_texture() -> None:
+@pytest.mark.parametrize("size", [512, 1024])
+async def test_a_busy_dataset_adds_texture(size: int) -> None:
     engine = PreviewEngine()
     textured = await train(engine, [busy(i) for i in range(3)], "busy")
     flat = await train(engine, [flat_grey(i) for i in range(3)], "flat")
-    with_busy = texture_energy(await generate(engine, "x1", {"busy": textured}))
-    with_flat = texture_energy(await generate(engine, "x2", {"flat": flat}))
+    with_busy = texture_energy(await generate(engine, "x1", {"busy": textured}, size))
+    with_flat = texture_energy(await generate(engine, "x2", {"flat": flat}, size))
     assert with_busy > 1.5 * with_flat
 
 

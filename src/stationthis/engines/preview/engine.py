@@ -15,10 +15,11 @@ from stationthis.core.engine import Artifact, EngineEvent, EngineHealth, JobSpec
 from stationthis.core.errors import EngineFailed
 
 from ..local_runs import LocalRun, LocalRuns
+from .imageio import ENGINE_VERSION
 from .params import steps_for
 from .pipelines import PIPELINES, Context
 
-DETAIL = "built-in preview engine (procedural images, no AI model)"
+DETAIL = f"built-in preview engine v{ENGINE_VERSION} (procedural images, no AI model)"
 
 
 class PreviewEngine:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import zlib
 from functools import lru_cache
 from typing import Any
 
@@ -13,7 +15,13 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin
 from stationthis.core.errors import EngineFailed
 
 ENGINE_KEY = "stationthis:engine"
+VERSION_KEY = "stationthis:engine_version"
+# Bumped whenever the same prompt + seed would give different pixels, so every image (and a
+# rerun of an old one) says which version of the engine painted it. 1: composed at full size;
+# 2: composed at a small working size and resampled up once (Lanczos).
+ENGINE_VERSION = "2"
 NOTE = "procedural preview, not an AI model"
+PNG_LEVEL = 1  # zlib level: fast; the "Up" row filter keeps files small on smooth images
 MAX_OUTPUT_PIXELS = 64_000_000  # the largest image this engine will produce
 
 
@@ -66,15 +74,67 @@ def draw_label(img: Image.Image, text: str = "PREVIEW") -> Image.Image:
 
 def encode_png(img: Image.Image, meta: dict[str, Any], note: str = NOTE) -> bytes:
     """PNG bytes carrying text chunks that say plainly where the image came from."""
-    info = PngImagePlugin.PngInfo()
-    info.add_text(ENGINE_KEY, "preview")
-    info.add_text("stationthis:note", note)
+    text = {ENGINE_KEY: "preview", VERSION_KEY: ENGINE_VERSION, "stationthis:note": note}
     for key, value in meta.items():
-        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-        info.add_text(f"stationthis:{key}", text)
-    info.add_text("Software", "StationThis preview engine")
+        text[f"stationthis:{key}"] = value if isinstance(value, str) else json.dumps(
+            value, sort_keys=True
+        )
+    text["Software"] = "StationThis preview engine"
+    return write_png(img, text)
+
+
+_COLOUR_TYPES = {"RGB": 2, "RGBA": 6, "L": 0, "LA": 4}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def write_png(img: Image.Image, text: dict[str, str], level: int = PNG_LEVEL) -> bytes:
+    """A PNG of an 8-bit RGB, RGBA, L or LA image with ``text`` chunks, written directly.
+
+    Every row uses the "Up" filter (a vectorised difference from the row above) and zlib at
+    ``level`` with the RLE strategy: several times faster than Pillow's per-row adaptive
+    filter, with files about as small on this engine's smooth images. Both steps release the
+    GIL, so two images encode on two cores at once. Other modes go through Pillow.
+    """
+    colour_type = _COLOUR_TYPES.get(img.mode)
+    if colour_type is None:
+        return _pillow_png(img, text, level)
+    pixels = np.asarray(img)
+    height, width = img.height, img.width
+    rows = pixels.reshape(height, -1)
+    filtered = np.empty((height, rows.shape[1] + 1), np.uint8)
+    filtered[:, 0] = 2  # filter type "Up"
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8: wraps modulo 256
+    deflate = zlib.compressobj(level, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    idat = deflate.compress(filtered.data) + deflate.flush()
+    parts = [_PNG_SIGNATURE,
+             _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0))]
+    parts += [_text_chunk(key, value) for key, value in text.items()]
+    parts += [_chunk(b"IDAT", idat), _chunk(b"IEND", b"")]
+    return b"".join(parts)
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(
+        ">I", zlib.crc32(data, zlib.crc32(kind))
+    )
+
+
+def _text_chunk(key: str, value: str) -> bytes:
+    """tEXt when the value is Latin-1 (as Pillow writes it), else an uncompressed iTXt."""
+    name = key.encode("latin-1")
+    try:
+        return _chunk(b"tEXt", name + b"\0" + value.encode("latin-1"))
+    except UnicodeEncodeError:
+        return _chunk(b"iTXt", name + b"\0\0\0\0\0" + value.encode("utf-8"))
+
+
+def _pillow_png(img: Image.Image, text: dict[str, str], level: int) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    for key, value in text.items():
+        info.add_text(key, value)
     buf = io.BytesIO()
-    img.save(buf, format="PNG", pnginfo=info, compress_level=3)
+    img.save(buf, format="PNG", pnginfo=info, compress_level=level)
     return buf.getvalue()
 
 

@@ -20,11 +20,13 @@ from . import imageio, ops, style
 from .caption import describe
 from .palette import analyse
 from .params import MAX_SIDE, GenParams, gen_params, int_param, steps_for
-from .render import render
+from .render import enlarge, render, work_size
 
 T = TypeVar("T")
 MAX_TICKS = 50  # progress events per run, however many steps were asked for
 PROFILE_WEIGHT = 0.75
+# Every artifact's metadata says which engine, and which version of it, made it.
+ENGINE = {"engine": "preview", "engine_version": imageio.ENGINE_VERSION}
 
 
 class Context:
@@ -79,17 +81,25 @@ def _generate(
     job: JobSpec, p: GenParams, seed: int, profiles: list[style.Profile],
     source: Image.Image | None,
 ) -> tuple[bytes, bytes]:
-    """Render one image; returns (PNG bytes, preview JPEG bytes)."""
-    arr = render(analyse(p.prompt, seed, p.negative), p.width, p.height)
+    """Render one image; returns (PNG bytes, preview JPEG bytes).
+
+    The picture is composed and styled at its work size, then resampled up once.
+    """
+    arr = render(analyse(p.prompt, seed, p.negative), *work_size(p.width, p.height))
     weight = PROFILE_WEIGHT / max(1, len(profiles))
     for k, profile in enumerate(profiles):
         arr = style.apply_profile(arr, profile, weight, seed + k)
+    small = imageio.to_image(arr)
+    img = enlarge(small, p.width, p.height)
     meta = p.meta(job.tool, seed)
     if source is not None:
-        arr = ops.img2img(imageio.to_array(source), arr, p.strength)
+        img = imageio.to_image(
+            ops.img2img(imageio.to_array(source), imageio.to_array(img), p.strength)
+        )
+        small = img
         meta["strength"] = p.strength
-    img = imageio.draw_label(imageio.to_image(arr))
-    return imageio.encode_png(img, meta), imageio.encode_preview_jpeg(img)
+    imageio.draw_label(img)
+    return imageio.encode_png(img, meta), imageio.encode_preview_jpeg(small)
 
 
 async def generate(job: JobSpec, ctx: Context) -> list[Artifact]:
@@ -108,7 +118,7 @@ async def generate(job: JobSpec, ctx: Context) -> list[Artifact]:
     for i in range(p.batch):
         seed = (p.seed + i) % 2**64
         png, jpeg = await ctx.work(_generate, job, p, seed, profiles, source)
-        meta = {"seed": seed, "width": p.width, "height": p.height, "engine": "preview"}
+        meta = {"seed": seed, "width": p.width, "height": p.height, **ENGINE}
         out.append(Artifact(png, "image/png", f"{job.job_id}_{i}.png", meta))
         await ctx.advance((i + 0.5) / p.batch)
         ctx.emit(EngineEvent("preview", step=ctx.step, total=ctx.total, preview=jpeg))
@@ -140,7 +150,7 @@ async def transform(job: JobSpec, ctx: Context) -> list[Artifact]:
     else:
         png = await ctx.work(_rmbg_png, job, img)
     await ctx.advance(1.0)
-    return [Artifact(png, "image/png", f"{job.job_id}_0.png", {"engine": "preview"})]
+    return [Artifact(png, "image/png", f"{job.job_id}_0.png", dict(ENGINE))]
 
 
 async def train(job: JobSpec, ctx: Context) -> list[Artifact]:
@@ -169,7 +179,7 @@ async def train(job: JobSpec, ctx: Context) -> list[Artifact]:
                          message="sample"))
     await ctx.advance(1.0)
     data = json.dumps(profile, indent=2).encode("utf-8")
-    meta = {"trigger": trigger, "images": len(names), "engine": "preview", "kind": "style"}
+    meta = {"trigger": trigger, "images": len(names), **ENGINE, "kind": "style"}
     return [Artifact(data, "application/json", f"{job.job_id}.stprofile.json", meta)]
 
 
@@ -186,7 +196,7 @@ async def caption(job: JobSpec, ctx: Context) -> list[Artifact]:
     text = await ctx.work(describe, input_image(job))
     await ctx.advance(1.0)
     return [Artifact(text.encode("utf-8"), "text/plain", f"{job.job_id}.txt",
-                     {"engine": "preview", "kind": "caption"})]
+                     {**ENGINE, "kind": "caption"})]
 
 
 PIPELINES: dict[str, Callable[[JobSpec, Context], Awaitable[list[Artifact]]]] = {

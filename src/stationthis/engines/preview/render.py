@@ -1,18 +1,44 @@
 """Procedural image synthesis: a layered landscape painted from a ``Scene``.
 
 All coordinates are relative (0..1) and all noise comes from small random grids that are
-resampled to the output size, so a prompt looks the same at any resolution. The result is a
-float32 array of shape (height, width, 3) in 0..1.
+resampled to the output size, so a prompt looks the same at any resolution. ``render`` gives
+a float32 array of shape (height, width, 3) in 0..1; a picture larger than ``WORK_PIXELS``
+is composed at a smaller size of the same shape (``work_size``) and resampled up once
+(``enlarge``), which is what keeps large previews fast.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image
 
+from .imageio import to_image
 from .palette import RGB, Scene
 
 Array = np.ndarray
+WORK_PIXELS = 384 * 384  # the most pixels a picture is composed at
+UPSAMPLE = Image.Resampling.BICUBIC
+
+
+def work_size(width: int, height: int) -> tuple[int, int]:
+    """The size a ``width`` x ``height`` picture is composed at: the same shape, at most
+    ``WORK_PIXELS`` pixels (small pictures are composed at their own size)."""
+    scale = min(1.0, math.sqrt(WORK_PIXELS / (width * height)))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def enlarge(img: Image.Image, width: int, height: int) -> Image.Image:
+    """``img`` resampled to ``width`` x ``height`` (itself when it already is that size)."""
+    if img.size == (width, height):
+        return img
+    return img.resize((width, height), UPSAMPLE)
+
+
+def picture(scene: Scene, width: int, height: int) -> Image.Image:
+    """The plain picture of ``scene`` at ``width`` x ``height`` (no style, no label)."""
+    return enlarge(to_image(render(scene, *work_size(width, height))), width, height)
 
 
 def smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int) -> Array:
@@ -69,8 +95,9 @@ def _over(img: Array, colour: Array, mask: Array) -> None:
     cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
     box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
     part = img[box]
-    src = colour[box] if colour.ndim == 3 else colour
-    part += (src - part) * mask[box][..., None]
+    diff = (colour[box] if colour.ndim == 3 else colour) - part
+    diff *= mask[box][..., None]
+    part += diff
 
 
 def _span(coords: Array, lo: float, hi: float) -> slice:
