@@ -99,6 +99,13 @@ async def test_a_key_is_new_once_until_it_is_forgotten(limits: Limits) -> None:
     assert await limits.replay.first_time("short", 0.3)  # remembered only for its ttl
 
 
+async def test_a_key_redis_lost_is_still_refused(redis_server: RedisServer,
+                                                redis_limits: RedisLimits) -> None:
+    assert await redis_limits.replay.first_time("tg-update:1:99", 60)
+    assert redis_server.command("FLUSHALL") == "+OK"  # as a Redis restart would
+    assert not await redis_limits.replay.first_time("tg-update:1:99", 60)  # the database knew
+
+
 # ----- the chat rate limiter ----------------------------------------------------------------
 
 async def test_a_chat_limiter_allows_a_burst_then_tells_the_user_once(limits: Limits) -> None:

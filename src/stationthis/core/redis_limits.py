@@ -3,10 +3,12 @@
 
 Redis only makes these faster and shared; it is never the only thing standing. Every call
 that finds Redis unreachable (or failing in any way) is answered by the fallback instead —
-the SQL throttle and replay guard (so a security limit such as the sign-up or link-code
-throttle never fails open), the in-process token bucket and pacer — with one warning per
-outage and an info line when Redis is back. While it is down, Redis is tried again at most
-once a second; the rest go straight to the fallback.
+the SQL throttle and sign-in backoff (security limits never fail open: an outage starts
+their count afresh in the database, so at most one more allowance of attempts), the
+in-process token bucket and pacer — with one warning per outage and an info line when Redis
+is back. While it is down, Redis is tried again at most once a second; the rest go straight
+to the fallback. The replay guard keeps the database as its authority (Redis answers the
+repeats), so a lost Redis key never lets a duplicate or a replay through.
 
 Keys live under ``stationthis:`` and carry their own expiry, so Redis needs no clean-up.
 """
@@ -43,7 +45,7 @@ from .throttle import Allowed, Refused, Throttle, stored_key
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PREFIX = "stationthis:"
-CONNECT_TIMEOUT = 0.5
+CONNECT_TIMEOUT = 1.0  # a busy process's event loop can stall a loopback connect
 COMMAND_TIMEOUT = 1.0
 CONNECTIONS = 16
 RETRY_AFTER = 1.0  # while down, Redis is tried at most this often
@@ -211,22 +213,24 @@ class RedisThrottle:
 
 
 class RedisReplayGuard:
-    """The ``ReplayGuard`` port: ``SET key 1 NX PX ttl``; ``fallback`` answers while Redis
-    is down."""
+    """The ``ReplayGuard`` port, Redis in front of the database: ``SET key 1 NX PX ttl``
+    refuses a key seen before without touching the database (a retry or replay storm costs
+    Redis one command each); a key Redis has not seen is still decided by ``store`` (the
+    database), because a key Redis lost (a restart, an outage, a timeout) must not let a
+    duplicate job or a replayed request through."""
 
-    def __init__(self, link: RedisLink, fallback: ReplayGuard) -> None:
+    def __init__(self, link: RedisLink, store: ReplayGuard) -> None:
         self.link = link
-        self.fallback = fallback
+        self.store = store
 
     async def first_time(self, key: str, ttl_seconds: float) -> bool:
         ttl_ms = max(1, math.ceil(ttl_seconds * 1000))
         redis_key = _key("seen", key)
-        try:
-            fresh = await self.link.run(
-                lambda: self.link.client.set(redis_key, "1", nx=True, px=ttl_ms))
-        except RedisDown:
-            return await self.fallback.first_time(key, ttl_seconds)
-        return bool(fresh)
+        with contextlib.suppress(RedisDown):
+            if not await self.link.run(
+                    lambda: self.link.client.set(redis_key, "1", nx=True, px=ttl_ms)):
+                return False
+        return await self.store.first_time(key, ttl_seconds)
 
 
 class RedisSignInBackoff:

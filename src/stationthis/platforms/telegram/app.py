@@ -16,7 +16,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application
 
 from ...config import Settings
-from ...core.ratelimit import RateLimiter
+from ...core.ratelimit import PaceLimits
 from ...workflows.app import App
 from .handlers import DESCRIPTIONS, register
 from .handlers.common import Station
@@ -27,6 +27,9 @@ WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 UPDATES = ["message", "callback_query"]  # an edited command must not run (and charge) again
 MAX_BODY = 1_000_000
+UPDATE_MEMORY = 24 * 3600  # a retried update_id is refused this long (Telegram retries ~1 day)
+GROUP_PER_MINUTE = 20  # Telegram's limits on a bot: messages a minute to one group …
+BOT_PER_SECOND = 30  # … and messages a second in all
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -67,11 +70,16 @@ class TelegramPlatform:
         if self.mode != "polling":
             builder = builder.updater(None)
         self.application = builder.build()
-        self.station = Station(app, RateLimiter(settings.telegram_rate_burst,
-                                            settings.telegram_rate_per_minute / 60))
+        self.bot_id = settings.telegram_token.get_secret_value().split(":", 1)[0]
+        self.station = Station(app, app.limits.chat_limiter(
+            f"telegram:{self.bot_id}", settings.telegram_rate_burst,
+            settings.telegram_rate_per_minute / 60))
         register(self.application, self.station)
         self.application.add_error_handler(_log_error)
-        self.notifier = TelegramNotifier(app, edit_interval=settings.telegram_edit_interval)
+        self.notifier = TelegramNotifier(
+            app, edit_interval=settings.telegram_edit_interval,
+            pacer=app.limits.pacer(f"telegram:{self.bot_id}", PaceLimits(
+                settings.telegram_edit_interval, GROUP_PER_MINUTE, BOT_PER_SECOND)))
         app.notifications.register(self.notifier)  # before the app starts: restarts deliver
         self.station.notifier = self.notifier
         self._router = self._make_router() if self.mode == "webhook" else None
@@ -149,10 +157,22 @@ class TelegramPlatform:
                 return Response(status_code=400)
             if update is None or not self._running:
                 return Response(status_code=503)
+            if not await self._first_delivery(update.update_id):
+                return Response(status_code=200)  # a retry another node (or we) took already
             await self.application.update_queue.put(update)
             return Response(status_code=200)
 
         return router
+
+    async def _first_delivery(self, update_id: int) -> bool:
+        """Telegram retries an update it thinks was not received, and with several web nodes
+        the retry may reach another one: each update_id is processed once (shared in Redis,
+        else in the database)."""
+        key = f"tg-update:{self.bot_id}:{update_id}"
+        if await self.app.limits.replay.first_time(key, UPDATE_MEMORY):
+            return True
+        log.info("telegram update %s delivered again: ignored", update_id)
+        return False
 
 
 async def _log_error(update: object, context: Any) -> None:

@@ -1,7 +1,9 @@
 """Job events → Telegram: the status message of a job is edited as it progresses (at most one
-edit per ``edit_interval`` per chat, pausing when Telegram answers 429) and then replaced by
-the result — a photo, an album plus a message with the buttons, or the error with the points
-released. Everything it needs is in the job's reply address, so it works after a restart."""
+edit per ``edit_interval`` per chat, pausing when Telegram answers 429; with a shared pacer
+also at most 20 messages a minute per group and 30 a second per bot, across processes) and
+then replaced by the result — a photo, an album plus a message with the buttons, or the error
+with the points released. Everything it needs is in the job's reply address, so it works
+after a restart."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from ...core.collections_runs import CookFinished
 from ...core.errors import NotFound
 from ...core.media import MediaItem
 from ...core.notify import JobNotice
+from ...core.ratelimit import LocalPacer, Pacer
 from ...workflows.app import App
 from . import cook_notify, render
 
@@ -29,20 +31,22 @@ T = TypeVar("T")
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # larger images go as documents
 ALBUM_MAX = 10
 READY_TIMEOUT = 60.0
+RESULT_WAIT = 3.0  # a result waits at most this long for its chat's turn, then goes
 
 
 class TelegramNotifier:
     platform = "telegram"
 
-    def __init__(self, app: App, *, edit_interval: float = 1.0, max_retries: int = 3) -> None:
+    def __init__(self, app: App, *, edit_interval: float = 1.0, max_retries: int = 3,
+                 pacer: Pacer | None = None) -> None:
         self.app = app
         self.edit_interval = edit_interval
         self.max_retries = max_retries
+        # when a chat may get the next message (shared between processes when it is)
+        self.pacer: Pacer = pacer or LocalPacer(edit_interval)
         self.bot: Bot | None = None
         self._stopped = False
         self._ready = asyncio.Event()
-        self._last_edit: dict[int, float] = {}
-        self._blocked_until: dict[int, float] = {}
         self._delivering: set[asyncio.Task[Any]] = set()
         # status messages that progress or the result already changed (the queue note must
         # not overwrite them), and one lock per status message so edits land in order
@@ -84,12 +88,8 @@ class TelegramNotifier:
         if cook_notify.is_cook(notice):  # a cook run's "n/total", with its buttons
             await cook_notify.progress(self, address, notice)
             return
-        now = time.monotonic()
-        if now < self._blocked_until.get(chat, 0.0):
-            return  # Telegram asked us to wait: skip, the next update comes anyway
-        if now - self._last_edit.get(chat, -1e9) < self.edit_interval:
-            return
-        self._last_edit[chat] = now
+        if not await self.pacer.try_send(str(chat), group=chat < 0):
+            return  # too soon, or Telegram asked us to wait: the next update comes anyway
         bot = await self._bot()
         key = (chat, int(message))
         try:
@@ -98,7 +98,7 @@ class TelegramNotifier:
                 await bot.edit_message_text(render.progress_text(notice), chat_id=chat,
                                             message_id=int(message))
         except RetryAfter as exc:
-            self._blocked_until[chat] = time.monotonic() + _seconds(exc.retry_after)
+            await self.pacer.pause(str(chat), _seconds(exc.retry_after))
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
                 log.info("progress edit of job %s refused: %s", notice.job_id, exc)
@@ -112,13 +112,14 @@ class TelegramNotifier:
         key = (chat, int(message))
         bot = await self._bot()
         async with self._lock(key):
-            if key in self._touched or time.monotonic() < self._blocked_until.get(chat, 0.0):
+            if key in self._touched:
                 return
-            self._last_edit[chat] = time.monotonic()
+            if not await self.pacer.try_send(str(chat), group=chat < 0, interval=False):
+                return
             try:
                 await bot.edit_message_text(text, chat_id=chat, message_id=int(message))
             except RetryAfter as exc:
-                self._blocked_until[chat] = time.monotonic() + _seconds(exc.retry_after)
+                await self.pacer.pause(str(chat), _seconds(exc.retry_after))
             except BadRequest as exc:
                 log.info("queue note refused: %s", exc)
 
@@ -185,11 +186,11 @@ class TelegramNotifier:
         if len(images) == 1:
             data = await self.app.media.read(images[0])
             if len(data) > PHOTO_MAX_BYTES:
-                await self._retry(lambda: bot.send_document(
+                await self._retry(chat, lambda: bot.send_document(
                     chat, data, filename=f"{images[0].id}.png", caption=caption,
                     reply_markup=keyboard, reply_parameters=reply))
             else:
-                await self._retry(lambda: bot.send_photo(
+                await self._retry(chat, lambda: bot.send_photo(
                     chat, data, caption=caption, reply_markup=keyboard, reply_parameters=reply))
             return
         for start in range(0, len(images), ALBUM_MAX):
@@ -197,8 +198,8 @@ class TelegramNotifier:
             media = [InputMediaPhoto(await self.app.media.read(item),
                                      caption=caption if start == 0 and n == 0 else None)
                      for n, item in enumerate(chunk)]
-            await self._retry(functools.partial(_send_album, bot, chat, media, reply))
-        await self._retry(lambda: bot.send_message(
+            await self._retry(chat, functools.partial(_send_album, bot, chat, media, reply))
+        await self._retry(chat, lambda: bot.send_message(
             chat, f"Buttons for your {len(images)} images (numbered as in the album):",
             reply_markup=keyboard))
 
@@ -207,28 +208,34 @@ class TelegramNotifier:
         bot = await self._bot()
         if status is not None:
             try:
-                await self._retry(lambda: bot.edit_message_text(text, chat_id=chat,
+                await self._retry(chat, lambda: bot.edit_message_text(text, chat_id=chat,
                                                                 message_id=int(status)))
                 return
             except BadRequest as exc:
                 if "not modified" in str(exc).lower():
                     return
                 log.info("could not edit status message in %s: %s", chat, exc)
-        await self._retry(lambda: bot.send_message(chat, text, reply_parameters=_reply(reply_to)))
+        await self._retry(chat, lambda: bot.send_message(chat, text,
+                                                         reply_parameters=_reply(reply_to)))
 
     async def _delete(self, chat: int, message: int) -> None:
         bot = await self._bot()
         with contextlib.suppress(BadRequest, Forbidden):
-            await self._retry(lambda: bot.delete_message(chat, message))
+            await self._retry(chat, lambda: bot.delete_message(chat, message), pace=False)
 
-    async def _retry(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Telegram's 429 says how long to wait: wait, then try again (a few times)."""
+    async def _retry(self, chat: int, call: Callable[[], Awaitable[T]], *,
+                     pace: bool = True) -> T:
+        """A message that must go: it waits (briefly) for the chat's turn; Telegram's 429 says
+        how long to wait (every process pauses the chat): wait, then try again (a few times)."""
         for attempt in range(self.max_retries + 1):
+            if pace:
+                await self.pacer.before_send(str(chat), group=chat < 0, wait=RESULT_WAIT)
             try:
                 return await call()
             except RetryAfter as exc:
                 if attempt == self.max_retries:
                     raise
+                await self.pacer.pause(str(chat), _seconds(exc.retry_after))
                 await asyncio.sleep(_seconds(exc.retry_after))
         raise AssertionError("unreachable")
 
