@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from stationthis.core.engine import Artifact, ImageInput, JobSpec
-from stationthis.engines.preview import PreviewEngine
+from stationthis.engines.preview import PreviewEngine, imageio
 from stationthis.engines.preview.imageio import ENGINE_VERSION, write_png
 from stationthis.engines.preview.palette import analyse
 from stationthis.engines.preview.render import picture
@@ -123,3 +123,15 @@ def test_other_modes_still_encode() -> None:
     img = Image.new("P", (10, 10), 3)
     out = opened(write_png(img, {"a": "b"}))
     assert out.size == (10, 10) and out.text == {"a": "b"}
+
+
+@pytest.mark.parametrize("which", ["zlib", "isal"])
+def test_both_deflaters_write_the_same_pixels(which: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if which == "zlib":
+        monkeypatch.setattr(imageio, "_ISAL", None)
+    elif imageio.deflater() != "isal":
+        pytest.skip("the optional isal package is not installed")
+    assert imageio.deflater() == which
+    img = picture(analyse("neon city in the rain", 4), 300, 200)
+    out = opened(write_png(img, {"k": "v"}))
+    assert np.array_equal(np.asarray(out), np.asarray(img)) and out.text == {"k": "v"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import struct
@@ -21,7 +22,32 @@ VERSION_KEY = "stationthis:engine_version"
 # 2: composed at a small working size and resampled up once (Lanczos).
 ENGINE_VERSION = "2"
 NOTE = "procedural preview, not an AI model"
-PNG_LEVEL = 1  # zlib level: fast; the "Up" row filter keeps files small on smooth images
+PNG_LEVEL = 1  # deflate level: fast; the "Up" row filter keeps files small on smooth images
+
+
+def _load_isal() -> Any:
+    try:
+        return importlib.import_module("isal.isal_zlib")
+    except ImportError:
+        return None
+
+
+_ISAL = _load_isal()  # ISA-L's deflate (the optional ``isal`` package): ~4x zlib's speed
+
+
+def deflater() -> str:
+    """Which deflate implementation PNGs are compressed with: "isal" or "zlib"."""
+    return "zlib" if _ISAL is None else "isal"
+
+
+def deflate(data: memoryview, level: int = PNG_LEVEL) -> bytes:
+    """zlib-format compressed ``data``, with ISA-L when the ``isal`` package is installed (same
+    format, files about as small, about four times faster), else with zlib's RLE strategy.
+    Both release the GIL while they work."""
+    if _ISAL is not None:
+        return bytes(_ISAL.compress(data, min(level, 3)))
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    return compressor.compress(data) + compressor.flush()
 MAX_OUTPUT_PIXELS = 64_000_000  # the largest image this engine will produce
 
 
@@ -90,10 +116,10 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def write_png(img: Image.Image, text: dict[str, str], level: int = PNG_LEVEL) -> bytes:
     """A PNG of an 8-bit RGB, RGBA, L or LA image with ``text`` chunks, written directly.
 
-    Every row uses the "Up" filter (a vectorised difference from the row above) and zlib at
-    ``level`` with the RLE strategy: several times faster than Pillow's per-row adaptive
-    filter, with files about as small on this engine's smooth images. Both steps release the
-    GIL, so two images encode on two cores at once. Other modes go through Pillow.
+    Every row uses the "Up" filter (a vectorised difference from the row above), then
+    ``deflate`` at ``level``: several times faster than Pillow's per-row adaptive filter,
+    with files about as small on this engine's smooth images. Both steps release the GIL, so
+    two images encode on two cores at once. Other modes go through Pillow.
     """
     colour_type = _COLOUR_TYPES.get(img.mode)
     if colour_type is None:
@@ -105,8 +131,7 @@ def write_png(img: Image.Image, text: dict[str, str], level: int = PNG_LEVEL) ->
     filtered[:, 0] = 2  # filter type "Up"
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8: wraps modulo 256
-    deflate = zlib.compressobj(level, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    idat = deflate.compress(filtered.data) + deflate.flush()
+    idat = deflate(filtered.data, level)
     parts = [_PNG_SIGNATURE,
              _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0))]
     parts += [_text_chunk(key, value) for key, value in text.items()]
