@@ -59,7 +59,9 @@ async def test_outputs_are_valid_labelled_pngs_that_name_the_engine_version(size
 
 
 async def test_the_engine_reports_its_version() -> None:
-    health = await PreviewEngine().health()
+    engine = PreviewEngine()
+    assert engine.version == ENGINE_VERSION == "2"
+    health = await engine.health()
     assert f"v{ENGINE_VERSION}" in health.detail and "no AI model" in health.detail
 
 

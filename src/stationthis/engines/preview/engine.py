@@ -27,6 +27,7 @@ class PreviewEngine:
     style-profile training: everything works without a GPU or a network."""
 
     name = "preview"
+    version = ENGINE_VERSION  # also in every output's PNG text and metadata
 
     def __init__(
         self,
