@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from .sqlite_writer import SqliteWriter
 from .text import load_json
 
 
@@ -45,10 +46,15 @@ class Database:
             if ":memory:" in url or url.endswith("://"):
                 raise ValueError("use a SQLite file, not :memory: (several connections share it)")
         else:
-            kwargs.update(pool_size=20, max_overflow=40, pool_pre_ping=True)
+            # No ping per checkout (three round trips on asyncpg): a connection that broke
+            # is dropped when it fails (SQLAlchemy invalidates it) and the next one is new.
+            kwargs.update(pool_size=20, max_overflow=40, pool_pre_ping=False,
+                          pool_recycle=3600)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self.writer: SqliteWriter | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+            self.writer = SqliteWriter(self.engine)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -57,12 +63,18 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            await conn.execution_options(stationthis_write=True)
-            async with conn.begin():
+        """A write transaction. On SQLite every write of the process goes through one
+        writer with group commit (core/sqlite_writer.py); it returns after the commit."""
+        if self.writer is not None:
+            async with self.writer.write() as conn:
                 yield conn
+            return
+        async with self.engine.connect() as conn, conn.begin():
+            yield conn
 
     async def dispose(self) -> None:
+        if self.writer is not None:
+            await self.writer.close()
         await self.engine.dispose()
 
 

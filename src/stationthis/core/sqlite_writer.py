@@ -1,0 +1,175 @@
+"""SQLite's one writer, with group commit.
+
+SQLite lets one transaction write at a time. Pooled connections that each ``BEGIN
+IMMEDIATE`` collide and wait in the busy handler's timed sleeps; here one task owns the
+write connection instead, and every ``write()`` of the process is queued to it. The writer
+opens one transaction for as many queued writes as are waiting (up to ``max_batch``), runs
+each inside its own SAVEPOINT — a write that raises rolls back alone — and commits once.
+No write is acknowledged (its ``async with`` does not return) before that commit: group
+commit changes how many fsyncs there are, never what a caller may rely on.
+
+A write's body must not wait for another write of the same process (it would wait for
+itself); bodies in this code base only run statements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Write:
+    turn: asyncio.Future[AsyncConnection]
+    done: asyncio.Future[bool]  # True: keep the body's changes; False: roll them back
+    committed: asyncio.Future[None]
+    abandoned: bool = False
+
+
+@dataclass
+class _Stats:
+    transactions: int = 0  # commits
+    writes: int = 0  # write() blocks kept
+
+
+class SqliteWriter:
+    def __init__(self, engine: AsyncEngine, max_batch: int = 256) -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+        self.stats = _Stats()
+        self._queue: deque[_Write] = deque()
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._conn: AsyncConnection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # used from another event loop (asyncio.run again)
+            self._loop, self._task, self._conn = loop, None, None
+            self._queue.clear()
+            self._ready = asyncio.Event()
+        item = _Write(loop.create_future(), loop.create_future(), loop.create_future())
+        self._queue.append(item)
+        self._ready.set()
+        self._ensure_task()
+        try:
+            conn = await item.turn
+        except BaseException:
+            item.abandoned = True
+            if item.turn.done() and not item.turn.cancelled() and not item.done.done():
+                item.done.set_result(False)  # our turn came as we were cancelled
+            raise
+        try:
+            yield conn
+        except BaseException as exc:
+            if not item.done.done():
+                item.done.set_result(False)
+            if isinstance(exc, Exception):
+                # What this write collided with (a unique key, say) may be another write of
+                # the same batch: let it commit before the caller looks at the database.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(item.committed)
+            raise
+        item.done.set_result(True)
+        await asyncio.shield(item.committed)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._drop_connection()
+
+    # ----- the writer task ---------------------------------------------------------------
+
+    def _ensure_task(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="sqlite-writer")
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            await self._batch()
+
+    async def _connection(self) -> AsyncConnection:
+        if self._conn is None:
+            conn = await self.engine.connect()
+            await conn.execution_options(stationthis_write=True)
+            self._conn = conn
+        return self._conn
+
+    async def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+            self._conn = None
+
+    async def _batch(self) -> None:
+        kept: list[_Write] = []
+        ran: list[_Write] = []  # kept or rolled back: all wait for this batch's commit
+        try:
+            conn = await self._connection()
+            transaction = await conn.begin()  # BEGIN IMMEDIATE (core/db.py)
+        except BaseException as exc:
+            # Cannot even begin (the file is locked by another process for too long, the
+            # disk is gone): the first write waiting is told; the others try again.
+            item = self._queue.popleft()
+            if not item.turn.done():
+                item.turn.set_exception(exc if isinstance(exc, Exception) else RuntimeError())
+            await self._drop_connection()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        failure: BaseException | None = None
+        try:
+            count = 0
+            while self._queue and count < self.max_batch:
+                item = self._queue.popleft()
+                if item.abandoned:
+                    continue
+                count += 1
+                ran.append(item)
+                savepoint = await conn.begin_nested()
+                item.turn.set_result(conn)
+                keep = await asyncio.shield(item.done)
+                if keep:
+                    await savepoint.commit()
+                    kept.append(item)
+                else:
+                    await savepoint.rollback()
+            await transaction.commit()
+            self.stats.transactions += 1
+            self.stats.writes += len(kept)
+        except asyncio.CancelledError as exc:
+            failure = exc
+            raise
+        except Exception as exc:  # the commit (or a savepoint) failed: nothing of it holds
+            failure = exc
+            log.warning("a batch of %d SQLite writes failed: %s", len(kept), exc)
+            with contextlib.suppress(Exception):
+                await transaction.rollback()
+            await self._drop_connection()
+        finally:
+            for item in ran:
+                if item.committed.done():
+                    continue
+                if failure is None:
+                    item.committed.set_result(None)
+                elif isinstance(failure, Exception):
+                    item.committed.set_exception(failure)
+                else:
+                    item.committed.set_exception(RuntimeError("the database writer stopped"))
