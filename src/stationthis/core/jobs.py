@@ -172,11 +172,17 @@ class JobService:
         return job
 
     async def list_for(
-        self, owner_id: str, *, states: tuple[str, ...] | None = None, limit: int = 20
+        self, owner_id: str, *, states: tuple[str, ...] | None = None, limit: int = 20,
+        before: Job | None = None,
     ) -> list[Job]:
+        """A user's jobs, newest first; with ``before``, only those older than that job (the
+        next page of a list that ended with it)."""
         query = select(jobs).where(jobs.c.owner_id == owner_id)
         if states:
             query = query.where(jobs.c.state.in_(states))
+        if before is not None:
+            query = query.where((jobs.c.created_at < before.created_at) | (
+                (jobs.c.created_at == before.created_at) & (jobs.c.id > before.id)))
         query = query.order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit)
         async with self.db.read() as conn:
             return [_job(r) for r in (await conn.execute(query)).all()]
