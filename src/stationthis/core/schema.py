@@ -421,3 +421,45 @@ seen_requests = Table(
     Column("key", String(200), primary_key=True),
     Column("expires_at", TS, nullable=False, index=True),
 )
+
+# ----- purchases (core/purchases.py; issue 18) ----------------------------------------------
+# Points bought with Telegram Stars or a card (Stripe Checkout). A purchase is ``pending`` until
+# the provider confirms the payment (a signed webhook, Telegram's successful_payment); its
+# points are then a ``purchase`` ledger row keyed by the provider's payment id, and refunds or
+# chargebacks are ``refund`` rows (core/refunds.py).
+purchases = Table(
+    "purchases",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("channel", String(16), nullable=False),  # telegram | stripe
+    Column("package", String(64), nullable=False),
+    Column("points", BigInteger, nullable=False),  # bonus included
+    Column("amount", BigInteger, nullable=False),  # minor units (cents), or Stars
+    Column("currency", String(8), nullable=False),  # XTR for Stars
+    # pending | paid | failed | refunded | disputed
+    Column("status", String(16), nullable=False),
+    # The provider's id of the money movement: Telegram's telegram_payment_charge_id, Stripe's
+    # PaymentIntent id. Unique: one payment is one purchase.
+    Column("provider_payment_id", String(200), nullable=True, unique=True),
+    Column("checkout_id", String(200), nullable=True, unique=True),  # Stripe Checkout Session
+    Column("payer_ref", String(200), nullable=True),  # who paid there (a Telegram user id)
+    Column("refunded_points", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("refunded_amount", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("note", String(300), nullable=True),  # why it failed, what the operator did
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("paid_at", TS, nullable=True),
+    Index("ix_purchases_account_id_created_at", "account_id", "created_at"),
+)
+
+# Provider events already handled (Stripe event ids): a replayed webhook is answered and
+# changes nothing. (Each effect is idempotent by itself as well; this is the record.)
+payment_events = Table(
+    "payment_events",
+    metadata,
+    Column("provider", String(16), primary_key=True),
+    Column("event_id", String(200), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
