@@ -408,7 +408,7 @@ def test_tools_list_shows_the_builtin_tools_with_prices(tools_runs: dict[str, Re
     result = tools_runs["builtin"]
     assert result.code == 0, str(result)
     prices = _tool_prices(result.out)
-    assert set(prices) == {"make", "img2img", "upscale", "rmbg", "caption"}, result.out
+    assert set(prices) == {"make", "img2img", "upscale", "rmbg", "outpaint", "caption"}, result.out
     assert all(price > 0 for price in prices.values())
     assert "    width: int [64..2048] = 512" in result.out
 
@@ -419,7 +419,7 @@ def test_tools_list_includes_a_custom_tool_from_the_tools_dir(
     result = tools_runs["custom"]
     assert result.code == 0, str(result)
     prices = _tool_prices(result.out)
-    assert set(prices) == {"make", "img2img", "upscale", "rmbg", "caption", "sketch"}, result.out
+    assert set(prices) == {"make", "img2img", "upscale", "rmbg", "outpaint", "caption", "sketch"}, result.out
     assert prices["sketch"] == prices["make"]
     assert "A quick sketch." in result.out
 

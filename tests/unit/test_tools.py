@@ -72,6 +72,7 @@ def test_builtin_tools_load_with_their_categories(registry: ToolRegistry) -> Non
         "img2img": "img2img",
         "upscale": "upscale",
         "rmbg": "rmbg",
+        "outpaint": "outpaint",
         "train": "train",
         "caption": "caption",
     }
@@ -325,7 +326,7 @@ def test_tools_dir_file_overrides_a_builtin_of_the_same_name(tmp_path: Path) -> 
     assert make.description == "our own make"
     assert make.source == str(path)
     assert set(make.inputs) == {"width"}
-    assert len(registry.all()) == 6  # replaced, not added
+    assert len(registry.all()) == 7  # replaced, not added
 
 
 def test_tools_dir_setting_is_used_by_the_app(

@@ -20,8 +20,8 @@ from typing import Any
 
 from .errors import InvalidInput, NotFound
 
-CATEGORIES = {"txt2img", "img2img", "upscale", "rmbg", "train", "caption", "other"}
-IMAGE_ONLY = {"upscale", "rmbg"}  # tools that need no prompt
+CATEGORIES = {"txt2img", "img2img", "upscale", "rmbg", "outpaint", "train", "caption", "other"}
+IMAGE_ONLY = {"upscale", "rmbg", "outpaint"}  # tools that need no prompt
 TYPES = {"str", "int", "float", "bool", "image", "choice", "list", "json"}
 SEED_MAX = 2**32 - 1
 _PRIVATE = ("node", "field", "factor")  # graph wiring, not shown to users

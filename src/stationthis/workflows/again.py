@@ -2,6 +2,10 @@
 output, the same job with a parameter changed, upscale or background removal of any output
 or upload. Each has a ``quote_*`` twin that prices it without running anything.
 
+Each is also a command (``workflows/commands.py``) whose planner is registered with
+``MakeImage``, so chat platforms call ``make_image.offer(command)`` and ``start``; zoom out
+(an outpaint of the image on a larger canvas) exists only as a command.
+
 Every path is planned into a ``MakeImage`` request (so prices, limits, holds and queueing
 are exactly those of a new request) plus its lineage (``parent_id``, ``origin``). Another
 user's job or image does not exist here: it is ``NotFound``, never ``Forbidden``.
@@ -9,7 +13,6 @@ user's job or image does not exist here: it is ``NotFound``, never ``Forbidden``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import InvalidInput, NotFound
@@ -17,34 +20,50 @@ from ..core.jobs import Job, JobService
 from ..core.media import MediaItem, MediaService
 from ..core.tools import Tool, ToolRegistry
 from ..core.users import Account
+from .commands import (
+    ZOOM_OUT,
+    Plan,
+    Regenerate,
+    RemoveBackground,
+    Tweak,
+    Upscale,
+    Vary,
+    ZoomOut,
+)
 from .make_image import MakeImage, Quote, Request
 
 RANDOM_SEED = -1
 _LINEAGE_DEPTH = 8  # how far up ``parent_id`` a variation looks for a prompt
 _NOT_CARRIED = {"seed", "width", "height", "strength", "batch"}  # chosen anew by a variation
-_SIZED_BY_IMAGE = ("upscale", "rmbg")  # tools whose width/height are those of the input
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A request ready for ``MakeImage`` and where it comes from."""
-
-    request: Request
-    parent_id: str | None
-    origin: str
+_SIZED_BY_IMAGE = ("upscale", "rmbg", "outpaint")  # width/height follow from the input
+_PAD_STEP = 8  # outpaint borders are multiples of this (the latent's cell)
+__all__ = ["Again", "Plan"]
 
 
 class Again:
     def __init__(
         self, make_image: MakeImage, jobs: JobService, media: MediaService,
         tools: ToolRegistry, *, img2img: str = "img2img", upscaler: str = "upscale",
-        rmbg: str = "rmbg",
+        rmbg: str = "rmbg", outpaint: str = "outpaint",
     ) -> None:
         self.make_image = make_image
         self.jobs = jobs
         self.media = media
         self.tools = tools
-        self._names = {"img2img": img2img, "upscale": upscaler, "rmbg": rmbg}
+        self._names = {"img2img": img2img, "upscale": upscaler, "rmbg": rmbg,
+                       "outpaint": outpaint}
+        # the commands a chat sends through ``make_image.offer``: one planner each
+        make_image.plans(Regenerate, lambda c: self.plan_regenerate(c.requester.user, c.job_id))
+        make_image.plans(Vary, lambda c: self.plan_vary(c.requester.user, c.media_id,
+                                                        c.strength, c.prompt))
+        make_image.plans(Tweak, lambda c: self.plan_tweak(c.requester.user, c.job_id,
+                                                          dict(c.changes)))
+        make_image.plans(Upscale, lambda c: self.plan_tool(c.requester.user, c.media_id,
+                                                           "upscale", c.scale))
+        make_image.plans(RemoveBackground,
+                         lambda c: self.plan_tool(c.requester.user, c.media_id, "rmbg"))
+        make_image.plans(ZoomOut, lambda c: self.plan_zoom_out(c.requester.user, c.media_id,
+                                                               c.factor))
 
     # ----- acting --------------------------------------------------------------------------
     # ``payer``, ``reply`` and ``group`` are passed on to ``MakeImage.make`` as given.
@@ -195,6 +214,32 @@ class Again:
         options: dict[str, Any] = {} if scale is None else {"scale": scale}
         request = Request(tool.name, options, {_image_input(tool): item.id})
         return Plan(request, parent.id if parent else None, role)
+
+    async def plan_zoom_out(self, user: Account, media_id: str, factor: float = ZOOM_OUT
+                            ) -> Plan:
+        """The image centred on a canvas ``factor`` times its size (each border a multiple
+        of 8 pixels), the border filled by the outpaint tool from the image's prompt."""
+        if not 1.0 < factor <= 4.0:
+            raise InvalidInput(f"zoom out by more than 1 and at most 4 (got {factor})")
+        item = await self._image(user, media_id)
+        if not item.width or not item.height:
+            raise InvalidInput("that image has no known size to zoom out from")
+        parent = await self._job_of(user, item)
+        tool = self._tool("outpaint")
+        pad_x, pad_y = (max(_PAD_STEP, round(side * (factor - 1) / 2 / _PAD_STEP) * _PAD_STEP)
+                        for side in (item.width, item.height))
+        source = await self._with_prompt(user, parent)
+        carried = {k: v for k, v in (source.params if source else {}).items()
+                   if k in ("prompt", "negative")}
+        options: dict[str, Any] = {
+            **carried, "left": pad_x, "right": pad_x, "top": pad_y, "bottom": pad_y,
+            "width": item.width + 2 * pad_x, "height": item.height + 2 * pad_y,
+        }
+        if "seed" in tool.inputs:
+            options["seed"] = RANDOM_SEED
+        options = {k: v for k, v in options.items() if k in tool.inputs}
+        request = Request(tool.name, options, {_image_input(tool): item.id})
+        return Plan(request, parent.id if parent else None, "zoom_out")
 
     # ----- internals -----------------------------------------------------------------------
 

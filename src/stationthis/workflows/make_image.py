@@ -1,6 +1,8 @@
 """Make image: run any generation tool for a user — quote first, hold, queue, deliver.
 
-Platforms call ``quote`` to show a price and ``make`` to start a job; both return plain
+Platforms hand a command (``workflows/commands.py``) to ``offer``, which plans, prepares and
+prices it once and decides who pays, and then ``start`` the offer. ``quote`` and ``make``
+(a request and an explicit payer) remain for the web API and the CLI; all return plain
 objects and never format platform text. Before anything is priced or held, both refuse banned
 users, fill each input in the order explicit option → the user's settings → the group's
 defaults → the tool default, enforce the tier limits and apply the prompt filter.
@@ -8,6 +10,7 @@ defaults → the tool default, enforce the tier limits and apply the prompt filt
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +24,8 @@ from ..core.preferences import Preferences
 from ..core.queue import JobQueue
 from ..core.tools import Tool, ToolRegistry
 from ..core.users import Account, Users
+from .commands import Command, Make, Offer, Plan, Requester
+from .groups import Groups
 from .limits import TierPolicy
 from .settings import PARAM_KEYS, layers, preferred_tool
 
@@ -54,12 +59,16 @@ class Request:
     images: dict[str, str] = field(default_factory=dict)  # input name -> media id
 
 
+Planner = Callable[[Any], Awaitable[Plan]]
+
+
 class MakeImage:
     def __init__(
         self, tools: ToolRegistry, jobs: JobService, ledger: Ledger, media: MediaService,
         queue: JobQueue, engine_name: str, *, preferences: Preferences | None = None,
         tiers: TierPolicy | None = None, prompt_filter: PromptFilter | None = None,
         users: Users | None = None, models: ModelRegistry | None = None,
+        groups: Groups | None = None,
     ) -> None:
         self.tools = tools
         self.jobs = jobs
@@ -72,6 +81,57 @@ class MakeImage:
         self.prompt_filter = prompt_filter or PromptFilter()
         self.users = users  # to read bans and tiers as they are now, not as the caller saw them
         self.models = models  # the users' trained models, applied by name or trigger word
+        # who pays for a request made in a group (its policy); none: the requester
+        self.groups = groups or (Groups(preferences, ledger) if preferences else None)
+        self.planners: dict[type[Any], Planner] = {Make: self._plan_make}
+
+    def plans(self, kind: type[Any], planner: Planner) -> None:
+        """Register how a command kind becomes a ``Plan`` (``Again`` registers its own)."""
+        self.planners[kind] = planner
+
+    async def offer(self, command: Command) -> Offer:
+        """Plan, prepare (once) and price a command for whoever pays for it: the requester,
+        or their group by its policy. Nothing is held: ``start`` does that."""
+        planner = self.planners.get(type(command))
+        if planner is None:
+            raise InvalidInput(f"this instance cannot {type(command).__name__.lower()}")
+        return await self._offer(command.requester, await planner(command))
+
+    async def start(self, offer: Offer, *, reply: dict[str, Any] | None = None) -> Job:
+        """Hold the offer's points from its payer and queue the job. ``reply`` (else the
+        requester's) is where the job reports."""
+        who = offer.requester
+        try:
+            job = await self.jobs.create(NewJob(
+                owner_id=who.user.id, payer_id=offer.payer.id, tool=offer.tool.name,
+                category=offer.tool.category, params=offer.params, quote=offer.quote.points,
+                engine=self.engine_name, inputs=offer.inputs,
+                reply=reply if reply is not None else who.reply,
+                tool_version=offer.tool.version, group_id=who.group.id if who.group else None,
+                parent_id=offer.plan.parent_id, origin=offer.plan.origin,
+            ))
+        except InsufficientPoints as exc:
+            available = int(exc.details.get("available", 0))
+            cheaper = self._cheaper(offer.tool, offer.params, available)
+            raise InsufficientPoints(exc.message, **exc.details, alternatives=cheaper) from None
+        await self.queue.enqueue(job.id)
+        return job
+
+    async def _offer(self, who: Requester, plan: Plan, payer: Account | None = None) -> Offer:
+        tool, params, inputs = await self._prepare(who.user, plan.request, who.group)
+        points = tool.price(params)
+        if payer is None:
+            payer = (who.user if self.groups is None
+                     else await self.groups.payer(who.user, who.group, points))
+        balance = await self.ledger.balance(payer.id)
+        alternatives = [] if points <= balance.total else self._cheaper(tool, params, balance.total)
+        quote = Quote(tool.name, params, points, balance.total, alternatives)
+        return Offer(who, plan, quote, payer, tool, params, inputs)
+
+    async def _plan_make(self, command: Make) -> Plan:
+        who = command.requester
+        tool = command.tool or await self.default_tool(who.user, who.group)
+        return Plan(Request(tool, dict(command.options), dict(command.images)))
 
     async def default_tool(self, user: Account, group: Account | None = None) -> str:
         """The txt2img tool to use when the platform asks for "the" default one: the user's
@@ -85,40 +145,22 @@ class MakeImage:
         self, user: Account, request: Request, payer: Account | None = None, *,
         group: Account | None = None,
     ) -> Quote:
-        """The price of a request, without running it, and what fits when it is too dear."""
-        tool, params, _ = await self._prepare(user, request, group)
-        points = tool.price(params)
-        balance = await self.ledger.balance((payer or user).id)
-        alternatives = [] if points <= balance.total else self._cheaper(tool, params, balance.total)
-        return Quote(tool.name, params, points, balance.total, alternatives)
+        """The price of a request for ``payer`` (default: the user), without running it,
+        and what fits when it is too dear."""
+        offer = await self._offer(Requester(user, group), Plan(request), payer or user)
+        return offer.quote
 
     async def make(
         self, user: Account, request: Request, *, payer: Account | None = None,
         reply: dict[str, Any] | None = None, group: Account | None = None,
         parent_id: str | None = None, origin: str | None = None,
     ) -> Job:
-        """Start a job. ``group`` is the chat/guild the request came from; ``parent_id`` and
-        ``origin`` record a regenerate / variation / tweak of an earlier job."""
-        tool, params, inputs = await self._prepare(user, request, group)
-        points = tool.price(params)
-        try:
-            job = await self.jobs.create(
-                NewJob(
-                    owner_id=user.id, payer_id=(payer or user).id, tool=tool.name,
-                    category=tool.category, params=params, quote=points,
-                    engine=self.engine_name, inputs=inputs, reply=reply,
-                    tool_version=tool.version, group_id=group.id if group else None,
-                    parent_id=parent_id, origin=origin,
-                )
-            )
-        except InsufficientPoints as exc:
-            available = int(exc.details.get("available", 0))
-            cheaper = self._cheaper(tool, params, available)
-            raise InsufficientPoints(
-                exc.message, **exc.details, alternatives=cheaper,
-            ) from None
-        await self.queue.enqueue(job.id)
-        return job
+        """Start a job paid by ``payer`` (default: the user). ``group`` is the chat/guild the
+        request came from; ``parent_id`` and ``origin`` record a regenerate / variation /
+        tweak of an earlier job."""
+        plan = Plan(request, parent_id, origin)
+        return await self.start(await self._offer(Requester(user, group, reply), plan,
+                                                  payer or user))
 
     async def _prepare(
         self, user: Account, request: Request, group: Account | None = None
@@ -203,7 +245,7 @@ class MakeImage:
         for n in range(batch - 1, 0, -1):
             candidates.append((f"{n} image{'s' if n > 1 else ''} instead of {batch}", {"batch": n}))
         width, height = int(params.get("width") or 0), int(params.get("height") or 0)
-        if tool.category not in ("upscale", "rmbg"):
+        if tool.category not in ("upscale", "rmbg", "outpaint"):  # their size is the image's
             while width > 512 or height > 512:
                 width, height = max(512, width // 2 // 8 * 8), max(512, height // 2 // 8 * 8)
                 candidates.append((f"{width}×{height} pixels", {"width": width, "height": height}))

@@ -18,6 +18,7 @@ from stationthis.core.errors import EngineFailed
 
 from . import imageio, ops, style
 from .caption import describe
+from .outpaint import outpaint_png
 from .palette import analyse
 from .params import MAX_SIDE, GenParams, gen_params, int_param, steps_for
 from .render import enlarge, render, work_size
@@ -139,7 +140,7 @@ def _rmbg_png(job: JobSpec, img: Image.Image) -> bytes:
 
 
 async def transform(job: JobSpec, ctx: Context) -> list[Artifact]:
-    """upscale and rmbg: one output image from ``images["image"]``."""
+    """upscale, rmbg and outpaint: one output image from ``images["image"]``."""
     img = input_image(job)
     await ctx.advance(0.25)
     if job.category == "upscale":
@@ -147,6 +148,8 @@ async def transform(job: JobSpec, ctx: Context) -> list[Artifact]:
         if scale not in (2, 4):
             raise EngineFailed(f"scale must be 2 or 4 (got {scale})")
         png = await ctx.work(_upscale_png, job, img, scale)
+    elif job.category == "outpaint":
+        png = await ctx.work(outpaint_png, job, img)
     else:
         png = await ctx.work(_rmbg_png, job, img)
     await ctx.advance(1.0)
@@ -204,6 +207,7 @@ PIPELINES: dict[str, Callable[[JobSpec, Context], Awaitable[list[Artifact]]]] = 
     "img2img": generate,
     "upscale": transform,
     "rmbg": transform,
+    "outpaint": transform,
     "train": train,
     "caption": caption,
 }

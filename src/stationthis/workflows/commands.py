@@ -1,0 +1,131 @@
+"""Image commands: what a person asks for, on any platform, as plain values.
+
+A platform builds a command (``Make``, ``Regenerate``, ``Vary``, ``Tweak``, ``Upscale``,
+``RemoveBackground``, ``ZoomOut``) with its ``Requester`` and hands it to
+``MakeImage.offer``, which plans it into a ``Plan`` (a request and its lineage), prepares it
+once (settings, limits, prompt filter), decides who pays and prices it for them: an
+``Offer``. ``MakeImage.start(offer, reply=…)`` then holds the points and queues the job —
+without preparing again.
+
+A new image action is one command here, one planner registered with ``MakeImage.plans``
+(``Again`` registers its own), one action code in ``platforms/chat/actions.py`` and the
+markup of each platform (docs/decisions/0021-chat-kernel.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..core.users import Account
+
+if TYPE_CHECKING:
+    from ..core.tools import Tool
+    from .make_image import Quote, Request
+
+VARIATION_STRENGTH = 0.5
+ZOOM_OUT = 1.5  # the zoom out button: the result is this many times the image's size
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks (``user``), where (``group``: a Telegram group or Discord server, else None)
+    and where the job reports (``reply``: a platform's address; a chat passes it to
+    ``start`` once its status message exists)."""
+
+    user: Account
+    group: Account | None = None
+    reply: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Make:
+    """A new image. ``tool`` None: the requester's default text-to-image tool."""
+
+    requester: Requester
+    options: dict[str, Any] = field(default_factory=dict)
+    images: dict[str, str] = field(default_factory=dict)  # input name -> media id
+    tool: str | None = None
+
+
+@dataclass(frozen=True)
+class Regenerate:
+    """The same job again with a new random seed."""
+
+    requester: Requester
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Vary:
+    """An image-to-image variation of an output (or of an upload, given a prompt)."""
+
+    requester: Requester
+    media_id: str
+    strength: float = VARIATION_STRENGTH
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class Tweak:
+    """The same job with some parameters changed."""
+
+    requester: Requester
+    job_id: str
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Upscale:
+    requester: Requester
+    media_id: str
+    scale: int = 2
+
+
+@dataclass(frozen=True)
+class RemoveBackground:
+    requester: Requester
+    media_id: str
+
+
+@dataclass(frozen=True)
+class ZoomOut:
+    """The image on a canvas ``factor`` times its size, the new border filled in."""
+
+    requester: Requester
+    media_id: str
+    factor: float = ZOOM_OUT
+
+
+Command = Make | Regenerate | Vary | Tweak | Upscale | RemoveBackground | ZoomOut
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request ready for ``MakeImage`` and where it comes from (``origin`` None: new)."""
+
+    request: Request
+    parent_id: str | None = None
+    origin: str | None = None
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A planned, prepared and priced command: what ``start`` runs. ``quote`` is for
+    ``payer`` (the requester, or their group by its policy)."""
+
+    requester: Requester
+    plan: Plan
+    quote: Quote
+    payer: Account
+    tool: Tool
+    params: dict[str, Any]
+    inputs: dict[str, str]
+
+    @property
+    def fits(self) -> bool:
+        return self.quote.fits
+
+    @property
+    def paid_by_group(self) -> bool:
+        return self.payer.id != self.requester.user.id
