@@ -30,11 +30,13 @@ from .core.models import ModelRegistry
 from .core.moderation import PromptFilter
 from .core.notifications import NotificationService
 from .core.periodic import Periodic, Task
-from .core.points import AllowancePolicy, Ledger
+from .core.points import AllowancePolicy
 from .core.preferences import Preferences
 from .core.progress_fanout import ProgressFanout
+from .core.purchases import PurchaseStore
 from .core.queue import JobQueue
 from .core.ratelimit import Limits, LocalLimits
+from .core.refunds import RefundAwareLedger
 from .core.runner import JobRunner
 from .core.signals import LocalSignals, Signals
 from .core.tools import CostFormula, ToolRegistry
@@ -51,6 +53,7 @@ from .workflows.groups import Groups
 from .workflows.history import History
 from .workflows.limits import TierPolicy
 from .workflows.make_image import MakeImage
+from .workflows.purchases import Purchases
 from .workflows.settings import SettingsWorkflow
 from .workflows.status import Status
 from .workflows.training import Training, TrainingCosts
@@ -75,7 +78,8 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
     policy = AllowancePolicy(
         settings.allowance.amount, settings.allowance.steps, settings.allowance.interval_seconds
     )
-    ledger = Ledger(db, policy, **({"clock": overrides["clock"]} if "clock" in overrides else {}))
+    ledger = RefundAwareLedger(  # the core ledger plus the refund rules (core/refunds.py)
+        db, policy, **({"clock": overrides["clock"]} if "clock" in overrides else {}))
     users = Users(db, ledger, policy, settings.new_user_grant, throttle=limits.throttle)
     tools: ToolRegistry = overrides.get("tools") or _tools(settings)
     store: MediaStore = overrides.get("store") or ObstoreMediaStore.local(
@@ -135,6 +139,8 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         groups=Groups(preferences, ledger),
         signals=signals,
         limits=limits,
+        purchases=Purchases(PurchaseStore(db, ledger), ledger, users, tools, settings.packages,
+                            card=settings.stripe_enabled),
         role=role,
         periodic=None if role == "web" else _periodic(db, queue),
     )

@@ -92,6 +92,26 @@ class WebSettings(BaseModel):
     )
 
 
+class PackageSettings(BaseModel):
+    """A package of points for sale (``STATIONTHIS_PACKAGES``, a JSON list of these).
+
+    ``stars`` sells it on Telegram (Telegram Stars), ``price`` (in the currency's minor units,
+    e.g. cents) sells it on the web by card (Stripe Checkout); a package may have both."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 _.+-]+$")
+    points: int = Field(ge=1, le=100_000_000)
+    bonus: int = Field(0, ge=0, le=100_000_000, description="extra points on top")
+    stars: int | None = Field(None, ge=1, le=100_000, description="price in Telegram Stars")
+    price: int | None = Field(None, ge=1, description="card price in minor units (cents)")
+    currency: str = Field("usd", pattern=r"^[A-Za-z]{3}$")
+
+    @property
+    def total_points(self) -> int:
+        return self.points + self.bonus
+
+
 def _default_tiers() -> dict[str, TierLimits]:
     return {
         "free": TierLimits(),
@@ -195,6 +215,23 @@ class Settings(BaseSettings):
     _secret: str | None = PrivateAttr(None)
     _secret_source: str = PrivateAttr("")
 
+    # Buying points (issue 18): packages, and the card checkout through Stripe.
+    packages: list[PackageSettings] = Field(
+        default_factory=list,
+        description='JSON list: [{"name", "points", "bonus"?, "stars"?, "price"? (minor units), '
+        '"currency"?}]; empty: nothing is for sale',
+    )
+    stripe_secret_key: SecretStr | None = Field(
+        None, description="Stripe secret key (sk_live_… / sk_test_…): card checkout on the web"
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        None, description="the signing secret (whsec_…) of the endpoint "
+        "<PUBLIC_URL>/api/v1/webhooks/stripe",
+    )
+    stripe_api_url: str = Field(
+        "https://api.stripe.com", description="Stripe API base URL (tests: a local fake)"
+    )
+
     # Telegram bot (platforms/telegram; docs/decisions/0012).
     telegram_token: SecretStr | None = Field(None, description="bot token from @BotFather")
     telegram_api_url: str = Field(
@@ -238,6 +275,20 @@ class Settings(BaseSettings):
         if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.strip()):
             raise ValueError("the Discord public key is 64 hex characters (Developer Portal)")
         return value.strip() if value is not None else None
+
+    @field_validator("packages")
+    @classmethod
+    def _unique_packages(cls, packages: list[PackageSettings]) -> list[PackageSettings]:
+        names = [p.name.lower() for p in packages]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two packages are named {name!r}")
+        return packages
+
+    @property
+    def stripe_enabled(self) -> bool:
+        """Card checkout works: a secret key, a webhook secret and a public URL to return to."""
+        return bool(self.stripe_secret_key and self.stripe_webhook_secret and self.public_url)
 
     @property
     def discord_enabled(self) -> bool:

@@ -38,6 +38,7 @@ from .groups import Groups
 from .history import History
 from .limits import TierPolicy
 from .make_image import MakeImage
+from .purchases import Purchases
 from .settings import SettingsWorkflow
 from .status import Status
 from .training import Training
@@ -81,6 +82,7 @@ class App:
     groups: Groups  # who pays in a group, the group's points pool
     signals: Signals  # wake-ups, cancel and progress across processes (core/signals.py)
     limits: Limits  # throttles, replay guards, chat rate limits, send pacing (Redis or local)
+    purchases: Purchases  # buying points: packages, Stars and card payments, refunds
     role: str = "embedded"  # embedded (web + worker) | web | worker (bootstrap.build)
     periodic: Periodic | None = None  # clean-ups, once per tick across processes
     _started: bool = False
