@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import account, auth, collections, cook, datasets, history, jobs, media, settings, tools
+from . import (
+    account,
+    auth,
+    collections,
+    cook,
+    datasets,
+    history,
+    jobs,
+    media,
+    purchases,
+    settings,
+    tools,
+)
 
 ROUTERS: list[APIRouter] = [
     auth.router, auth.links, tools.router, jobs.router, history.router, media.router,
     settings.router, account.router, datasets.router, collections.router, cook.router,
+    purchases.router,
 ]

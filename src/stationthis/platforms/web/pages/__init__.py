@@ -10,10 +10,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from . import account, auth, collections, cook, gallery, studio, training
+from .buy import router as buy_router
 from .common import STATIC
 
 
 def install(web: FastAPI) -> None:
     for module in (auth, studio, gallery, training, account, collections, cook):
         web.include_router(module.router)
+    web.include_router(buy_router)  # /buy: buying points (issue 18)
     web.mount("/static", StaticFiles(directory=STATIC), name="static")

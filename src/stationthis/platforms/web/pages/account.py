@@ -104,6 +104,7 @@ async def _render(
         "identities": await app.account.identities(account),
         "settings": await app.user_settings.show(account), "new_key": None,
         "link_code": None, "error": None, "notice": None,
+        "purchases": await app.purchases.history(account, 20),
     }
     context.update(extra)
     return page(request, "account.html", status_code, **context)
