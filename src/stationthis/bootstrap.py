@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings
+from .core.accounts_admin import AccountsAdmin
+from .core.audit import AuditLog
 from .core.auth import AuthStore
 from .core.collections import CollectionStore
 from .core.collections_runs import CookStore
@@ -28,6 +30,7 @@ from .core.media import MediaService
 from .core.media_store import MediaStore, ObstoreMediaStore
 from .core.models import ModelRegistry
 from .core.moderation import PromptFilter
+from .core.moderation_rules import ModerationRules
 from .core.notifications import NotificationService
 from .core.periodic import Periodic, Task
 from .core.points import AllowancePolicy
@@ -35,6 +38,7 @@ from .core.preferences import Preferences
 from .core.progress_fanout import ProgressFanout
 from .core.purchases import PurchaseStore
 from .core.queue import JobQueue
+from .core.review import CheckTool, OutputCheck
 from .core.ratelimit import Limits, LocalLimits
 from .core.refunds import RefundAwareLedger
 from .core.runner import JobRunner
@@ -53,6 +57,7 @@ from .workflows.groups import Groups
 from .workflows.history import History
 from .workflows.limits import TierPolicy
 from .workflows.make_image import MakeImage
+from .workflows.operators import Operators
 from .workflows.purchases import Purchases
 from .workflows.settings import SettingsWorkflow
 from .workflows.status import Status
@@ -91,8 +96,11 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
     )
     jobs = JobService(db, ledger, bus, relay, settings.max_queued_per_user, signals=signals)
     engine: Engine = overrides.get("engine") or _engine(settings)
+    check_tool = CheckTool.load(settings.output_check_tool) if settings.output_check_tool else None
+    output_check = OutputCheck(db, engine, media, ledger, bus, relay, check_tool)
     runner = JobRunner(
-        jobs, engine, media, tools, bus, timeout_seconds=settings.job_timeout_seconds
+        jobs, engine, media, tools, bus, timeout_seconds=settings.job_timeout_seconds,
+        output_check=output_check if check_tool is not None else None,
     )
     queue: JobQueue = overrides.get("queue") or _queue(settings, db, runner, signals, role)
     notifications = NotificationService(
@@ -102,6 +110,8 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
     preferences = Preferences(db)
     tiers = TierPolicy(settings.tiers)
     prompt_filter = PromptFilter(settings.blocked_words, settings.blocked_patterns)
+    rules = ModerationRules(db, prompt_filter)  # words and patterns added by admins, a log
+    rules.attach()
     models = ModelRegistry(db)
     datasets = DatasetService(db, media, max_images=settings.dataset_max_images,
                               resolution=settings.training_resolution)
@@ -116,6 +126,9 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         datasets, models, jobs, ledger, tools, media, queue, bus, engine.name,
         TrainingCosts(c.training_base, c.training_per_image, c.training_per_100_steps),
     )
+    admin = AdminWorkflow(users, ledger, tiers)
+    operators = Operators(db, users, ledger, jobs, admin, AccountsAdmin(db, users), AuditLog(db),
+                          rules, output_check, engine.health)
     return App(
         settings=settings, db=db, bus=bus, relay=relay, ledger=ledger, users=users, tools=tools,
         media=media, store=store, jobs=jobs, engine=engine, runner=runner, queue=queue,
@@ -126,7 +139,7 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         account=AccountWorkflow(users, ledger, policy), notifications=notifications,
         preferences=preferences, tiers=tiers, prompt_filter=prompt_filter,
         user_settings=SettingsWorkflow(tools, preferences, tiers, prompt_filter),
-        admin=AdminWorkflow(users, ledger, tiers),
+        admin=admin,
         datasets=datasets, models=models, training=training,
         collections=Collections(collection_store, media, users, jobs),
         cook=Cook(CookStore(db), collection_store, make_image, jobs, users, bus,
@@ -143,6 +156,7 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
                             card=settings.stripe_enabled),
         role=role,
         periodic=None if role == "web" else _periodic(db, queue),
+        operators=operators,
     )
 
 

@@ -202,6 +202,16 @@ class Settings(BaseSettings):
     blocked_patterns: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="a regex, or a JSON list of regexes, refused in prompts"
     )
+    output_check_tool: str | None = Field(
+        None, description="a classifier run on every output before delivery (core/review.py): "
+        "the path of a tool file (a ComfyUI classifier graph), or `builtin` (the preview "
+        "engine's deterministic classifier); flagged outputs are held for an admin's review",
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token for /metrics (Prometheus); unset: /metrics is off (404)"
+    )
+    log_format: str = Field("text", pattern="^(text|json)$",
+                            description="text, or json: one JSON object per line")
 
     secret_key: SecretStr | None = Field(
         None, description="signs webhook tokens and CSRF tokens (32+ random characters); "

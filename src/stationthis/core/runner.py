@@ -12,11 +12,13 @@ import logging
 import time
 from typing import Any
 
+from . import log_context
 from .engine import Engine, EngineEvent, ImageInput, JobSpec, RunHandle
 from .errors import EngineFailed, NotFound, StationError
 from .events import EventBus, JobCancelRequested
 from .jobs import Job, JobService
 from .media import MediaService
+from .review import OutputCheck
 from .tools import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ class JobRunner:
     def __init__(
         self, jobs: JobService, engine: Engine, media: MediaService, tools: ToolRegistry,
         bus: EventBus, *, timeout_seconds: float = 1800, progress_interval: float = 0.5,
+        output_check: OutputCheck | None = None,
     ) -> None:
         self.jobs = jobs
         self.engine = engine
@@ -33,6 +36,7 @@ class JobRunner:
         self.tools = tools
         self.timeout_seconds = timeout_seconds
         self.progress_interval = progress_interval
+        self.output_check = output_check  # flagged outputs are held for review (review.py)
         self._handles: dict[str, RunHandle] = {}
         self._cancelling: set[str] = set()
         bus.subscribe(self._on_cancel_requested, JobCancelRequested)
@@ -50,6 +54,8 @@ class JobRunner:
         except Exception:  # the database is unreachable or overloaded: the job stays queued
             log.exception("job %s could not be read; it runs at the next start", job_id)
             return
+        # every log line of this job names it (each job runs in its own task)
+        log_context.bind(job_id=job.id, user_id=job.owner_id)
         try:
             async with asyncio.timeout(self.timeout_seconds):
                 await self._run(job, worker)
@@ -117,6 +123,9 @@ class JobRunner:
         for artifact in artifacts:
             item = await self.media.store_artifact(job.owner_id, artifact, job_id=job.id, text=text)
             outputs.append(item.id)
+        check = self.output_check
+        if check is not None and await check.screen(job, outputs, worker=worker):
+            return  # held for review: charged and delivered only when an admin releases it
         await self.jobs.succeed(job.id, outputs, cost=job.quote, worker=worker)
 
     async def _follow(self, job: Job, handle: RunHandle, worker: str | None) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -49,6 +50,8 @@ accounts = Table(
     Column("tier", String(32), nullable=False, default="free", server_default="free"),
     # Set when this account was merged into another by a link code.
     Column("merged_into", ID, ForeignKey("accounts.id"), nullable=True),
+    # May use the admin console (/admin): `stationthis users admin NAME`.
+    Column("is_admin", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 identities = Table(
@@ -420,6 +423,56 @@ seen_requests = Table(
     metadata,
     Column("key", String(200), primary_key=True),
     Column("expires_at", TS, nullable=False, index=True),
+)
+
+# Operators (workflows/operators.py) --------------------------------------------------------
+
+# Blocked words and patterns added at runtime from the admin console (merged with the
+# settings' STATIONTHIS_BLOCKED_WORDS / _PATTERNS; core/moderation_rules.py).
+moderation_rules = Table(
+    "moderation_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # word | pattern
+    Column("value", String(300), nullable=False),
+    Column("created_by", ID, nullable=True),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("kind", "value", name="uq_moderation_rules_kind_value"),
+)
+
+# Refused prompts and flagged outputs: who, when, which rule, what. A flagged output's
+# ``status`` is its review: held | released | rejected (refusals have none).
+moderation_events = Table(
+    "moderation_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # refused | flagged
+    Column("account_id", ID, nullable=True, index=True),
+    Column("job_id", ID, nullable=True, index=True),
+    Column("rule", String(300), nullable=False),
+    Column("text", Text, nullable=True),  # the prompt (refused) or the classifier's note
+    Column("outputs", JSON, nullable=True),  # a held job's outputs (media ids), until released
+    Column("status", String(16), nullable=True),
+    Column("reviewed_by", ID, nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("reviewed_at", TS, nullable=True),
+    Index("ix_moderation_events_kind_id", "kind", "id"),
+)
+
+# Every admin action: who, what, on what, before and after. Append-only (nothing updates or
+# deletes a row; core/audit.py has no such method).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("actor_id", ID, nullable=True),
+    Column("actor", String(200), nullable=False),  # the admin's name as it was then
+    Column("action", String(64), nullable=False),
+    Column("target", String(200), nullable=True),  # e.g. "account:<id>", "job:<id>"
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("created_at", TS, nullable=False),
 )
 
 # ----- purchases (core/purchases.py; issue 18) ----------------------------------------------

@@ -38,6 +38,7 @@ from .groups import Groups
 from .history import History
 from .limits import TierPolicy
 from .make_image import MakeImage
+from .operators import Operators
 from .purchases import Purchases
 from .settings import SettingsWorkflow
 from .status import Status
@@ -85,6 +86,7 @@ class App:
     purchases: Purchases  # buying points: packages, Stars and card payments, refunds
     role: str = "embedded"  # embedded (web + worker) | web | worker (bootstrap.build)
     periodic: Periodic | None = None  # clean-ups, once per tick across processes
+    operators: Operators | None = None  # the admin console's use cases (workflows/operators.py)
     _started: bool = False
     _publishing: bool = False
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
