@@ -18,8 +18,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import Database, as_utc, utcnow
@@ -76,6 +79,17 @@ class Hold:
         return self.allowance + self.credit
 
 
+@dataclass(frozen=True)
+class _RefState:
+    ref: str
+    account_id: str
+    merged_into: str | None
+    held_allowance: int
+    held_credit: int
+    ended: bool  # captured or released already
+    charged: int
+
+
 class Ledger:
     def __init__(
         self,
@@ -92,9 +106,8 @@ class Ledger:
     async def balance(self, account_id: str) -> Balance:
         async with self.db.write() as conn:
             row = await self._lock(conn, account_id)
-            await self._refill(conn, row)
-            row = await self._lock(conn, account_id)
-        return self._balance_of(row)
+            allowance, credit = await self._refill(conn, row)
+        return self._balance_of(row, allowance, credit, refilled=True)
 
     async def history(self, account_id: str, limit: int = 50) -> list[LedgerEntry]:
         async with self.db.read() as conn:
@@ -160,96 +173,154 @@ class Ledger:
     async def hold(
         self, conn: AsyncConnection, account_id: str, amount: int, *, ref: str, memo: str = ""
     ) -> Hold:
-        """Reserve ``amount`` inside the caller's write transaction (idempotent on ``ref``)."""
+        """Reserve ``amount`` inside the caller's write transaction (idempotent on ``ref``).
+
+        Three statements: lock the account, insert the hold rows (skipped when they exist),
+        move the cached balances."""
         if amount < 0:
             raise InvalidInput("a hold cannot be negative")
         row = await self._lock(conn, account_id)
-        existing = await self._rows(conn, ref, "hold")
-        if existing:
-            return Hold(ref, -existing.get(ALLOWANCE, 0), -existing.get(CREDIT, 0))
-        await self._refill(conn, row)
-        row = await self._lock(conn, account_id)
-        available = row.allowance_balance + row.credit_balance
+        allowance, credit = await self._refill(conn, row)
+        available = allowance + credit
         if amount > available:
+            existing = await self._rows(conn, ref, "hold")
+            if existing:  # a repeated call for a hold made before the balance fell
+                return Hold(ref, -existing.get(ALLOWANCE, 0), -existing.get(CREDIT, 0))
             raise InsufficientPoints(
                 f"This costs {amount} points but only {available} are available.",
                 quote=amount,
                 available=available,
-                next_refill_at=self._balance_of(row).next_refill_at,
+                next_refill_at=self._balance_of(row, allowance, credit,
+                                                refilled=True).next_refill_at,
             )
-        from_allowance = min(amount, max(row.allowance_balance, 0))
+        from_allowance = min(amount, max(allowance, 0))
         from_credit = amount - from_allowance
+        rows = []
         # A free job still writes one (zero) row: the hold must exist for idempotency.
         if from_allowance or not from_credit:
-            await self._append(
-                conn, account_id, "hold", ALLOWANCE, -from_allowance,
-                ref=ref, key=f"{ref}:hold:{ALLOWANCE}", memo=memo,
-            )
+            rows.append(self._row(account_id, "hold", ALLOWANCE, -from_allowance, ref=ref,
+                                  key=f"{ref}:hold:{ALLOWANCE}", memo=memo))
         if from_credit:
-            await self._append(
-                conn, account_id, "hold", CREDIT, -from_credit,
-                ref=ref, key=f"{ref}:hold:{CREDIT}", memo=memo,
-            )
+            rows.append(self._row(account_id, "hold", CREDIT, -from_credit, ref=ref,
+                                  key=f"{ref}:hold:{CREDIT}", memo=memo))
+        if not await self._insert(conn, rows):  # this hold was made before
+            existing = await self._rows(conn, ref, "hold")
+            return Hold(ref, -existing.get(ALLOWANCE, 0), -existing.get(CREDIT, 0))
+        await self._move(conn, account_id, -from_allowance, -from_credit)
         return Hold(ref, from_allowance, from_credit)
 
     async def settle(self, conn: AsyncConnection, ref: str, cost: int) -> int:
-        """Capture ``cost`` (at most the hold) and release the rest. Returns points charged."""
-        held = await self._rows(conn, ref, "hold")
-        if not held:
+        """Capture ``cost`` (at most the hold) and release the rest. Returns points charged.
+
+        Callers serialise per ``ref`` (a job's row lock); three statements: read the ref's
+        rows, insert capture and release, move the cached balances."""
+        state = await self._state(conn, ref)
+        if state is None:
             raise NotFound(f"no hold for {ref}")
-        account_id = await self._account_of(conn, ref)
-        await self._lock(conn, account_id)
-        done = await self._rows(conn, ref, "capture")
-        if done or await self._rows(conn, ref, "release"):
+        if state.ended:
+            return state.charged
+        held = state.held_allowance + state.held_credit
+        charged = max(0, min(cost, held))
+        capture = self._row(
+            state.account_id, "capture", CREDIT, 0, ref=ref, key=f"{ref}:capture",
+            charged=charged, memo=f"charged {charged} of {held} held",
+        )
+        if not await self._give_back(conn, state, held - charged, "", first=[capture]):
             return await self._charged(conn, ref)
-        held_a, held_c = -held.get(ALLOWANCE, 0), -held.get(CREDIT, 0)
-        charged = max(0, min(cost, held_a + held_c))
-        await self._append(
-            conn, account_id, "capture", CREDIT, 0, ref=ref, key=f"{ref}:capture",
-            charged=charged, memo=f"charged {charged} of {held_a + held_c} held",
-        )
-        await self._give_back(
-            conn, account_id, ref, held_c, held_a + held_c - charged, marker=True
-        )
         return charged
 
     async def release(self, conn: AsyncConnection, ref: str, memo: str = "") -> int:
         """Return the whole hold (failure, cancel, lost work). Returns points returned."""
-        held = await self._rows(conn, ref, "hold")
-        if not held:
+        state = await self._state(conn, ref)
+        if state is None or state.ended:
             return 0
-        account_id = await self._account_of(conn, ref)
-        await self._lock(conn, account_id)
-        if await self._rows(conn, ref, "capture") or await self._rows(conn, ref, "release"):
+        held = state.held_allowance + state.held_credit
+        if not await self._give_back(conn, state, held, memo):
             return 0
-        held_a, held_c = -held.get(ALLOWANCE, 0), -held.get(CREDIT, 0)
-        await self._give_back(
-            conn, account_id, ref, held_c, held_a + held_c, memo, marker=True
-        )
-        return held_a + held_c
+        return held
 
     # ----- internals ---------------------------------------------------------------------
 
+    async def _state(self, conn: AsyncConnection, ref: str) -> _RefState | None:
+        """Everything settle and release need about ``ref``, in one read."""
+        rows = (await conn.execute(
+            select(ledger.c.account_id, ledger.c.kind, ledger.c.bucket, ledger.c.amount,
+                   ledger.c.charged, accounts.c.merged_into)
+            .join(accounts, accounts.c.id == ledger.c.account_id)
+            .where(ledger.c.ref == ref)
+        )).all()
+        holds = [r for r in rows if r.kind == "hold"]
+        if not holds:
+            return None
+        held = {r.bucket: -int(r.amount) for r in holds}
+        charged = next((int(r.charged or 0) for r in rows if r.kind == "capture"), 0)
+        return _RefState(
+            ref=ref, account_id=holds[0].account_id, merged_into=holds[0].merged_into,
+            held_allowance=held.get(ALLOWANCE, 0), held_credit=held.get(CREDIT, 0),
+            ended=any(r.kind in ("capture", "release") for r in rows), charged=charged,
+        )
+
     async def _give_back(
-        self, conn: AsyncConnection, account_id: str, ref: str, held_c: int, amount: int,
-        memo: str = "", *, marker: bool = False,
-    ) -> None:
-        """Release rows for ``amount``. Purchased credit goes back first: the allowance
-        regenerates by itself. With ``marker``, a zero release is still written, so every
-        hold visibly ends in a release (of nothing, when the whole hold was charged)."""
-        to_credit = min(amount, held_c)
+        self, conn: AsyncConnection, state: _RefState, amount: int, memo: str,
+        first: list[dict[str, Any]] | None = None,
+    ) -> bool:
+        """Release rows for ``amount``; a zero release is still written, so every hold
+        visibly ends in a release (of nothing, when the whole hold was charged). Purchased
+        credit goes back first: the allowance regenerates by itself. Credit held by an
+        account since linked into another goes to the account that owns its identities
+        now; a merged account's allowance stays with it. False when another call ended
+        this hold first."""
+        to_credit = min(amount, state.held_credit)
         to_allowance = amount - to_credit
-        # Credit held by an account that was since linked into another goes to the
-        # account that now owns its identities; a merged account's allowance stays with it.
-        credit_owner = await live_account(conn, account_id)
-        if credit_owner != account_id and to_credit:
-            await self._lock(conn, credit_owner)
+        owner = state.account_id
+        credit_owner = owner
+        if state.merged_into is not None and to_credit:
+            credit_owner = await live_account(conn, owner)
+        rows = list(first or [])
         for bucket, value in ((CREDIT, to_credit), (ALLOWANCE, to_allowance)):
-            if value or (marker and not amount and bucket == ALLOWANCE):
-                await self._append(
-                    conn, credit_owner if bucket == CREDIT else account_id, "release", bucket,
-                    value, ref=ref, key=f"{ref}:release:{bucket}", memo=memo,
-                )
+            if value or (not amount and bucket == ALLOWANCE):
+                rows.append(self._row(
+                    credit_owner if bucket == CREDIT else owner, "release", bucket, value,
+                    ref=state.ref, key=f"{state.ref}:release:{bucket}", memo=memo,
+                ))
+        if not await self._insert(conn, rows):
+            return False
+        if credit_owner == owner:
+            await self._move(conn, owner, to_allowance, to_credit)
+        else:
+            await self._move(conn, owner, to_allowance, 0)
+            await self._move(conn, credit_owner, 0, to_credit)
+        return True
+
+    def _row(
+        self, account_id: str, kind: str, bucket: str, amount: int, *, key: str,
+        ref: str | None = None, memo: str = "", charged: int | None = None,
+    ) -> dict[str, Any]:
+        return {"account_id": account_id, "kind": kind, "bucket": bucket, "amount": amount,
+                "ref": ref, "idem_key": key, "memo": memo or None, "charged": charged,
+                "created_at": self.clock()}
+
+    async def _insert(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> bool:
+        """Insert ledger rows in one statement; False (and nothing written) when their
+        idempotency keys were used before."""
+        insert_ = sqlite_insert if self.db.is_sqlite else pg_insert
+        done = await conn.execute(
+            insert_(ledger).values(rows).on_conflict_do_nothing(index_elements=["idem_key"])
+            .returning(ledger.c.id)
+        )
+        return bool(done.all())
+
+    async def _move(self, conn: AsyncConnection, account_id: str, allowance: int,
+                    credit: int) -> None:
+        """Move an account's cached balances by these amounts (one UPDATE, or none)."""
+        values: dict[Any, Any] = {}
+        if allowance:
+            values[accounts.c.allowance_balance] = accounts.c.allowance_balance + allowance
+        if credit:
+            values[accounts.c.credit_balance] = accounts.c.credit_balance + credit
+        if values:
+            await conn.execute(update(accounts).where(accounts.c.id == account_id)
+                               .values(values))
 
     async def _append(
         self, conn: AsyncConnection, account_id: str, kind: str, bucket: str, amount: int,
@@ -287,8 +358,11 @@ class Ledger:
             raise NotFound("no such account")
         return row
 
-    async def _refill(self, conn: AsyncConnection, row) -> None:  # type: ignore[no-untyped-def]
-        """Add the allowance steps due since the account's last tick.
+    async def _refill(  # type: ignore[no-untyped-def]
+        self, conn: AsyncConnection, row
+    ) -> tuple[int, int]:
+        """Add the allowance steps due since the account's last tick; returns the account's
+        (allowance, credit) after it, so callers need not read the row again.
 
         Ticks count intervals of the CURRENT setting, so a tick stored under another
         interval (``STATIONTHIS_ALLOWANCE__*`` changed on an existing install) must never
@@ -299,31 +373,40 @@ class Ledger:
         p = self.policy
         tick = self._tick()
         last = row.allowance_tick
+        allowance = row.allowance_balance
         if last == tick:
-            return
+            return allowance, row.credit_balance
         if last is not None and last < tick and p.amount:
             steps = min(tick - last, p.steps)  # `steps` steps fill it from empty
-            add = min(steps * p.step_amount, p.amount - row.allowance_balance)
+            add = min(steps * p.step_amount, p.amount - allowance)
             key = f"allowance:{row.id}:{tick}"
-            if add > 0 and not await self._key_used(conn, key):  # (a tick of another interval)
-                await self._append(
-                    conn, row.id, "allowance", ALLOWANCE, add,
-                    key=key, memo="free allowance refill",
-                )
+            if add > 0 and await self._insert(conn, [self._row(
+                row.id, "allowance", ALLOWANCE, add, key=key, memo="free allowance refill",
+            )]):  # (skipped for a key of a tick of another interval)
+                allowance += add
         await conn.execute(
-            update(accounts).where(accounts.c.id == row.id).values(allowance_tick=tick)
+            update(accounts).where(accounts.c.id == row.id)
+            .values(allowance_tick=tick, allowance_balance=allowance)
         )
+        return allowance, row.credit_balance
 
     def _tick(self) -> int:
         return int(self.clock().timestamp()) // self.policy.interval_seconds
 
-    def _balance_of(self, row) -> Balance:  # type: ignore[no-untyped-def]
+    def _balance_of(  # type: ignore[no-untyped-def]
+        self, row, allowance: int | None = None, credit: int | None = None,
+        *, refilled: bool = False,
+    ) -> Balance:
+        """The balance of a locked row; after ``_refill`` pass its numbers and
+        ``refilled`` (the row's tick is then the current one)."""
         p = self.policy
+        allowance = row.allowance_balance if allowance is None else allowance
+        credit = row.credit_balance if credit is None else credit
         next_at = None
-        tick = row.allowance_tick
-        if row.allowance_balance < p.amount and tick is not None and tick <= self._tick():
+        tick = self._tick() if refilled else row.allowance_tick
+        if allowance < p.amount and tick is not None and tick <= self._tick():
             next_at = _moment((tick + 1) * p.interval_seconds, self.clock())
-        return Balance(row.allowance_balance, row.credit_balance, p.amount, next_at)
+        return Balance(allowance, credit, p.amount, next_at)
 
     async def _key_used(self, conn: AsyncConnection, key: str) -> bool:
         found = await conn.execute(select(ledger.c.id).where(ledger.c.idem_key == key))
@@ -336,12 +419,6 @@ class Ledger:
             )
         )
         return {bucket: int(amount) for bucket, amount in rows}
-
-    async def _account_of(self, conn: AsyncConnection, ref: str) -> str:
-        found = await conn.execute(
-            select(ledger.c.account_id).where(ledger.c.ref == ref).limit(1)
-        )
-        return str(found.scalar_one())
 
     async def _charged(self, conn: AsyncConnection, ref: str) -> int:
         found = await conn.execute(
