@@ -48,7 +48,7 @@ async def credit(app: App, account: Account) -> int:
 
 async def test_a_payment_is_granted_once_however_often_it_is_reported(app: App) -> None:
     alice = await user(app)
-    purchase, offer = await app.purchases.start(alice, "small", "telegram")
+    purchase, _ = await app.purchases.start(alice, "small", "telegram")
     assert (purchase.status, purchase.amount, purchase.currency) == ("pending", 50, "XTR")
     results = await asyncio.gather(*[
         app.purchases.fulfil(purchase.id, "charge-1", amount=50, currency="XTR")
@@ -76,7 +76,7 @@ async def test_a_payment_of_the_wrong_amount_grants_nothing(app: App) -> None:
 async def test_unknown_packages_and_nothing_for_sale_say_so(
         app: App, make_settings: Callable[..., Settings]) -> None:
     alice = await user(app)
-    with pytest.raises(NotFound, match="no package 'huge'.*small, big"):
+    with pytest.raises(NotFound, match=r"no package 'huge'.*small, big"):
         await app.purchases.start(alice, "huge", "telegram")
     no_card = build(make_settings(packages=PACKAGES), engine=ScriptedEngine())
     with pytest.raises(NotFound, match="by card"):  # no Stripe keys configured there
