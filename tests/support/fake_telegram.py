@@ -50,6 +50,7 @@ from tests.support.fake_telegram_objects import (
     coerce_params,
     plain,
 )
+from tests.support.fake_telegram_payments import PaymentPlay
 from tests.support.fake_telegram_updates import SECRET_HEADER, Delivery, Described, UpdateDelivery
 
 __all__ = ["SECRET_HEADER", "ApiError", "Call", "Delivery", "FakeChat", "FakeTelegram", "FakeUser",
@@ -77,7 +78,7 @@ class Call:
 
 
 
-class FakeTelegram(UpdateDelivery):
+class FakeTelegram(PaymentPlay, UpdateDelivery):
     """The fake server plus the users and chats that tests play. See the module docstring."""
 
     def __init__(self, token: str | None = None, *, username: str = "stationthis_test_bot",

@@ -25,7 +25,8 @@ from .notifier import TelegramNotifier
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-UPDATES = ["message", "callback_query"]  # an edited command must not run (and charge) again
+# An edited command must not run (and charge) again; pre_checkout_query: Stars payments.
+UPDATES = ["message", "callback_query", "pre_checkout_query"]
 MAX_BODY = 1_000_000
 UPDATE_MEMORY = 24 * 3600  # a retried update_id is refused this long (Telegram retries ~1 day)
 GROUP_PER_MINUTE = 20  # Telegram's limits on a bot: messages a minute to one group …

@@ -14,7 +14,7 @@ from telegram.ext import (
 )
 
 from ....core.text import invalid_text
-from . import account, buttons, collections, cook, generate, settings, train, web
+from . import account, buttons, collections, cook, generate, payments, settings, train, web
 from .common import Ctx, Station, answer, in_group, station
 
 COMMANDS = {
@@ -36,6 +36,7 @@ DESCRIPTIONS = {
     "web": "a sign-in link for the web studio", "collections": "your collections",
     "collection": "create, view, share, export a collection",
     "cook": "cook a collection from traits",
+    "buy": payments.DESCRIPTION,
     "help": "what I can do",
 }
 _SEEN_ALBUMS = 1000
@@ -50,6 +51,7 @@ def register(application: Application, bot: Station) -> None:  # type: ignore[ty
     new = filters.UpdateType.MESSAGE  # never an edited message: it would run again
     for name, handler in COMMANDS.items():
         application.add_handler(CommandHandler(name, handler, filters=new))
+    payments.register(application)  # /buy, Stars invoices and payments (before catch-alls)
     application.add_handler(CallbackQueryHandler(collections.pressed, pattern=r"^[kq][a-z]?:"))
     application.add_handler(CallbackQueryHandler(buttons.pressed))
     images = filters.PHOTO | filters.Document.IMAGE
