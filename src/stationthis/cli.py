@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import cli_admin as _cli_admin
 from . import log_redaction
 from .bootstrap import build
 from .config import Settings, SettingsError, load_settings
@@ -739,6 +740,9 @@ def users_tier(
         typer.echo(f"{user} is on the {account.tier} tier")
 
     _run(body)
+
+
+_cli_admin.register(users_cli, _run)  # `stationthis users admin NAME` (cli_admin.py)
 
 
 def _invalid_argument() -> str | None:

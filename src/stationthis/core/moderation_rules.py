@@ -47,6 +47,7 @@ class ModerationEvent:
     job_id: str | None
     rule: str
     text: str | None
+    outputs: list[str]  # a flagged job's outputs (media ids)
     status: str | None  # flagged outputs: held | released | rejected
     reviewed_by: str | None
     created_at: datetime
@@ -190,7 +191,7 @@ class ModerationRules:
 def _event(r: Any) -> ModerationEvent:
     return ModerationEvent(
         id=r.id, kind=r.kind, account_id=r.account_id, job_id=r.job_id, rule=r.rule,
-        text=r.text, status=r.status, reviewed_by=r.reviewed_by,
+        text=r.text, outputs=list(r.outputs or []), status=r.status, reviewed_by=r.reviewed_by,
         created_at=as_utc(r.created_at),
         reviewed_at=as_utc(r.reviewed_at) if r.reviewed_at is not None else None,
     )

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from ... import __version__
 from ...workflows.app import App
-from . import errors, pages
+from . import admin_console, errors, observe, pages
 from .api import ROUTERS
 from .errors import documented, error_response
 from .headers import SecurityHeaders
@@ -137,6 +137,8 @@ def create_app(
     # The server-rendered pages (platforms/web/pages/): ``/`` is the studio when signed in,
     # a landing page with the service status otherwise; ``/status`` is the status page.
     pages.install(web)
+    web.include_router(admin_console.router)  # /admin: admins only (admin_console.py)
+    observe.install(web, app)  # request ids in logs, /metrics (observe.py)
     for platform in hosted:
         if platform.router is not None:
             web.include_router(platform.router)

@@ -22,6 +22,7 @@ import hmac
 from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from ...core import log_context
 from ...core.auth import NotSignedIn
 from ...core.errors import Forbidden
 from ...core.users import Account
@@ -69,6 +70,8 @@ async def optional_account(
         via = "session" if account else ""
     request.state.account = account
     request.state.auth_via = via
+    if account is not None:
+        log_context.bind(user_id=account.id)  # on every log line of this request from here
     return account
 
 
