@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -144,10 +144,17 @@ class SeenEvents:
         return True
 
 
-async def add_to_outbox(conn: AsyncConnection, event: Event) -> None:
+CLAIM_SECONDS = 60.0  # a relay that claimed events and died: others publish them after this
+
+
+async def add_to_outbox(conn: AsyncConnection, event: Event, *, claimed: bool = False) -> None:
+    """Write ``event`` in the caller's transaction. ``claimed``: this process publishes it
+    right after the commit (``OutboxRelay.publish_now``); if it dies first, the claim
+    expires and any relay publishes it."""
     await conn.execute(
         insert(outbox).values(
-            event_id=event.id, type=event.type, payload=event.payload(), created_at=event.at
+            event_id=event.id, type=event.type, payload=event.payload(), created_at=event.at,
+            claimed_until=utcnow() + timedelta(seconds=CLAIM_SECONDS) if claimed else None,
         )
     )
 
@@ -157,7 +164,7 @@ class OutboxRelay:
 
     def __init__(
         self, db: Database, bus: EventBus, poll_seconds: float = 1.0, *,
-        batch: int = 100, claim_seconds: float = 60.0,
+        batch: int = 100, claim_seconds: float = CLAIM_SECONDS,
     ) -> None:
         self.db = db
         self.batch = batch
@@ -167,8 +174,21 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._to_mark: list[str] = []
 
     def kick(self) -> None:
+        self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def publish_now(self, events: Sequence[Event]) -> None:
+        """Publish events this process just committed (claimed in the outbox); they are
+        marked published in the relay's next batch."""
+        for event in events:
+            await self.bus.publish(event)
+            self._to_mark.append(event.id)
         self._wake.set()
 
     async def drain(self) -> int:
@@ -231,6 +251,8 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        with contextlib.suppress(Exception):
+            await self._mark_published()
 
     async def _loop(self) -> None:
         while True:
@@ -238,6 +260,22 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
             self._wake.clear()
             try:
+                await self._mark_published()
                 await self.drain()
             except Exception:
                 log.exception("outbox relay failed; retrying")
+
+    async def _mark_published(self) -> None:
+        """Mark events published by ``publish_now``, in one statement."""
+        ids, self._to_mark = self._to_mark, []
+        if not ids:
+            return
+        try:
+            async with self.db.write() as conn:
+                await conn.execute(
+                    update(outbox).where(outbox.c.event_id.in_(ids))
+                    .values(published_at=utcnow())
+                )
+        except Exception:
+            self._to_mark.extend(ids)  # the claims hold meanwhile; try again
+            raise

@@ -171,7 +171,8 @@ class Ledger:
         return True
 
     async def hold(
-        self, conn: AsyncConnection, account_id: str, amount: int, *, ref: str, memo: str = ""
+        self, conn: AsyncConnection, account_id: str, amount: int, *, ref: str, memo: str = "",
+        locked: Any = None,
     ) -> Hold:
         """Reserve ``amount`` inside the caller's write transaction (idempotent on ``ref``).
 
@@ -179,7 +180,7 @@ class Ledger:
         move the cached balances."""
         if amount < 0:
             raise InvalidInput("a hold cannot be negative")
-        row = await self._lock(conn, account_id)
+        row = locked if locked is not None else await self._lock(conn, account_id)
         allowance, credit = await self._refill(conn, row)
         available = allowance + credit
         if amount > available:
@@ -338,15 +339,15 @@ class Ledger:
                 update(accounts).where(accounts.c.id == account_id).values({col: col + amount})
             )
 
-    async def lock(self, conn: AsyncConnection, *account_ids: str) -> None:
+    async def lock(self, conn: AsyncConnection, *account_ids: str) -> dict[str, Any]:
         """Lock accounts for the rest of the caller's write transaction, in one fixed order.
 
         Call it first in a transaction that inserts rows referring to an account and then
         holds points from it: on PostgreSQL the insert's foreign-key check takes a shared
         lock on the account row, and two such transactions would then deadlock upgrading it
-        to the hold's exclusive lock."""
-        for account_id in sorted(set(account_ids)):
-            await self._lock(conn, account_id)
+        to the hold's exclusive lock. Returns the locked rows (``hold(locked=…)``)."""
+        return {account_id: await self._lock(conn, account_id)
+                for account_id in sorted(set(account_ids))}
 
     async def _lock(self, conn: AsyncConnection, account_id: str):  # type: ignore[no-untyped-def]
         row = (

@@ -17,6 +17,7 @@ allowance is never taken back.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -113,16 +114,17 @@ class RefundAwareLedger(Ledger):
     explain it."""
 
     async def hold(
-        self, conn: AsyncConnection, account_id: str, amount: int, *, ref: str, memo: str = ""
+        self, conn: AsyncConnection, account_id: str, amount: int, *, ref: str, memo: str = "",
+        locked: Any = None,
     ) -> Hold:
         if amount > 0:
-            credit = (await conn.execute(
-                select(accounts.c.credit_balance).where(accounts.c.id == account_id)
-                .with_for_update())).scalar_one_or_none()
+            if locked is None:  # lock it here (the hold below uses the same row)
+                locked = await self._lock(conn, account_id)
+            credit = locked.credit_balance
             if credit is not None and credit < 0 and not await self._rows(conn, ref, "hold"):
                 raise InsufficientPoints(debt_message(int(credit)), quote=amount, available=0,
                                          purchased_balance=int(credit))
-        return await super().hold(conn, account_id, amount, ref=ref, memo=memo)
+        return await super().hold(conn, account_id, amount, ref=ref, memo=memo, locked=locked)
 
     async def verify(self, account_id: str) -> bool:
         """True when the cached balances equal the sums of the ledger rows, the allowance is
