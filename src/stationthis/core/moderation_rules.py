@@ -10,6 +10,7 @@ refusal here; the log rows are written in the background (a refusal answers at o
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import time
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ class ModerationRules:
 
     # ----- rules -------------------------------------------------------------------------
 
-    async def list(self) -> list[Rule]:
+    async def list(self) -> list[Rule]:  # noqa: A003
         async with self.db.read() as conn:
             rows = (await conn.execute(
                 select(moderation_rules).order_by(moderation_rules.c.kind, moderation_rules.c.id)
@@ -167,7 +168,8 @@ class ModerationRules:
             await conn.execute(insert(moderation_events).values(created_at=utcnow(), **values))
 
     async def events(self, kind: str | None = None, *, status: str | None = None,
-                     account_id: str | None = None, limit: int = 100) -> list[ModerationEvent]:
+                     account_id: str | None = None, limit: int = 100,
+                     ) -> builtins.list[ModerationEvent]:
         query = select(moderation_events)
         if kind is not None:
             query = query.where(moderation_events.c.kind == kind)

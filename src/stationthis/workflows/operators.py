@@ -91,14 +91,14 @@ class Operators:
                        ).scalar_one()
             finished = (await conn.execute(count(
                 jobs.c.finished_at >= now - timedelta(minutes=10)))).scalar_one()
-            by_state = dict((await conn.execute(
+            by_state: dict[str, int] = dict((await conn.execute(
                 select(jobs.c.state, func.count()).where(jobs.c.state.in_((*ACTIVE, HELD)))
                 .group_by(jobs.c.state))).all())
             oldest = (await conn.execute(select(func.min(jobs.c.created_at))
                                          .where(jobs.c.state == "queued"))).scalar()
             waits = (await conn.execute(select(jobs.c.created_at, jobs.c.started_at).where(
                 jobs.c.started_at >= now - timedelta(hours=1)))).all()
-            failures = dict((await conn.execute(
+            failures: dict[str | None, int] = dict((await conn.execute(
                 select(jobs.c.error_code, func.count())
                 .where(jobs.c.state == "failed", jobs.c.finished_at >= now - timedelta(days=1))
                 .group_by(jobs.c.error_code))).all())
@@ -119,7 +119,7 @@ class Operators:
             queued=int(by_state.get("queued", 0)),
             oldest_wait_seconds=(now - as_utc(oldest)).total_seconds() if oldest else None,
             mean_wait_seconds=round(sum(spans) / len(spans), 1) if spans else None,
-            running=sum(int(by_state.get(s, 0)) for s in RUNNING),
+            running=sum([int(by_state.get(s, 0)) for s in RUNNING]),
             held=int(by_state.get(HELD, 0)),
             failures={str(k or "unknown"): int(v) for k, v in failures.items()},
             engine=await self._engine_health(),

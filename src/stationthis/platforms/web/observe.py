@@ -186,7 +186,7 @@ class RequestContext:
 def _incoming_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
-            text = value.decode("latin-1")
+            text = str(value.decode("latin-1"))
             if 8 <= len(text) <= 64 and text.replace("-", "").isalnum():
                 return text
     return None
@@ -209,7 +209,7 @@ def install(web: FastAPI, app: App) -> ProcessMetrics:
                             media_type="text/plain",
                             headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Snapshot(await database_metrics(app)))  # type: ignore[arg-type]
+        registry.register(_Snapshot(await database_metrics(app)))
         body = generate_latest(registry) + generate_latest(metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
