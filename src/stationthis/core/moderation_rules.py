@@ -65,7 +65,7 @@ class ModerationRules:
 
     # ----- rules -------------------------------------------------------------------------
 
-    async def list(self) -> list[Rule]:  # noqa: A003
+    async def list(self) -> list[Rule]:
         async with self.db.read() as conn:
             rows = (await conn.execute(
                 select(moderation_rules).order_by(moderation_rules.c.kind, moderation_rules.c.id)
