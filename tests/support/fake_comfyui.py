@@ -23,6 +23,7 @@ import mimetypes
 import posixpath
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,7 @@ class FakeComfyUI:
         self.uploads: dict[str, bytes] = {}  # input images by LoadImage name ("sub/name.png")
         self.interrupts: list[str | None] = []  # the prompt_id of each /interrupt (None: no body)
         self.deletes: list[str] = []  # every id passed to POST /queue {"delete": [...]}
+        self.requests: Counter[str] = Counter()  # "GET /history/{prompt_id}" -> times asked
         self.files: dict[tuple[str, str, str], bytes] = {}  # (type, subfolder, filename) -> bytes
         self.port = 0
         self.last_node: str | None = None
@@ -288,7 +290,7 @@ class FakeComfyUI:
 
     # -- app ------------------------------------------------------------------------------
     def _make_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_upload_size)
+        app = web.Application(client_max_size=self.max_upload_size, middlewares=[self._count])
         routes: list[tuple[str, str, Handler]] = [
             ("GET", "/ws", self._ws),
             ("POST", "/prompt", self._post_prompt),
@@ -313,6 +315,14 @@ class FakeComfyUI:
             app.router.add_route(method, path, handler)
             app.router.add_route(method, "/api" + path, handler)
         return app
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        path = resource.canonical if resource is not None else request.path
+        self.requests[f"{request.method} {path.removeprefix('/api')}"] += 1
+        response: web.StreamResponse = await handler(request)
+        return response
 
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()

@@ -2,9 +2,14 @@
 
 Our job id is the ``prompt_id``, so a run is found again by id on its server. Progress comes
 from the server's websocket; because that socket is lossy, silence or a dropped line makes us
-ask ``/history`` and ``/queue`` what happened. A server that dies after accepting a job loses
-it (ComfyUI keeps its queue in memory): the run is moved to another server, with the same id,
-at most ``max_moves`` times — it never runs twice at once and never charges twice.
+ask ``/history`` and ``/queue`` what happened. One frame router per server socket hands
+each prompt's frames to a small sink, one silence watch per server looks at ``/queue`` for all
+of its jobs at once, and a finished job's images are the ones its ``executed`` frames named
+(``/history`` only when the line dropped during the run or after our own restart).
+
+A server that dies after accepting a job loses it (ComfyUI keeps its queue in memory): the run
+is moved to another server, with the same id, at most ``max_moves`` times — it never runs
+twice at once and never charges twice.
 """
 
 from __future__ import annotations
@@ -24,12 +29,12 @@ from stationthis.core.errors import EngineFailed, RunLost
 from . import loras, messages, training
 from .client import PromptRejected, ServerUnavailable
 from .pool import Server, ServerPool, required_models
-from .socket import DROPPED, Frame
+from .socket import Frame, Sink, is_wake
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Run:
     job_id: str
     server: Server
@@ -39,6 +44,7 @@ class _Run:
     cancelled: bool = False
     finished: bool = False
     error: str | None = None
+    sink: Sink | None = None  # where the server's socket puts this run's frames
 
 
 class ComfyUIEngine:
@@ -70,21 +76,17 @@ class ComfyUIEngine:
 
     async def events(self, handle: RunHandle) -> AsyncIterator[EngineEvent]:
         run = self._run(handle)
-        queue = run.server.socket.subscribe(run.job_id)
-        run.server.socket.start()
+        sink = self._listen(run)
         try:
             verdict = None if run.spec is not None else await self._settle_verdict(run)
             while verdict is None:
-                try:
-                    frame: Frame | None = await asyncio.wait_for(queue.get(), self.silence_timeout)
-                except TimeoutError:
-                    frame = None
-                if frame is None or frame.type == DROPPED:
+                frame = await sink.get()
+                if is_wake(frame):  # the line dropped, or silence and /queue lacks it
                     verdict = await self._settle_verdict(run)
                     if verdict == "moved":
                         yield EngineEvent("queued", message="moved to another ComfyUI server",
                                           extra={"run_data": self._handle(run).data})
-                        queue = run.server.socket.subscribe(run.job_id)
+                        sink = self._listen(run)
                         verdict = None
                     continue
                 event = self._translate(frame)
@@ -99,13 +101,16 @@ class ComfyUIEngine:
                     verdict = await self._settle_verdict(run)
             yield self._final_event(verdict, run)
         finally:
-            run.server.socket.unsubscribe(run.job_id)
+            run.server.socket.unsubscribe(run.job_id, run.sink)
 
     async def result(self, handle: RunHandle) -> list[Artifact]:
         run = self._run(handle)
         client = run.server.client
         deadline = time.monotonic() + self.result_wait
         try:
+            heard = self._heard_images(run)
+            if heard:  # the executed frames named them: no GET /history
+                return await self._fetch(run, heard)
             while (entry := await client.history(run.job_id)) is None:
                 if time.monotonic() > deadline:
                     raise RunLost("ComfyUI finished the job but kept no record of it")
@@ -117,15 +122,11 @@ class ComfyUIEngine:
                 raise EngineFailed("cancelled")
             if training.saved_files(entry):
                 return await training.fetch(client, run.job_id, entry, self._lora_meta(run))
-            artifacts = []
-            for images in self._output_images(entry):
-                for node_id, image in images:
-                    data = await client.view(
-                        image["filename"], image.get("subfolder", ""), image.get("type", "output")
-                    )
-                    artifacts.append(Artifact(data, "image/png", image["filename"],
-                                              meta={"node": node_id, "server": run.server.url}))
-            return artifacts
+            return await self._fetch(run, self._output_images([
+                (str(node_id), image)
+                for node_id, output in (entry.get("outputs") or {}).items()
+                for image in (output.get("images", []) if isinstance(output, dict) else [])
+            ]))
         except ServerUnavailable as exc:
             raise RunLost(f"the ComfyUI server went away before the images were fetched "
                           f"({exc})") from None
@@ -211,15 +212,16 @@ class ComfyUIEngine:
             await training.prepare(server.client, job, graph)
         await self._apply_loras(server, job, graph)
         # Listen before queueing: ComfyUI does not repeat frames we were not there for.
-        server.socket.subscribe(job.job_id)
+        sink = server.socket.subscribe(job.job_id, fresh=True)
         if not await server.socket.wait_connected(5.0):
-            server.socket.unsubscribe(job.job_id)
+            server.socket.unsubscribe(job.job_id, sink)
             raise ServerUnavailable(f"{server.url}: websocket did not connect")
         try:
             await server.client.queue_prompt(graph, prompt_id=job.job_id, client_id=self.client_id)
         except BaseException:
-            server.socket.unsubscribe(job.job_id)
+            server.socket.unsubscribe(job.job_id, sink)
             raise
+        sink.since = time.monotonic()
 
     async def _apply_loras(self, server: Server, job: JobSpec, graph: dict[str, Any]) -> None:
         """The user's own LoRAs (``params["loras"]``, files in ``job.assets``) loaded in the
@@ -246,6 +248,7 @@ class ComfyUIEngine:
             return False
         old = run.server
         old.in_flight = max(0, old.in_flight - 1)
+        old.socket.unsubscribe(run.job_id, run.sink)
         try:
             run.server = await self._place(run.spec, exclude=(old,) if avoid_current else ())
         except EngineFailed:
@@ -344,14 +347,48 @@ class ComfyUIEngine:
             run.server.in_flight = max(0, run.server.in_flight - 1)
             self._runs.pop(run.job_id, None)
 
+    def _listen(self, run: _Run) -> Sink:
+        """The run's sink on its server's socket, with the reader and the silence watch on."""
+        server = run.server
+        run.sink = server.socket.subscribe(run.job_id, run.queued_at)
+        server.socket.start()
+        server.socket.watch_silence(server.active_prompts, self.silence_timeout)
+        return run.sink
+
+    def _heard_images(self, run: _Run) -> list[tuple[str, dict[str, Any]]]:
+        """The images the run's ``executed`` frames named, when the socket heard the whole
+        run (opened before it was queued, never dropped, ``execution_success`` seen)."""
+        sink = run.sink
+        if (sink is None or not sink.succeeded or not sink.images or run.spec is None
+                or training.is_training(run.spec)):
+            return []
+        return self._output_images(sink.images)
+
+    async def _fetch(
+        self, run: _Run, images: list[tuple[str, dict[str, Any]]]
+    ) -> list[Artifact]:
+        artifacts = []
+        for node_id, image in images:
+            data = await run.server.client.view(
+                image["filename"], image.get("subfolder", ""), image.get("type", "output")
+            )
+            artifacts.append(Artifact(data, _media_type(image["filename"]), image["filename"],
+                                      meta={"node": node_id, "server": run.server.url}))
+        return artifacts
+
     @staticmethod
-    def _output_images(entry: dict[str, Any]) -> list[list[tuple[str, dict[str, Any]]]]:
+    def _output_images(
+        images: list[tuple[str, dict[str, Any]]]
+    ) -> list[tuple[str, dict[str, Any]]]:
         """Saved images (type "output"); previews ("temp") only when nothing was saved."""
-        saved: list[tuple[str, dict[str, Any]]] = []
-        temp: list[tuple[str, dict[str, Any]]] = []
-        for node_id, output in (entry.get("outputs") or {}).items():
-            for image in output.get("images", []) if isinstance(output, dict) else []:
-                (saved if image.get("type", "output") == "output" else temp).append(
-                    (str(node_id), image)
-                )
-        return [saved or temp]
+        saved = [(node, image) for node, image in images
+                 if image.get("type", "output") == "output"]
+        return saved or [(node, image) for node, image in images
+                         if image.get("type", "output") != "output"]
+
+
+def _media_type(filename: str) -> str:
+    """What the file's name says it is (the media store checks the bytes themselves)."""
+    suffix = filename.rsplit(".", 1)[-1].lower()
+    return {"jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}.get(
+        suffix, "image/png")

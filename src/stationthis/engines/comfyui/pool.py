@@ -65,14 +65,15 @@ class Server:
 
     async def active_prompts(self, newer_than: float) -> set[str]:
         """Ids running or pending there, from one ``/queue`` read shared by every job on
-        this server and taken after ``newer_than`` (monotonic). Thousands of silent jobs
-        then cost one request per second, not one each."""
+        this server and asked after ``newer_than`` (monotonic). Thousands of silent jobs
+        then cost one request per silence check, not one each."""
         async with self._queue_lock:
             taken, ids = self._queue
             if taken <= newer_than or time.monotonic() - taken > 1.0:
+                asked = time.monotonic()  # it lists every prompt queued before it was asked
                 running, pending = await self.client.queue()
                 ids = set(running) | set(pending)
-                self._queue = (time.monotonic(), ids)
+                self._queue = (asked, ids)
                 self.load = len(ids)
             return ids
 
