@@ -13,6 +13,11 @@ Refusals are `InvalidImage` with a message a user can read as it is. The order o
    metadata (no EXIF, XMP, ICC profile or text chunks survive).
 
 Only the first frame of an animated PNG/WEBP or a multi-picture JPEG (MPO) is kept.
+
+Images our own engines produce take a cheaper road, `check_output`: steps 1-3 (the header
+only), the file's structure (PNG: every chunk's length and CRC, IHDR first, IDAT, IEND;
+JPEG: its end marker; WEBP: the RIFF length), and no re-encode. Whatever it cannot vouch for
+(another mode, a colour profile, an EXIF rotation, an animation) goes through `load_image`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import struct
 import threading
 import warnings
+import zlib
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -85,6 +91,112 @@ def load_image(raw: bytes, *, max_pixels: int, max_bytes: int) -> LoadedImage:
         height=clean.height,
         source_format=source_format,
     )
+
+
+@dataclass(frozen=True)
+class CheckedOutput:
+    """An engine's output that passed `check_output`: its bytes are stored as they are."""
+
+    media_type: str
+    width: int
+    height: int
+    source_format: str
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+# Modes stored as they are; any other goes through the full loader (RGB/RGBA PNG out).
+_PLAIN_MODES = {"PNG": ("RGB", "RGBA", "L", "LA", "P"), "JPEG": ("RGB", "L"),
+                "WEBP": ("RGB", "RGBA")}
+_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+
+
+def check_output(raw: bytes, *, max_pixels: int, max_bytes: int) -> CheckedOutput | None:
+    """Check an image one of our engines made, without decoding its pixels; raise
+    `InvalidImage` when it is refused, return None when only `load_image` can tell."""
+    if not raw:
+        raise InvalidImage("the image is empty")
+    if len(raw) > max_bytes:
+        raise InvalidImage(f"image is {_mb(len(raw))} MB; the limit is {_mb(max_bytes)} MB")
+    with _open(raw, max_pixels) as img:
+        width, height = img.size
+        if width * height > max_pixels:
+            raise InvalidImage(
+                f"image is {width}×{height} pixels; "
+                f"the limit is {_megapixels(max_pixels)} megapixels"
+            )
+        fmt = str(img.format)
+        try:
+            plain = (
+                img.mode in _PLAIN_MODES.get(fmt, ())
+                and not getattr(img, "is_animated", False)
+                and "icc_profile" not in img.info
+                and img.getexif().get(0x0112, 1) == 1  # no EXIF rotation to apply
+            )
+        except _PILLOW_ERRORS:
+            plain = False
+    if not plain:
+        return None
+    if fmt == "PNG":
+        png_chunks(raw)  # raises on a truncated or damaged file
+    truncated = (
+        (fmt == "JPEG" and not raw.rstrip(b"\x00").endswith(b"\xff\xd9"))
+        or (fmt == "WEBP" and struct.unpack("<I", raw[4:8])[0] + 8 > len(raw))
+    )
+    if truncated:
+        raise InvalidImage(_CORRUPT)
+    return CheckedOutput(_MEDIA_TYPES[fmt], width, height, fmt)
+
+
+def png_chunks(png: bytes) -> list[tuple[bytes, int, int]]:
+    """``(type, start, end)`` of every chunk up to IEND (``png[start:end]`` is the whole
+    chunk: length, type, data, CRC). Raises `InvalidImage` unless the signature, every
+    length and CRC, IHDR first, at least one IDAT and IEND all check out."""
+    if not png.startswith(PNG_SIGNATURE):
+        raise InvalidImage(_NOT_AN_IMAGE)
+    chunks: list[tuple[bytes, int, int]] = []
+    at = len(PNG_SIGNATURE)
+    while True:
+        if at + 12 > len(png):
+            raise InvalidImage(_CORRUPT)
+        length, kind = struct.unpack(">I4s", png[at : at + 8])
+        end = at + 12 + length
+        if length > 0x7FFFFFFF or end > len(png):
+            raise InvalidImage(_CORRUPT)
+        (crc,) = struct.unpack(">I", png[end - 4 : end])
+        if zlib.crc32(png[at + 4 : end - 4]) & 0xFFFFFFFF != crc:
+            raise InvalidImage(_CORRUPT)
+        chunks.append((kind, at, end))
+        at = end
+        if kind == b"IEND":
+            break
+    if chunks[0][0] != b"IHDR" or not any(kind == b"IDAT" for kind, _, _ in chunks):
+        raise InvalidImage(_CORRUPT)
+    return chunks
+
+
+def png_with_text(png: bytes, text: dict[str, str]) -> bytes:
+    """The PNG with ``text`` as iTXt chunks before IEND, by splicing bytes (no re-encode).
+
+    Text chunks already there are dropped, except ``stationthis:`` ones that ``text`` does not
+    replace: an engine's own label survives, a workflow a server embedded (ComfyUI's
+    ``prompt`` and ``workflow``) does not, as with `load_image`. Anything after IEND goes."""
+    kept: list[bytes] = []
+    for kind, start, end in png_chunks(png):
+        if kind == b"IEND":
+            kept.append(b"".join(_itxt(key, value) for key, value in text.items()))
+        elif kind in _TEXT_CHUNKS:
+            key = png[start + 8 : start + 8 + 80].split(b"\x00", 1)[0].decode("latin-1")
+            if not key.startswith("stationthis:") or key in text:
+                continue
+        kept.append(png[start:end])
+    return PNG_SIGNATURE + b"".join(kept)
+
+
+def _itxt(key: str, value: str) -> bytes:
+    body = key.encode("latin-1")[:79] + b"\x00\x00\x00\x00\x00" + value.encode("utf-8")
+    return (struct.pack(">I", len(body)) + b"iTXt" + body
+            + struct.pack(">I", zlib.crc32(b"iTXt" + body) & 0xFFFFFFFF))
 
 
 def thumbnail(png: bytes, size: int) -> bytes:

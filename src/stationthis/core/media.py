@@ -1,5 +1,10 @@
 """Media items: every image that enters the system is checked by the hardened loader, stored
-in the ``MediaStore`` and recorded in ``media`` with its owner. Thumbnails are made once."""
+in the ``MediaStore`` and recorded in ``media`` with its owner. Thumbnails are made once.
+
+An engine's output is ours, not a user's upload: its header and structure are checked
+(`check_output`) and its bytes stored as they are — a PNG gets the job's text chunks spliced
+in before IEND, a JPEG or WEBP keeps them in the row's ``meta["text"]``. Only what that check
+cannot vouch for is re-encoded by the loader."""
 
 from __future__ import annotations
 
@@ -18,13 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import Database, as_utc, new_id, utcnow
 from .engine import Artifact
-from .errors import InvalidInput, NotFound
-from .images import load_image, thumbnail
+from .errors import InvalidImage, InvalidInput, NotFound
+from .images import check_output, load_image, png_with_text, thumbnail
 from .media_store import MediaStore, StoredObject, check_key
 from .schema import media
 
 log = logging.getLogger(__name__)
 ORPHAN_AGE = timedelta(hours=1)  # younger files may belong to an upload still in progress
+INLINE_CHECK_BYTES = 1 << 20  # engine outputs up to this size are checked on the event loop
 
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
         "application/json": "json", "text/plain": "txt"}
@@ -90,16 +96,47 @@ class MediaService:
     async def store_artifact(
         self, owner_id: str, artifact: Artifact, *, job_id: str, text: dict[str, str]
     ) -> MediaItem:
-        if artifact.media_type.startswith("image/"):
-            return await self.ingest(
-                owner_id, artifact.data, kind="output", job_id=job_id,
-                meta={**artifact.meta, "name": artifact.name}, text=text,
-            )
-        kind = "text" if artifact.media_type.startswith("text/") else "model"
-        return await self._save(
-            owner_id, artifact.data, artifact.media_type, kind=kind, job_id=job_id,
-            meta={**artifact.meta, "name": artifact.name},
-        )
+        """Store an engine's output and write its row (see `stage_artifact`)."""
+        staged = await self.stage_artifact(owner_id, artifact, job_id=job_id, text=text)
+        try:
+            async with self.db.write() as conn:
+                return await self.record(conn, staged)
+        except BaseException:
+            await self.discard([staged])
+            raise
+
+    async def stage_artifact(
+        self, owner_id: str, artifact: Artifact, *, job_id: str, text: dict[str, str]
+    ) -> Staged:
+        """Check an engine's output and store its file, without a row (`record` it in the
+        transaction that finishes the job). Images are checked by their header and structure
+        and kept byte for byte (`InvalidImage` when refused); see the module's docstring."""
+        meta: dict[str, Any] = {**artifact.meta, "name": artifact.name}
+        if not artifact.media_type.startswith("image/"):
+            kind = "text" if artifact.media_type.startswith("text/") else "model"
+            return await self._put(owner_id, artifact.data, artifact.media_type, kind=kind,
+                                   job_id=job_id, meta=meta, width=None, height=None)
+        try:
+            if len(artifact.data) <= INLINE_CHECK_BYTES:
+                checked = _checked_output(artifact.data, text, self.max_pixels, self.max_bytes)
+            else:
+                checked = await asyncio.to_thread(
+                    _checked_output, artifact.data, text, self.max_pixels, self.max_bytes)
+            if checked is None:  # only the full loader can vouch for it: re-encoded as PNG
+                loaded = await asyncio.to_thread(
+                    load_image, artifact.data, max_pixels=self.max_pixels,
+                    max_bytes=self.max_bytes,
+                )
+                checked = (add_png_text(loaded.data, text) if text else loaded.data,
+                           "image/png", loaded.width, loaded.height)
+        except InvalidImage as exc:
+            raise InvalidImage(f"the engine's output {artifact.name!r} was refused: "
+                               f"{exc.message}") from exc
+        data, media_type, width, height = checked
+        if media_type != "image/png" and text:
+            meta["text"] = dict(text)
+        return await self._put(owner_id, data, media_type, kind="output", job_id=job_id,
+                               meta=meta, width=width, height=height)
 
     async def get(self, media_id: str, owner_id: str | None = None) -> MediaItem:
         """A media item; with ``owner_id``, someone else's item does not exist."""
@@ -186,11 +223,10 @@ class MediaService:
                                  meta=meta, width=width, height=height)
         try:
             async with self.db.write() as conn:
-                await self.record(conn, staged)
+                return await self.record(conn, staged)
         except BaseException:
             await self.discard([staged])
             raise
-        return await self.get(staged.id)
 
     async def _put(
         self, owner_id: str, data: bytes, media_type: str, *, kind: str, job_id: str | None,
@@ -205,6 +241,18 @@ class MediaService:
             sha256=hashlib.sha256(data).hexdigest(), job_id=job_id, meta=meta,
             created_at=utcnow(),
         ))
+
+
+def _checked_output(
+    raw: bytes, text: dict[str, str], max_pixels: int, max_bytes: int
+) -> tuple[bytes, str, int, int] | None:
+    """An engine output's bytes to store (a PNG with ``text`` spliced in), its media type and
+    size; None when the full loader must decide."""
+    checked = check_output(raw, max_pixels=max_pixels, max_bytes=max_bytes)
+    if checked is None:
+        return None
+    data = png_with_text(raw, text) if checked.media_type == "image/png" else raw
+    return data, checked.media_type, checked.width, checked.height
 
 
 def add_png_text(png: bytes, text: dict[str, str]) -> bytes:
