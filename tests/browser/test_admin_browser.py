@@ -23,8 +23,9 @@ def _make_admin(service: Service, name: str) -> None:
     """What `stationthis users admin NAME` does, on the service's database (in a thread:
     Playwright's loop runs in this one)."""
     async def run() -> None:
-        settings = Settings(data_dir=service.data_dir, _env_file=None,  # type: ignore[call-arg]
-                            database_url=f"sqlite+aiosqlite:///{service.data_dir / 'stationthis.db'}")
+        url = f"sqlite+aiosqlite:///{service.data_dir / 'stationthis.db'}"
+        settings = Settings(data_dir=service.data_dir, database_url=url,
+                            _env_file=None)  # type: ignore[call-arg]
         app = build(settings)
         try:
             assert app.operators is not None
