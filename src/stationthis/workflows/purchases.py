@@ -136,7 +136,18 @@ class Purchases:
 
     async def fulfil(self, purchase_id: str, payment_id: str, *, amount: int,
                      currency: str) -> tuple[Purchase, bool]:
-        """The provider confirmed the payment: the points are granted once per payment id."""
+        """The provider confirmed the payment: the points are granted once per payment id.
+        A second, different payment of the same purchase (an invoice paid twice) is money
+        received all the same: it becomes a purchase of its own."""
+        first = await self.store.get(purchase_id)
+        if first.provider_payment_id not in (None, payment_id):
+            existing = await self.store.find(payment_id=payment_id)
+            if existing is not None:
+                purchase_id = existing.id
+            else:
+                purchase_id = (await self.store.create(
+                    first.account_id, first.channel, first.package, first.points,
+                    first.amount, first.currency, payer_ref=first.payer_ref)).id
         purchase, granted = await self.store.fulfil(purchase_id, payment_id, amount=amount,
                                                     currency=currency)
         if granted:

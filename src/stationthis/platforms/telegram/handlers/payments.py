@@ -40,6 +40,7 @@ from .common import Ctx, answer, guarded, in_group, station, user_of
 log = logging.getLogger(__name__)
 BUTTON = "buy:"
 DESCRIPTION = "buy points with Telegram Stars"
+PAYMENT_GROUP = -3
 NOT_MATCHED = ("We received your payment but could not match it to a purchase; nothing is "
                "lost: the operator can see it (charge {charge}). Sorry for the trouble.")
 
@@ -48,9 +49,12 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     new = filters.UpdateType.MESSAGE
     application.add_handler(CommandHandler("buy", buy, filters=new))
     application.add_handler(CallbackQueryHandler(pressed, pattern=rf"^{BUTTON}"))
-    application.add_handler(PreCheckoutQueryHandler(pre_checkout))
-    application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, paid))
-    application.add_handler(MessageHandler(_Refunded(), refunded))
+    # Before the rate limit (group -2): a payment must never be dropped, and Telegram
+    # cancels one whose pre-checkout query goes unanswered.
+    application.add_handler(PreCheckoutQueryHandler(pre_checkout), group=PAYMENT_GROUP)
+    application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, paid),
+                            group=PAYMENT_GROUP)
+    application.add_handler(MessageHandler(_Refunded(), refunded), group=PAYMENT_GROUP)
 
 
 @guarded
