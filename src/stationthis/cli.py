@@ -540,6 +540,9 @@ def points_history(
             charged = f" charged {e.charged}" if e.charged is not None else ""
             typer.echo(f"{e.created_at:%Y-%m-%d %H:%M:%S}  {e.kind:<9} {e.bucket:<9} "
                        f"{e.amount:+6d}{charged}  {e.ref or ''}  {e.memo or ''}".rstrip())
+        bought = await purchase_lines(app, account)  # the receipts (cli_purchases.py)
+        for line in ["purchases:", *bought] if bought else []:
+            typer.echo(line)
 
     _run(body)
 
@@ -791,3 +794,6 @@ cli.command("worker")(_worker)  # `stationthis worker`: runs jobs beside --web-o
 from .cli_media import media_cli as _media_cli  # noqa: E402
 
 cli.add_typer(_media_cli, name="media")  # `stationthis media prune [--dry-run]`
+from .cli_purchases import purchase_lines, purchases_cli  # noqa: E402
+
+cli.add_typer(purchases_cli, name="purchases")  # `stationthis purchases list|refund`
