@@ -27,6 +27,7 @@ from . import render
 from .cook_watch import CookWatch
 from .handlers import account, generate, settings, train
 from .handlers import collections as colls
+from .handlers.buy import buy as _buy
 from .handlers.common import SORRY, Interaction, Station, error_text, run_guarded
 from .handlers.images import refusal
 from .ids import unpack
@@ -60,6 +61,7 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
     "help": (account.help_, "ephemeral"),
     "train": (train.command, "ephemeral"),
     "collections": (colls.command, "ephemeral"),
+    "buy": (_buy, "ephemeral"),  # the link in it is personal
 }
 OBJECT_OF = {"r": "job", "c": "job", "u": "media", "v": "media", "d": "media", "da": "media",
              "ca": "media", "cas": "media"}

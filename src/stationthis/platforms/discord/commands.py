@@ -58,6 +58,7 @@ def commands() -> list[dict[str, Any]]:
                 option(STRING, "code", "a code from /link elsewhere (none: get a code)")),
         command("models", "Your trained models"),
         command("help", "What StationThis can do"),
+        command("buy", "Buy points (you pay by card on the web studio)"),
         command("train", "Datasets and trainings",
                 option(SUB, "create", "Create a dataset"),
                 option(SUB, "list", "Your datasets"),
