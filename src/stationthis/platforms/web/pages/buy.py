@@ -1,6 +1,7 @@
 """The Buy page: the packages of points with what each buys, a card checkout per purchase
-(Stripe Checkout), and the page Stripe sends the buyer back to, which says "processing"
-until Stripe's signed webhook has confirmed the payment (the redirect itself grants nothing).
+(Stripe Checkout: the page links to it and static/buy.js follows the link), and the page
+Stripe sends the buyer back to, which says "processing" until Stripe's signed webhook has
+confirmed the payment (the redirect itself grants nothing).
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import RedirectResponse
 
 from ....core.errors import NotFound, StationError
 from ....core.users import Account
@@ -35,7 +35,9 @@ async def buy(request: Request, account: SignedIn) -> Response:
         _, url = await start_checkout(app, request, account, text(form, "package"))
     except StationError as exc:
         return await _render(request, account, status_of(exc), error=exc.message)
-    return RedirectResponse(url, status_code=303)  # to Stripe's checkout page
+    # Not a redirect: the pages' CSP (form-action 'self') forbids a form post that lands on
+    # another site. The page links to Stripe's checkout and buy.js follows the link at once.
+    return await _render(request, account, checkout_url=url)
 
 
 @router.get("/buy/done")
@@ -61,6 +63,7 @@ async def _render(request: Request, account: Account, status_code: int = 200,
         "offers": shop.offers("stripe"), "telegram": shop.offers("telegram"),
         "configured": bool(shop.packages), "card": shop.card, "balance": balance,
         "purchases": await shop.history(account, 20), "error": None, "notice": None,
+        "checkout_url": None,
     }
     context.update(extra)
     return page(request, "buy.html", status_code, **context)

@@ -1,6 +1,12 @@
+// The Buy page: after a package was chosen, go on to Stripe's checkout page (the link is
+// there for browsers without JavaScript).
 // The page Stripe sends the buyer back to: while the purchase is pending ("processing"),
 // ask our server for its status and show the result once the payment is confirmed.
 "use strict";
+(function () {
+  const onward = document.getElementById("checkout-link");
+  if (onward) window.location.assign(onward.href);
+})();
 (function () {
   const section = document.getElementById("purchase");
   if (!section || section.dataset.status !== "pending") return;
