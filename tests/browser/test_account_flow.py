@@ -31,15 +31,17 @@ def test_image_inputs_account_keys_and_signing_in_again(page: Any, tmp_path: Pat
     page.get_by_label("prompt").fill("a blue lake")
     expect(page.locator("#price")).to_have_attribute("data-state", "fits")
     page.get_by_role("button", name="Run", exact=True).click()
-    expect(page.locator("#job")).to_have_attribute("data-state", "succeeded", timeout=60_000)
-    expect(page.locator("figure.output figcaption").first).to_contain_text("320×256")
+    tile = page.locator("#tiles .tile").first
+    expect(tile).to_have_attribute("data-state", "succeeded", timeout=60_000)
+    expect(tile.locator("figure.output figcaption").first).to_contain_text("320×256")
 
     # --- a bad value is explained before running ----------------------------------------
     page.goto("/")
     page.get_by_label("prompt").fill("a fox")
     page.locator("details summary", has_text="More options").click()
     page.locator("#in-steps").fill("999")
-    expect(page.locator("#quote-error")).to_contain_text("steps must be between 1 and 150")
+    expect(page.locator("#quote-error")).to_contain_text(
+        "steps must be between 1 and 48 on the free tier")
 
     # --- account: the refill countdown ticks; a new key is shown once ---------------------
     page.get_by_role("link", name="Account").click()

@@ -1,6 +1,7 @@
-"""A person's whole path in a real browser: sign up, make an image and watch its progress
-reach 100%, upscale it, find both in the gallery, build a dataset (several images uploaded at
-once, captions edited in place), train a model on the preview engine and use it in a make.
+"""A person's whole path in a real browser: sign up, make an image in the studio and watch its
+tile's progress reach 100%, upscale it from the tile (priced first), find both in the gallery,
+build a dataset (several images uploaded at once, captions edited in place), train a model on
+the preview engine and use it in a make.
 """
 
 from __future__ import annotations
@@ -39,12 +40,22 @@ def _wait_for_success(page: Any) -> None:
     expect(page.locator("#done")).to_be_visible()
 
 
-def _make(page: Any, prompt: str) -> None:
+def _make(page: Any, prompt: str) -> Any:
+    """Run from the studio: the new job's tile appears at the top of the feed, in place."""
     page.get_by_label("prompt").fill(prompt)
     price = page.locator("#price")
     expect(price).to_have_attribute("data-state", "fits")
     expect(price).to_have_text(re.compile(r"^\d+ points$"))
+    before = page.locator("#tiles .tile").count()
     page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("#tiles .tile")).to_have_count(before + 1)
+    expect(page).to_have_url(re.compile(r"/$"))
+    return page.locator("#tiles .tile").first
+
+
+def _tile_done(tile: Any) -> None:
+    expect(tile).to_have_attribute("data-state", "succeeded", timeout=60_000)
+    expect(tile.locator("figure.output img").first).to_be_visible()
 
 
 def _dataset_images(folder: Path) -> list[str]:
@@ -62,20 +73,26 @@ def _dataset_images(folder: Path) -> list[str]:
 def test_sign_up_make_upscale_gallery_train_and_use_the_model(page: Any, tmp_path: Path) -> None:
     _sign_up(page, "alice")
 
-    # --- make: the price first, then live progress to 100% and the image ---------------
-    _make(page, "a red fox in the snow")
-    _wait_for_success(page)
-    assert int(page.locator("#job").get_attribute("data-updates") or 0) > 0, \
-        "no live progress reached the page"
-    first = page.locator("figure.output").first
+    # --- make: the price first, then live progress in its tile and the image -------------
+    tile = _make(page, "a red fox in the snow")
+    job_id = tile.get_attribute("data-job-id")
+    tile = page.locator(f"#tile-{job_id}")
+    _tile_done(tile)
+    first = tile.locator("figure.output").first
     expect(first.locator("figcaption")).to_contain_text("512×512")
     made_id = first.get_attribute("data-media-id")
 
-    # --- upscale it ---------------------------------------------------------------------
+    # --- upscale it from the tile: its price first, then Run --------------------------------
     first.get_by_role("button", name="Upscale ×2").click()
-    _wait_for_success(page)
-    expect(page.locator("figure.output figcaption").first).to_contain_text("1024×1024")
-    upscaled_id = page.locator("figure.output").first.get_attribute("data-media-id")
+    confirm = tile.locator(".confirm")
+    expect(confirm).to_contain_text(re.compile(r"Upscale ×2: \d+ points"))
+    expect(page.locator("#tiles .tile")).to_have_count(1)  # nothing runs before Run
+    confirm.get_by_role("button", name=re.compile("^Run")).click()
+    expect(page.locator("#tiles .tile")).to_have_count(2)
+    upscaled = page.locator("#tiles .tile").first
+    _tile_done(upscaled)
+    expect(upscaled.locator("figure.output figcaption").first).to_contain_text("1024×1024")
+    upscaled_id = upscaled.locator("figure.output").first.get_attribute("data-media-id")
 
     # --- both in the gallery, with a reproducibility card ----------------------------------
     page.get_by_role("link", name="Gallery").click()
@@ -120,13 +137,18 @@ def test_sign_up_make_upscale_gallery_train_and_use_the_model(page: Any, tmp_pat
     price = page.locator("#price")
     expect(price).to_have_attribute("data-state", "fits")
     page.get_by_role("button", name="Run", exact=True).click()
+    newest = page.locator("#tiles .tile").first
+    expect(newest.locator(".tile-prompt")).to_contain_text("a fox at night")
+    _tile_done(newest)
+    newest.get_by_role("link", name="details").click()
     _wait_for_success(page)
     page.locator("details summary", has_text="Parameters").click()
     expect(page.locator("table.params")).to_contain_text("Snow foxes")
 
     # --- the account shows what was spent --------------------------------------------------
     page.get_by_role("link", name="Account").click()
-    expect(page.locator("#ledger")).to_contain_text("capture")
+    expect(page.locator("#ledger")).to_contain_text("upscale · 1 image")
+    expect(page.locator("#ledger")).not_to_contain_text("capture")
     bars = page.locator("#spent-chart rect[data-points]")
     expect(bars).to_have_count(14)
     assert int(bars.nth(13).get_attribute("data-points") or 0) > 1220

@@ -3,19 +3,23 @@
 Domain errors (core/errors.py, core/auth.py) map to HTTP statuses here and nowhere else;
 validation errors, unknown routes and oversized bodies use the same shape. ``documented``
 lists the error answers of a route for the OpenAPI schema.
+
+A browser (``Accept: text/html``) asking for a page outside ``/api/`` gets an HTML page for
+the same errors (an unknown address, a crash) when the pages set ``web.state.error_page``
+(``pages.install``); programs, and everything under ``/api/``, keep the JSON.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -97,42 +101,73 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+ErrorPage = Callable[[Request, int, str], Awaitable[Response]]
+
+
+def wants_html(request: Request) -> bool:
+    """A browser asking for a page (not the API, not a program that takes JSON)."""
+    if request.url.path.startswith("/api/"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def _answer(request: Request, json: JSONResponse, status: int, message: str) -> Response:
+    render: ErrorPage | None = getattr(request.app.state, "error_page", None)
+    if render is None or not wants_html(request):
+        return json
+    try:
+        page = await render(request, status, message)
+    except Exception:  # the error page itself failed: the JSON still says what happened
+        log.exception("the error page for %s failed", request.url.path)
+        return json
+    for name in ("Retry-After", "Allow"):
+        if name in json.headers:
+            page.headers[name] = json.headers[name]
+    return page
+
+
 def status_of(exc: e.StationError) -> int:
     return next((status for cls, status in STATUS if isinstance(exc, cls)), 400)
 
 
 def install(web: FastAPI) -> None:
     @web.exception_handler(e.StationError)
-    async def station_error(_: Request, exc: e.StationError) -> JSONResponse:
+    async def station_error(request: Request, exc: e.StationError) -> Response:
         status = status_of(exc)
         headers = None
         if "retry_after" in exc.details:
             headers = {"Retry-After": str(exc.details["retry_after"])}
-        return error_response(status, exc.code, exc.message, exc.details, headers)
+        json = error_response(status, exc.code, exc.message, exc.details, headers)
+        return await _answer(request, json, status, exc.message)
 
     @web.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
         problems = [
             {"location": ".".join(str(p) for p in err.get("loc", ())),
              "message": str(err.get("msg", ""))}
             for err in exc.errors()
         ]
         first = problems[0] if problems else {"location": "", "message": "invalid request"}
-        return error_response(422, "validation_error",
-                              f"{first['location']}: {first['message']}".strip(": "),
-                              {"errors": problems})
+        message = f"{first['location']}: {first['message']}".strip(": ")
+        json = error_response(422, "validation_error", message, {"errors": problems})
+        return await _answer(request, json, 422, message)
 
     @web.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_response(exc.status_code, code, message,
+        json = error_response(exc.status_code, code, message,
                               headers=dict(exc.headers) if exc.headers else None)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"There is no page at {request.url.path}."
+        return await _answer(request, json, exc.status_code, message)
 
     @web.exception_handler(Exception)
-    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+    async def crashed(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "something went wrong on our side")
+        message = "something went wrong on our side"
+        json = error_response(500, "internal_error", message)
+        return await _answer(request, json, 500, message)
 
 
 def _plain(value: Any) -> Any:

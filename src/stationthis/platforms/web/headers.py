@@ -3,8 +3,9 @@ sign-in links carry their token in the URL), a Content-Security-Policy that allo
 origin's scripts, styles and connections (the pages have no inline script or style), and
 HSTS when the public URL is https.
 
-The API docs (``/docs``, ``/redoc``) come from FastAPI with an inline script and Swagger UI
-from a CDN, so they get only the framing part of the policy."""
+The API docs (``/docs``, ``/redoc``) are served from local files too (pages/docs.py), so they
+get a self-only policy as well; it differs only in allowing inline styles (Swagger UI and
+ReDoc set them from their bundles) and blob: workers (ReDoc's search)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,19 @@ PAGE_POLICY = "; ".join([
     "form-action 'self'",
     "frame-ancestors 'none'",
 ])
-DOCS_POLICY = "frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
+DOCS_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "worker-src 'self' blob:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
 DOCS_PATHS = ("/docs", "/redoc")
 HSTS = "max-age=31536000"
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import account, auth, collections, cook, gallery, studio, training
+from . import account, auth, collections, cook, docs, feed, gallery, studio, training
 from .buy import router as buy_router
-from .common import STATIC
+from .common import STATIC, error_page
 
 
 def install(web: FastAPI) -> None:
-    for module in (auth, studio, gallery, training, account, collections, cook):
+    for module in (auth, studio, feed, gallery, training, account, collections, cook):
         web.include_router(module.router)
     web.include_router(buy_router)  # /buy: buying points (issue 18)
+    docs.install(web)
     web.mount("/static", StaticFiles(directory=STATIC), name="static")
+    web.state.error_page = error_page  # browsers get HTML error pages (errors.py)

@@ -1,11 +1,16 @@
-"""The account: balance and the allowance refill countdown, points spent per day, the ledger,
-API keys (a new key is shown once), linked platforms (link codes) and the user's settings."""
+"""The account: balance and the allowance refill countdown, points spent per day, the ledger
+(one line per job, paged), API keys (a new key is shown once), linked platforms (link codes),
+the user's settings, and where buying points will be.
+
+A new API key: the post makes it and redirects (POST-redirect-GET, so a reload makes no
+other); the secret rides to that one GET in a short-lived cookie, which the GET clears — it is
+shown once."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from ....core.db import utcnow
 from ....core.errors import StationError
@@ -14,26 +19,38 @@ from ..auth import station
 from ..errors import status_of
 from .common import PageRoute, SignedIn, form_of, page, redirect, text
 from .format import chart, spent_per_day
+from .ledger import describe, fold, page_of
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-LEDGER_ROWS = 50
 CHART_DAYS = 14
-CHART_ROWS = 2000  # ledger rows read for the chart (two weeks of a busy user)
+CHART_ROWS = 2000  # ledger rows read for the chart and the history (weeks of a busy user)
+NEW_KEY_COOKIE = "stationthis_new_key"
+NEW_KEY_SECONDS = 120
 
 
 @router.get("/account")
-async def account_page(request: Request, account: SignedIn) -> Response:
-    return await _render(request, account)
+async def account_page(request: Request, account: SignedIn,
+                       number: int = Query(1, alias="page", ge=1, le=10_000)) -> Response:
+    secret = request.cookies.get(NEW_KEY_COOKIE)
+    response = await _render(request, account, ledger_page=number, new_secret=secret)
+    if secret is not None:
+        response.delete_cookie(NEW_KEY_COOKIE, path="/account", httponly=True,
+                               samesite="strict")
+    return response
 
 
 @router.post("/account/keys")
 async def create_key(request: Request, account: SignedIn) -> Response:
     form = await form_of(request)
+    app = station(request)
     try:
-        new = await station(request).auth.create_api_key(account, text(form, "name"))
+        new = await app.auth.create_api_key(account, text(form, "name"))
     except StationError as exc:
         return await _render(request, account, status_of(exc), error=exc.message)
-    return await _render(request, account, 201, new_key=new)
+    response = redirect("/account#new-key")
+    response.set_cookie(NEW_KEY_COOKIE, new.secret, max_age=NEW_KEY_SECONDS, path="/account",
+                        httponly=True, samesite="strict", secure=app.settings.cookies_secure)
+    return response
 
 
 @router.post("/account/keys/{key_id}/revoke")
@@ -87,7 +104,8 @@ async def password(request: Request, account: SignedIn) -> Response:
 
 
 async def _render(
-    request: Request, account: Account, status_code: int = 200, **extra: Any
+    request: Request, account: Account, status_code: int = 200, *, ledger_page: int = 1,
+    new_secret: str | None = None, **extra: Any,
 ) -> Response:
     app = station(request)
     view = await app.account.balance(account)
@@ -98,13 +116,23 @@ async def _render(
         max(0, round((view.balance.next_refill_at - now).total_seconds()))
         if view.balance.next_refill_at else None
     )
+    lines, pager = page_of(fold(entries), ledger_page)
+    await describe(lines, app.jobs)
+    keys = await app.auth.api_keys(account)
+    new_key = None
+    if new_secret:
+        named = next((k for k in keys if new_secret.startswith(k.prefix + "_")), None)
+        if named is not None:  # a cookie for a key that was revoked since shows nothing
+            new_key = {"name": named.name, "secret": new_secret}
+    policy = app.account.policy
     context: dict[str, Any] = {
-        "view": view, "ledger": entries[:LEDGER_ROWS], "chart": spent,
-        "refill_seconds": refill_seconds, "keys": await app.auth.api_keys(account),
+        "view": view, "ledger": lines, "pager": pager, "chart": spent,
+        "refill_seconds": refill_seconds, "keys": keys,
         "identities": await app.account.identities(account),
-        "settings": await app.user_settings.show(account), "new_key": None,
+        "settings": await app.user_settings.show(account), "new_key": new_key,
         "link_code": None, "error": None, "notice": None,
         "purchases": await app.purchases.history(account, 20),
+        "refill_step": policy.step_amount, "refill_every": policy.interval_seconds,
     }
     context.update(extra)
     return page(request, "account.html", status_code, **context)

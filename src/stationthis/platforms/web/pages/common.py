@@ -21,11 +21,12 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
 
-from ....core.errors import StationError
+from ....core.errors import InsufficientPoints, StationError
 from ....core.users import Account
-from ..auth import check_csrf, csrf_token, optional_account, station
+from ..auth import SESSION_COOKIE, check_csrf, csrf_token, optional_account, station
 from ..errors import status_of
 from .format import filters
+from .short import GET_POINTS_URL, explain
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent.parent
@@ -89,6 +90,17 @@ def page(
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
+async def error_page(request: Request, status: int, message: str) -> Response:
+    """The HTML page for an error outside a page route (an unknown address, a crash): see
+    ``errors.py``. The header shows who is signed in, as on every page."""
+    if not hasattr(request.state, "account"):
+        try:
+            await optional_account(request, None, request.cookies.get(SESSION_COOKIE))
+        except StationError:
+            request.state.account = None
+    return page(request, "error.html", status, message=message, status=status, short=None)
+
+
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -112,7 +124,11 @@ class PageRoute(APIRoute):
                 status = status_of(exc)
                 if status == 401:
                     return redirect(sign_in_url(request.url.path))
+                short = None
+                account = getattr(request.state, "account", None)
+                if isinstance(exc, InsufficientPoints) and account is not None:
+                    short = await explain(station(request), account.id, exc)
                 return page(request, "error.html", status, message=exc.message,
-                                  status=status)
+                            status=status, short=short, get_points=GET_POINTS_URL)
 
         return handle

@@ -11,6 +11,7 @@ from ....core.errors import InvalidInput, NotFound
 from ....workflows.history import MAX_RECENT
 from ..auth import station
 from .common import PageRoute, SignedIn, form_of, page, redirect
+from .feed import ui_tools
 from .studio import reply_to
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -54,8 +55,7 @@ async def image(media_id: str, request: Request, account: SignedIn) -> Response:
         card = await app.history.card(account, media_id)
     except InvalidInput:
         card = None  # an upload: it was not made here
-    ui_tools = {t.category for t in app.tools.all()}
-    return page(request, "image.html", item=item, card=card, ui_tools=ui_tools)
+    return page(request, "image.html", item=item, card=card, ui_tools=ui_tools(request))
 
 
 @router.post("/gallery/{media_id}/rerun")

@@ -1,9 +1,11 @@
 """The studio (the home page when signed in), a job's page with its live progress, and the
 actions on a result: regenerate, variations, upscale, remove background, cancel.
 
-Running is a plain form post (so it works without JS); the page's JS adds the live price
-(``POST /api/v1/quotes``), image uploads (``POST /api/v1/media``) and the progress stream
-(``GET /api/v1/jobs/{id}/events``)."""
+The studio is one page: the prompt bar and the tool's inputs above, the feed of the user's
+jobs below (``feed.py``). Running is a plain form post, so it works without JS (it then goes
+to the job's page); the page's JS posts the same forms with ``X-Studio: feed`` and gets the
+new job's tile (or what went wrong) back to put in place, and adds the live price
+(``POST /api/v1/quotes``), image uploads (``POST /api/v1/media``) and progress."""
 
 from __future__ import annotations
 
@@ -13,15 +15,19 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import text as sql
 
 from .... import __version__
-from ....core.errors import InvalidInput, NotFound, StationError
+from ....core.db import utcnow
+from ....core.errors import InsufficientPoints, InvalidInput, NotFound, StationError
 from ....core.jobs import Job
+from ....core.tools import Tool
 from ....core.users import Account
 from ....workflows.make_image import Request as MakeRequest
 from ....workflows.settings import PARAM_KEYS
 from ..auth import optional_account, station
 from ..errors import status_of
 from .common import PageRoute, SignedIn, form_of, page, redirect, text
-from .forms import STUDIO_CATEGORIES, fields_of, options_of
+from .feed import feed, tile_of, ui_tools
+from .forms import STUDIO_CATEGORIES, aspects, fields_of, options_of
+from .short import GET_POINTS_URL, explain
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 WEB_REPLY = "web"
@@ -34,11 +40,12 @@ def reply_to(user: Account) -> dict[str, Any]:
 @router.get("/")
 async def home(
     request: Request, tool: str | None = None, prompt: str | None = None,
-    account: Account | None = Depends(optional_account),
+    image: str | None = None, account: Account | None = Depends(optional_account),
 ) -> Response:
     if account is None or request.state.auth_via != "session":
         return page(request, "landing.html", health=await _health(request))
-    return await _studio(request, account, tool, {"prompt": prompt} if prompt else {})
+    values: dict[str, Any] = {"prompt": prompt} if prompt else {}
+    return await _studio(request, account, tool, values, image=image)
 
 
 @router.get("/status")
@@ -53,12 +60,15 @@ async def run(request: Request, account: SignedIn) -> Response:
     tool = app.tools.get(text(form, "tool") or "make")
     options, images = options_of(tool, form)
     try:
+        _check_images(tool, images, app.settings.max_upload_bytes)
         job = await app.make_image.make(account, MakeRequest(tool.name, options, images),
                                         reply=reply_to(account))
     except StationError as exc:
+        if in_feed(request):
+            return await _problem(request, account, exc)
         values = {**options, **images}
-        return await _studio(request, account, tool.name, values, exc.message, status_of(exc))
-    return redirect(f"/jobs/{job.id}")
+        return await _studio(request, account, tool.name, values, exc, status_of(exc))
+    return await _started(request, account, job)
 
 
 @router.get("/jobs/{job_id}")
@@ -80,6 +90,9 @@ async def job_results(
 async def cancel(job_id: str, request: Request, account: SignedIn) -> Response:
     await form_of(request)
     await station(request).status.cancel(account, job_id)
+    if in_feed(request):
+        job = await station(request).jobs.get_owned(job_id, account.id)
+        return await _tile(request, account, job)
     return redirect(f"/jobs/{job_id}")
 
 
@@ -88,8 +101,13 @@ async def regenerate(
     job_id: str, request: Request, account: SignedIn
 ) -> Response:
     await form_of(request)
-    job = await station(request).again.regenerate(account, job_id, reply=reply_to(account))
-    return redirect(f"/jobs/{job.id}")
+    try:
+        job = await station(request).again.regenerate(account, job_id, reply=reply_to(account))
+    except StationError as exc:
+        if in_feed(request):
+            return await _problem(request, account, exc)
+        raise
+    return await _started(request, account, job)
 
 
 @router.post("/media/{media_id}/{action}")
@@ -99,20 +117,61 @@ async def image_action(
     form = await form_of(request)
     again = station(request).again
     reply = reply_to(account)
-    if action == "variations":
-        job = await again.vary(account, media_id, _strength(text(form, "strength")),
-                               reply=reply)
-    elif action == "upscale":
-        scale = 4 if text(form, "scale") == "4" else 2
-        job = await again.upscale(account, media_id, scale, reply=reply)
-    elif action == "rmbg":
-        job = await again.remove_background(account, media_id, reply=reply)
-    else:
-        raise NotFound("no such action")
-    return redirect(f"/jobs/{job.id}")
+    try:
+        if action == "variations":
+            job = await again.vary(account, media_id, _strength(text(form, "strength")),
+                                   reply=reply)
+        elif action == "upscale":
+            scale = 4 if text(form, "scale") == "4" else 2
+            job = await again.upscale(account, media_id, scale, reply=reply)
+        elif action == "rmbg":
+            job = await again.remove_background(account, media_id, reply=reply)
+        else:
+            raise NotFound("no such action")
+    except StationError as exc:
+        if in_feed(request) and not isinstance(exc, NotFound):
+            return await _problem(request, account, exc)
+        raise
+    return await _started(request, account, job)
 
 
 # ----- internals ------------------------------------------------------------------------------
+
+
+def in_feed(request: Request) -> bool:
+    """Posted by the studio's JS, which puts the answer in the feed (not a whole page)."""
+    return request.headers.get("x-studio") == "feed"
+
+
+async def _started(request: Request, account: Account, job: Job) -> Response:
+    if in_feed(request):
+        return await _tile(request, account, job, 201)
+    return redirect(f"/jobs/{job.id}")
+
+
+async def _tile(request: Request, account: Account, job: Job, status_code: int = 200
+                ) -> Response:
+    return page(request, "_tile.html", status_code, t=await tile_of(request, account, job),
+                ui_tools=ui_tools(request))
+
+
+async def _problem(request: Request, account: Account, exc: StationError) -> Response:
+    """What went wrong, as a fragment for the feed: the message, and for a user short of
+    points the ways forward."""
+    short = (await explain(station(request), account.id, exc)
+             if isinstance(exc, InsufficientPoints) else None)
+    return page(request, "_problem.html", status_of(exc), message=exc.message, short=short,
+                get_points=GET_POINTS_URL)
+
+
+def _check_images(tool: Tool, images: dict[str, str], max_bytes: int) -> None:
+    """A required image that is missing says what to do (the upload may have been refused:
+    the page shows why next to the file input)."""
+    for name, spec in tool.inputs.items():
+        if spec.type == "image" and spec.required and not images.get(name):
+            raise InvalidInput(
+                f"Choose an image for “{name.replace('_', ' ')}” first: a PNG, JPEG or WebP "
+                f"file of at most {max_bytes // (1024 * 1024)} MB.", input=name)
 
 
 def _strength(raw: str) -> float:
@@ -127,7 +186,7 @@ def _strength(raw: str) -> float:
 
 async def _studio(
     request: Request, account: Account, tool_name: str | None, values: dict[str, Any],
-    error: str | None = None, status_code: int = 200,
+    error: StationError | None = None, status_code: int = 200, image: str | None = None,
 ) -> Response:
     app = station(request)
     tools = [t for t in app.tools.all() if t.category in STUDIO_CATEGORIES]
@@ -140,13 +199,27 @@ async def _studio(
     mine = {k: v.value for k, v in view.items.items()
             if k in PARAM_KEYS and v.source != "default" and v.value is not None
             and not (takes_image and k in ("width", "height"))}  # the image's size wins
+    image_input = next((n for n, s in tool.inputs.items() if s.type == "image"), None)
+    if image and image_input and image_input not in values:
+        values = {**values, image_input: image}  # "use as input" from a tile
+    limits = app.tiers.limits(account)
+    filled = {**mine, **values}
     balance = await app.account.balance(account)
     models = await app.training.my_models(account) if "loras" in tool.inputs else []
-    active = await app.status.active(account)
+    short = (await explain(app, account.id, error)
+             if isinstance(error, InsufficientPoints) else None)
+    policy = app.account.policy
+    next_at = balance.balance.next_refill_at
+    refill_next = max(0, round((next_at - utcnow()).total_seconds())) if next_at else None
     return page(
         request, "studio.html", status_code, tools=tools, tool=tool,
-        fields=fields_of(tool, {**mine, **values}), error=error, balance=balance,
-        models=models, active=active,
+        fields=fields_of(tool, filled, limits), aspects=aspects(tool, filled, limits),
+        error=error.message if error and short is None else None, short=short,
+        balance=balance, models=models, tier=limits.tier, get_points=GET_POINTS_URL,
+        max_upload=app.settings.max_upload_bytes, refill_step=policy.step_amount,
+        refill_every=policy.interval_seconds, refill_next=refill_next,
+        allowance_room=balance.balance.allowance_max - balance.balance.allowance,
+        **await feed(request, account, None),
     )
 
 
@@ -166,8 +239,7 @@ async def _results(request: Request, account: Account, job: Job) -> dict[str, An
     if job.category == "train" and job.state == "succeeded":
         model = next((m for m in await app.training.my_models(account) if m.job_id == job.id),
                      None)
-    return {"outputs": outputs, "texts": texts, "model": model,
-            "ui_tools": {t.category for t in app.tools.all()}}
+    return {"outputs": outputs, "texts": texts, "model": model, "ui_tools": ui_tools(request)}
 
 
 async def _health(request: Request) -> dict[str, Any]:
