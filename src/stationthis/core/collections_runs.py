@@ -17,38 +17,13 @@ from sqlalchemy import func, insert, select, update
 from .collections_traits import CookConfig
 from .db import Database, as_utc, new_id, utcnow
 from .errors import NotFound
-from .events import Event, add_to_outbox
+from .events import CookFinished, CookProgressed, Event, add_to_outbox
 from .schema import collections, cook_pieces, cook_runs
+
+__all__ = ["CookFinished", "CookProgressed", "CookStore", "Piece", "Run"]  # events: .events
 
 UNFINISHED = ("running", "paused")
 IN_FLIGHT = ("claimed", "running")
-
-
-@dataclass(frozen=True, kw_only=True)
-class CookProgressed(Event):
-    """Published on the bus after every change of a run: platforms show "37/100"."""
-
-    run_id: str
-    collection_id: str
-    owner_id: str
-    reply: dict[str, Any] | None
-    state: str
-    done: int
-    failed: int
-    total: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class CookFinished(Event):
-    """Through the outbox (never lost): a run finished (every piece done or failed)."""
-
-    run_id: str
-    collection_id: str
-    owner_id: str
-    reply: dict[str, Any] | None
-    done: int
-    failed: int
-    total: int
 
 
 @dataclass(frozen=True)

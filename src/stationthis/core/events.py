@@ -59,6 +59,11 @@ class JobEvent(Event):
     job_id: str
     owner_id: str
     reply: dict[str, Any] | None = None
+    # The job's category (``txt2img``, ``train``…) and origin (``cook`` for a cook run's
+    # piece): subscribers skip other jobs' events without reading the job. None only in
+    # events written before these fields existed (and in review notices): read the job then.
+    category: str | None = None
+    origin: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +108,34 @@ class PointsCaptured(Event):
     account_id: str
     ref: str
     amount: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CookProgressed(Event):
+    """A cook run changed (a piece ended, it paused, resumed…), straight to the bus: platforms
+    show "37/100" on the run's status message (``reply``). Its end is ``CookFinished``."""
+
+    run_id: str
+    collection_id: str
+    owner_id: str
+    reply: dict[str, Any] | None
+    state: str  # running | paused | finished | cancelled
+    done: int
+    failed: int
+    total: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CookFinished(Event):
+    """Through the outbox (never lost): a run finished (every piece done or failed)."""
+
+    run_id: str
+    collection_id: str
+    owner_id: str
+    reply: dict[str, Any] | None
+    done: int
+    failed: int
+    total: int
 
 
 Handler = Callable[[Event], Awaitable[None]]

@@ -93,7 +93,8 @@ class JobService(JobReads):
                 locked=locked[new.payer_id],
             )
             events = [JobQueued(job_id=job_id, owner_id=new.owner_id, reply=new.reply,
-                                tool=new.tool, quote=new.quote)]
+                                tool=new.tool, quote=new.quote, category=new.category,
+                                origin=new.origin)]
             await self._outbox(conn, events)
         await self._published(events)
         return Job(  # what the row now says, without reading it back
@@ -156,7 +157,8 @@ class JobService(JobReads):
             return  # finished meanwhile, or another worker owns it now
         await self.bus.publish(
             JobProgressed(job_id=job.id, owner_id=job.owner_id, reply=job.reply,
-                          state=job.state, progress=progress, preview=preview)
+                          state=job.state, progress=progress, preview=preview,
+                          category=job.category, origin=job.origin)
         )
 
     async def succeed(
@@ -180,7 +182,8 @@ class JobService(JobReads):
                 )
                 events = [
                     JobSucceeded(job_id=job_id, owner_id=job.owner_id, reply=job.reply,
-                                 outputs=outputs, cost=charged),
+                                 outputs=outputs, cost=charged, category=job.category,
+                                 origin=job.origin),
                     PointsCaptured(account_id=job.payer_id, ref=job.ref, amount=charged),
                 ]
                 await self._outbox(conn, events)
@@ -203,7 +206,8 @@ class JobService(JobReads):
             )
             failed: list[Event] = [
                 JobFailed(job_id=job_id, owner_id=job.owner_id, reply=job.reply,
-                          error=message, code=code, released=released)
+                          error=message, code=code, released=released,
+                          category=job.category, origin=job.origin)
             ]
             await self._outbox(conn, failed)
         return await self._finish(
@@ -227,7 +231,8 @@ class JobService(JobReads):
         if job.state == "queued":
             return await self.mark_cancelled(job_id)
         await self.bus.publish(
-            JobCancelRequested(job_id=job.id, owner_id=job.owner_id, reply=job.reply)
+            JobCancelRequested(job_id=job.id, owner_id=job.owner_id, reply=job.reply,
+                               category=job.category, origin=job.origin)
         )
         await self.signals.publish("cancel", {"job_id": job.id})
         return await self.get(job_id)
@@ -246,7 +251,8 @@ class JobService(JobReads):
         await self._move(conn, job.id, ACTIVE, "cancelled", cancel_requested=True,
                          finished_at=now)
         events: list[Event] = [JobCancelled(job_id=job.id, owner_id=job.owner_id,
-                                            reply=job.reply, released=released)]
+                                            reply=job.reply, released=released,
+                                            category=job.category, origin=job.origin)]
         await self._outbox(conn, events)
         return events, replace(job, state="cancelled", cancel_requested=True, finished_at=now)
 
