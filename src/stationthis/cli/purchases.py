@@ -1,7 +1,7 @@
 """``stationthis purchases list [--user NAME] [--status S]`` and ``stationthis purchases refund
 ID``: the operator's view of the points users bought, and refunds (the money back through
 Stripe or Telegram Stars, the points taken back — a negative purchased balance if they were
-spent). ``purchase_lines`` is also what ``stationthis points history`` prints."""
+spent)."""
 
 from __future__ import annotations
 
@@ -9,25 +9,13 @@ from typing import Annotated
 
 import typer
 
-from .core.purchases import PaymentProvider, Purchase, money
-from .core.users import Account, Identity
-from .workflows.app import App
+from ..core.purchases import PaymentProvider, money
+from ..workflows.app import App
+from .common import resolve_user, run
+from .receipts import PROVIDER_NAMES, purchase_line
 
 purchases_cli = typer.Typer(help="Points bought with Telegram Stars or a card.",
                             no_args_is_help=True)
-PROVIDER_NAMES = {"telegram": "Telegram Stars", "stripe": "card (Stripe)"}
-
-
-def purchase_line(p: Purchase) -> str:
-    refunded = f" (−{p.refunded_points:,} refunded)" if p.refunded_points else ""
-    return (f"{p.created_at:%Y-%m-%d %H:%M}  {p.id}  {p.status:<8}  {p.package}  "
-            f"{p.points:,} points{refunded}  {money(p.amount, p.currency)}  "
-            f"{PROVIDER_NAMES.get(p.channel, p.channel)}")
-
-
-async def purchase_lines(app: App, account: Account, limit: int = 20) -> list[str]:
-    """The account's purchases as lines (for ``points history``)."""
-    return [purchase_line(p) for p in await app.purchases.history(account, limit)]
 
 
 @purchases_cli.command("list")
@@ -38,26 +26,24 @@ def list_purchases(
     limit: int = 50,
 ) -> None:
     """Purchases, newest first: when, id, status, package, points, amount paid, provider."""
-    from .cli import _run
 
     async def body(app: App) -> None:
         account_id = None
         if user is not None:
-            account_id = (await app.users.resolve(Identity.parse(user))).id
+            account_id = (await resolve_user(app, user)).id
         found = await app.purchases.store.list_all(account_id, status=status, limit=limit)
         for p in found:
             typer.echo(purchase_line(p))
         if not found:
             typer.echo("no purchases")
 
-    _run(body)
+    run(body)
 
 
 @purchases_cli.command("refund")
 def refund(purchase_id: Annotated[str, typer.Argument(help="the purchase's id (purchases list)")],
            ) -> None:
     """Refund a paid purchase at its provider and take its points back."""
-    from .cli import _run
 
     async def body(app: App) -> None:
         purchase = await app.purchases.store.get(purchase_id)
@@ -73,7 +59,7 @@ def refund(purchase_id: Annotated[str, typer.Argument(help="the purchase's id (p
                    f"{done.total:,} points taken back; purchased balance now "
                    f"{done.credit_after:,}")
 
-    _run(body)
+    run(body)
 
 
 def _provider(app: App, channel: str) -> PaymentProvider:
@@ -81,11 +67,11 @@ def _provider(app: App, channel: str) -> PaymentProvider:
     if channel == "stripe":
         if settings.stripe_secret_key is None:
             raise typer.BadParameter("STATIONTHIS_STRIPE_SECRET_KEY is not set")
-        from .platforms.web.stripe_checkout import StripeCheckout
+        from ..platforms.web.stripe_checkout import StripeCheckout
 
         return StripeCheckout(settings)
     if settings.telegram_token is None:
         raise typer.BadParameter("STATIONTHIS_TELEGRAM_TOKEN is not set")
-    from .platforms.telegram.handlers.payments import TelegramStars
+    from ..platforms.telegram.handlers.payments import TelegramStars
 
     return TelegramStars(settings)

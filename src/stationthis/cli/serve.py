@@ -1,4 +1,5 @@
-"""``stationthis worker``: a process that claims and runs jobs, relays the outbox and sends
+"""``stationthis serve``: the web app and API, webhooks and (unless ``--web-only``) a worker;
+``stationthis worker``: a process that claims and runs jobs, relays the outbox and sends
 notifications — one of any number beside ``stationthis serve --web-only`` nodes."""
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from typing import Annotated, Any
 
 import typer
 
-from .bootstrap import build
-from .config import Settings
-from .workflows.app import App
+from ..bootstrap import build
+from ..config import Settings, SettingsError
+from ..core.errors import StationError
+from ..workflows.app import App
+from .common import fail, get_settings, prepare_db
 
 log = logging.getLogger("stationthis.worker")
+
 
 
 def hosted_platforms(app: App, settings: Settings, *, receive: bool) -> list[Any]:
@@ -23,14 +27,48 @@ def hosted_platforms(app: App, settings: Settings, *, receive: bool) -> list[Any
     the notifications of the jobs it runs; the web nodes take the updates."""
     hosted: list[Any] = []
     if settings.telegram_token is not None:
-        from .platforms.telegram.app import TelegramPlatform
+        from ..platforms.telegram.app import TelegramPlatform
 
         hosted.append(TelegramPlatform(app, settings, receive=receive))
     if settings.discord_enabled:  # the interactions endpoint: POST /discord/interactions
-        from .platforms.discord.app import DiscordPlatform
+        from ..platforms.discord.app import DiscordPlatform
 
         hosted.append(DiscordPlatform(app, settings))
     return hosted
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="default: STATIONTHIS_HOST")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="default: STATIONTHIS_PORT")
+    ] = None,
+    web_only: Annotated[
+        bool, typer.Option("--web-only", help="no jobs here: `stationthis worker`s run them")
+    ] = False,
+) -> None:
+    """Run the service: web app and API, and an in-process worker (unless --web-only)."""
+    import uvicorn
+
+    from ..platforms.web.app import create_app
+
+    settings = get_settings()
+    prepare_db(settings)
+    try:
+        secret_note = settings.resolve_secret()  # said once the rest has started
+    except SettingsError as exc:
+        fail(str(exc))
+    try:
+        app = build(settings, role="web" if web_only else "embedded")
+        web = create_app(app, hosted=hosted_platforms(app, settings, receive=True))
+    except StationError as exc:
+        fail(exc.message, 1)
+    logging.getLogger("stationthis").info(secret_note)
+    typer.echo(f"StationThis on http://{host or settings.host}:{port or settings.port}")
+    uvicorn.run(web, host=host or settings.host, port=port or settings.port,
+                log_level=settings.log_level.lower(),
+                # X-Forwarded-For/-Proto only from the proxies named in TRUSTED_PROXIES
+                proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=settings.trusted_proxies or None)
 
 
 def worker(
@@ -43,14 +81,11 @@ def worker(
     ] = None,
 ) -> None:
     """Run jobs from the shared database (with `serve --web-only` nodes in front)."""
-    from .cli import _fail, _prepare_db, _settings
-    from .config import SettingsError
-
-    settings = _settings()
+    settings = get_settings()
     try:
         log.info(settings.resolve_secret())
     except SettingsError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if slots is not None:
         settings.max_running = slots
     if grace is not None:
@@ -58,7 +93,7 @@ def worker(
     if settings.is_sqlite:
         log.warning("a worker on SQLite shares the database file with its serve process; "
                     "use PostgreSQL for workers on other machines")
-    _prepare_db(settings)
+    prepare_db(settings)
     asyncio.run(_run_worker(settings))
 
 

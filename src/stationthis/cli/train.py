@@ -8,23 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
-from .core.events import Event, JobProgressed
-from .core.users import Account, Identity
-from .workflows.app import App
+from ..core.events import Event, JobProgressed
+from ..core.users import Account
+from ..workflows.app import App
+from .common import UserOpt, assignments, confirm, fail, given, resolve_user, run
 
 dataset_cli = typer.Typer(help="Training datasets: images with captions.", no_args_is_help=True)
 train_cli = typer.Typer(help="Train a personal model from a dataset.", no_args_is_help=True)
-UserOpt = Annotated[str, typer.Option("--user", "-u", help="NAME or PLATFORM:ID")]
-
-
-def _run(body: Any) -> None:
-    from .cli import _run as run
-
-    run(body, start=True)
-
-
-async def _user(app: App, user: str) -> Account:
-    return await app.users.resolve(Identity.parse(user))
 
 
 async def _image_id(app: App, owner: Account, dataset_id: str, number: int) -> str:
@@ -43,12 +33,12 @@ def dataset_create(
     """Create a dataset."""
 
     async def body(app: App) -> None:
-        owner = await _user(app, user)
+        owner = await resolve_user(app, user)
         dataset = await app.datasets.create(owner.id, name, trigger=trigger,
                                             base_model=base_model)
         typer.echo(f"dataset {dataset.id} {dataset.name!r} (trigger word {dataset.trigger!r})")
 
-    _run(body)
+    run(body, start=True)
 
 
 @dataset_cli.command("list")
@@ -56,13 +46,13 @@ def dataset_list(user: UserOpt = "local") -> None:
     """Your datasets."""
 
     async def body(app: App) -> None:
-        owner = await _user(app, user)
+        owner = await resolve_user(app, user)
         for dataset in await app.datasets.list_for(owner.id):
             readiness = app.datasets.readiness(dataset)
             typer.echo(f"{dataset.id}  {dataset.name:<24} {readiness.images}/"
                        f"{readiness.max_images} images  {readiness.reason}")
 
-    _run(body)
+    run(body, start=True)
 
 
 @dataset_cli.command("show")
@@ -70,7 +60,7 @@ def dataset_show(dataset_id: str, user: UserOpt = "local") -> None:
     """Images n/max, captions c/n, and why it is (not) ready."""
 
     async def body(app: App) -> None:
-        view = await app.training.view(await _user(app, user), dataset_id)
+        view = await app.training.view(await resolve_user(app, user), dataset_id)
         d, r = view.dataset, view.readiness
         typer.echo(f"{d.name} (trigger {d.trigger!r}, base {d.base_model})")
         typer.echo(f"Images {r.images}/{r.max_images}, Captions {r.captioned}/{r.images}: "
@@ -81,7 +71,7 @@ def dataset_show(dataset_id: str, user: UserOpt = "local") -> None:
         for warning in r.warnings:
             typer.echo(f"  warning: {warning}")
 
-    _run(body)
+    run(body, start=True)
 
 
 @dataset_cli.command("add")
@@ -92,7 +82,7 @@ def dataset_add(
     """Add images (PNG, JPEG, WEBP) or a zip of images with same-stem .txt captions."""
 
     async def body(app: App) -> None:
-        owner = await _user(app, user)
+        owner = await resolve_user(app, user)
         added = 0
         batch = []
         for path in files:
@@ -107,7 +97,7 @@ def dataset_add(
         typer.echo(f"added {added} · {readiness.images}/{readiness.max_images} images · "
                    f"{readiness.reason}")
 
-    _run(body)
+    run(body, start=True)
 
 
 @dataset_cli.command("caption")
@@ -118,12 +108,12 @@ def dataset_caption(
     """Set (or, with no text, clear) the caption of image NUMBER."""
 
     async def body(app: App) -> None:
-        owner = await _user(app, user)
+        owner = await resolve_user(app, user)
         image_id = await _image_id(app, owner, dataset_id, number)
         await app.datasets.set_caption(owner.id, dataset_id, image_id, text or None)
         typer.echo((await app.training.view(owner, dataset_id)).readiness.reason)
 
-    _run(body)
+    run(body, start=True)
 
 
 @dataset_cli.command("autocaption")
@@ -134,13 +124,13 @@ def dataset_autocaption(
     """Caption the images that have none, with the backend's captioning tool."""
 
     async def body(app: App) -> None:
-        owner = await _user(app, user)
+        owner = await resolve_user(app, user)
         written = await app.training.auto_caption(owner, dataset_id, app.make_image,
                                                   overwrite=overwrite)
         readiness = (await app.training.view(owner, dataset_id)).readiness
         typer.echo(f"captioned {written} · {readiness.reason}")
 
-    _run(body)
+    run(body, start=True)
 
 
 @dataset_cli.command("remove-image")
@@ -148,12 +138,12 @@ def dataset_remove_image(dataset_id: str, number: int, user: UserOpt = "local") 
     """Remove image NUMBER from the dataset."""
 
     async def body(app: App) -> None:
-        owner = await _user(app, user)
+        owner = await resolve_user(app, user)
         await app.datasets.remove_image(owner.id, dataset_id,
                                         await _image_id(app, owner, dataset_id, number))
         typer.echo("removed")
 
-    _run(body)
+    run(body, start=True)
 
 
 @dataset_cli.command("rename")
@@ -161,10 +151,10 @@ def dataset_rename(dataset_id: str, name: str, user: UserOpt = "local") -> None:
     """Rename a dataset."""
 
     async def body(app: App) -> None:
-        dataset = await app.datasets.rename((await _user(app, user)).id, dataset_id, name)
+        dataset = await app.datasets.rename((await resolve_user(app, user)).id, dataset_id, name)
         typer.echo(f"renamed to {dataset.name!r}")
 
-    _run(body)
+    run(body, start=True)
 
 
 @dataset_cli.command("delete")
@@ -173,15 +163,13 @@ def dataset_delete(
     yes: Annotated[bool, typer.Option("--yes", help="confirm")] = False,
 ) -> None:
     """Delete a dataset (its images too). Needs --yes."""
-    if not yes:
-        typer.echo("error: deleting a dataset cannot be undone: add --yes to confirm", err=True)
-        raise typer.Exit(2)
+    confirm(yes, "a dataset")
 
     async def body(app: App) -> None:
-        await app.datasets.delete((await _user(app, user)).id, dataset_id)
+        await app.datasets.delete((await resolve_user(app, user)).id, dataset_id)
         typer.echo("deleted")
 
-    _run(body)
+    run(body, start=True)
 
 
 @dataset_cli.command("export")
@@ -189,10 +177,10 @@ def dataset_export(dataset_id: str, out: Path, user: UserOpt = "local") -> None:
     """Write the dataset as a zip: 001.png + 001.txt, …"""
 
     async def body(app: App) -> None:
-        out.write_bytes(await app.training.export_zip(await _user(app, user), dataset_id))
+        out.write_bytes(await app.training.export_zip(await resolve_user(app, user), dataset_id))
         typer.echo(f"wrote {out}")
 
-    _run(body)
+    run(body, start=True)
 
 
 SetOpt = Annotated[
@@ -203,15 +191,8 @@ SetOpt = Annotated[
 
 def _options(steps: int | None, rank: int | None, learning_rate: float | None,
              seed: int | None, extra: list[str] | None = None) -> dict[str, Any]:
-    values: dict[str, Any] = {"steps": steps, "rank": rank, "learning_rate": learning_rate,
-                              "seed": seed}
-    for item in extra or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            typer.echo(f"error: --set takes NAME=VALUE, got {item!r}", err=True)
-            raise typer.Exit(2)
-        values[key.strip()] = value
-    return {k: v for k, v in values.items() if v is not None}
+    return given({"steps": steps, "rank": rank, "learning_rate": learning_rate, "seed": seed,
+                  **assignments(extra or [], "--set")})
 
 
 @train_cli.command("quote")
@@ -220,14 +201,14 @@ def train_quote(
     rank: int | None = None, learning_rate: float | None = None, option: SetOpt = None,
 ) -> None:
     """What a training would cost, without starting it."""
+    options = _options(steps, rank, learning_rate, None, option)
 
     async def body(app: App) -> None:
-        quote = await app.training.quote(await _user(app, user), dataset_id,
-                                         _options(steps, rank, learning_rate, None, option))
+        quote = await app.training.quote(await resolve_user(app, user), dataset_id, options)
         typer.echo(f"training: {quote.points} points (you have {quote.available}) · "
                    f"{quote.params['steps']} steps, rank {quote.params['rank']}")
 
-    _run(body)
+    run(body, start=True)
 
 
 @train_cli.command("start")
@@ -237,9 +218,10 @@ def train_start(
     seed: int | None = None, option: SetOpt = None,
 ) -> None:
     """Train: hold the quote, show progress, register the model when done."""
+    options = _options(steps, rank, learning_rate, seed, option)
 
     async def body(app: App) -> None:
-        owner = await _user(app, user)
+        owner = await resolve_user(app, user)
 
         async def show(event: Event) -> None:
             if isinstance(event, JobProgressed) and event.owner_id == owner.id:
@@ -250,30 +232,27 @@ def train_start(
                     typer.echo(f"  {p['percent']:3d}%{loss}{eta}", err=True)
 
         app.bus.subscribe(show, JobProgressed)
-        job = await app.training.submit(owner, dataset_id,
-                                        _options(steps, rank, learning_rate, seed, option),
-                                        name=name, reply={"platform": "cli"})
+        job = await app.training.submit(owner, dataset_id, options, name=name,
+                                        reply={"platform": "cli"})
         typer.echo(f"training {job.id} started: {job.quote} points held")
         job = await app.jobs.wait(job.id)
         if job.state != "succeeded":
-            typer.echo(f"error: training {job.state}: {job.error or ''} (nothing was charged)",
-                       err=True)
-            raise typer.Exit(1)
+            fail(f"training {job.state}: {job.error or ''} (nothing was charged)", 1)
         models = [m for m in await app.training.my_models(owner) if m.job_id == job.id]
         for model in models:
             typer.echo(f"model {model.name!r} ready (trigger word {model.trigger!r}); "
                        f"use it: stationthis make \"… {model.trigger}\"")
         typer.echo(f"cost {job.cost} points")
 
-    _run(body)
+    run(body, start=True)
 
 
 def models_list(user: UserOpt = "local") -> None:
     """Your trained models."""
 
     async def body(app: App) -> None:
-        for model in await app.training.my_models(await _user(app, user)):
+        for model in await app.training.my_models(await resolve_user(app, user)):
             typer.echo(f"{model.name:<24} trigger {model.trigger!r:<16} {model.kind} "
                        f"({model.engine}, {model.base_model})")
 
-    _run(body)
+    run(body, start=True)

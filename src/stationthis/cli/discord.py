@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from .common import fail, get_settings
+
 discord_cli = typer.Typer(help="Discord: register the bot's slash commands.",
                           no_args_is_help=True)
 
@@ -19,15 +21,12 @@ def register(
         help="a server id: register there (at once) instead of globally")] = None,
 ) -> None:
     """Register (overwrite) the slash commands, globally or in one server."""
-    from .cli import _settings
-    from .platforms.discord.commands import commands
-    from .platforms.discord.rest import DiscordError, DiscordRest, quiet_http_logs
+    from ..platforms.discord.commands import commands
+    from ..platforms.discord.rest import DiscordError, DiscordRest, quiet_http_logs
 
-    settings = _settings()
+    settings = get_settings()
     if not settings.discord_application_id or settings.discord_bot_token is None:
-        typer.echo("error: set STATIONTHIS_DISCORD_APPLICATION_ID and "
-                   "STATIONTHIS_DISCORD_BOT_TOKEN first", err=True)
-        raise typer.Exit(2)
+        fail("set STATIONTHIS_DISCORD_APPLICATION_ID and STATIONTHIS_DISCORD_BOT_TOKEN first")
     quiet_http_logs()
     rest = DiscordRest(settings.discord_api_url, settings.discord_application_id,
                        settings.discord_bot_token.get_secret_value())
@@ -41,12 +40,9 @@ def register(
     try:
         found = asyncio.run(main())
     except DiscordError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc), 1)
     except httpx.HTTPError as exc:
-        typer.echo(f"error: cannot reach Discord at {settings.discord_api_url}: "
-                   f"{type(exc).__name__}", err=True)
-        raise typer.Exit(1) from None
+        fail(f"cannot reach Discord at {settings.discord_api_url}: {type(exc).__name__}", 1)
     where = f"in server {guild}" if guild else "globally (they can take up to an hour to show)"
     names = " ".join(f"/{c.get('name')}" for c in found)
     typer.echo(f"registered {len(found)} commands {where}: {names}")

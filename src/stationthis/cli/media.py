@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from .core.media import ORPHAN_AGE
-from .workflows.app import App
+from ..core.media import ORPHAN_AGE
+from ..workflows.app import App
+from .common import run
 
 media_cli = typer.Typer(help="The media store: stored images and files.", no_args_is_help=True)
 
@@ -18,8 +19,6 @@ def prune(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only list them")] = False,
 ) -> None:
     """Delete stored files that no media item refers to and that are over an hour old."""
-    from .cli import _run
-
     async def body(app: App) -> None:
         orphans = await app.media.prune_orphans(older_than=ORPHAN_AGE, dry_run=dry_run)
         for orphan in orphans:
@@ -30,4 +29,4 @@ def prune(
         typer.echo(f"{len(orphans)} orphaned file{'s' if len(orphans) != 1 else ''}, "
                    f"{verb} {total} bytes")
 
-    _run(body)
+    run(body)

@@ -1,0 +1,155 @@
+"""What every command shares: settings, the database check, running a body against a built
+app, one-line errors, and the options and arguments several commands take."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import log_redaction
+from ..bootstrap import build
+from ..config import Settings, SettingsError, load_settings
+from ..core.errors import InsufficientPoints, StationError
+from ..core.events import Event, JobProgressed
+from ..core.users import Account, Identity
+from ..workflows.app import App
+
+T = TypeVar("T")
+UserOpt = Annotated[str, typer.Option("--user", "-u", help="NAME or PLATFORM:ID")]
+AccountArg = Annotated[str, typer.Argument(metavar="USER", help="NAME or PLATFORM:ID")]
+UserArg = Annotated[str, typer.Argument(help="NAME or PLATFORM:ID")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr, then exit (2: the command was wrong; 1: it could not be done)."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def get_settings() -> Settings:
+    """The settings (environment and .env), with logging set up as they say."""
+    try:
+        loaded = load_settings()
+    except SettingsError as exc:
+        fail(str(exc))
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("stationthis").setLevel(loaded.log_level)
+    log_redaction.install()  # tokens in URLs (sign-in and share links, webhooks) never logged
+    return loaded
+
+
+def safe_url(url: str) -> str:
+    """The database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparseable URL)"
+
+
+def reason(exc: BaseException) -> str:
+    """The root cause of a database error, in one line."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def fail_database(settings: Settings, exc: BaseException, code: int = 2) -> NoReturn:
+    fail(f"cannot use the database at {safe_url(settings.db_url)}: {reason(exc)}", code)
+
+
+def prepare_db(settings: Settings) -> None:
+    """The embedded default (SQLite) migrates itself; PostgreSQL needs `stationthis db upgrade`
+    (many processes must not race to migrate). Either way a database we cannot use stops us
+    here with one line, not a traceback."""
+    from ..migrations import pending, upgrade
+
+    try:
+        if settings.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            upgrade(settings.db_url)
+        elif pending(settings.db_url):
+            fail("the database schema is not up to date: run `stationthis db upgrade`")
+    except (OSError, SQLAlchemyError) as exc:
+        fail_database(settings, exc)
+
+
+def run(body: Callable[[App], Awaitable[T]], *, start: bool = False) -> T:
+    """Build the app, run ``body`` (after starting the app's workers if ``start``), stop it.
+    What goes wrong ends the command with one line."""
+    loaded = get_settings()
+    prepare_db(loaded)
+
+    async def main() -> T:
+        app = build(loaded)
+        try:
+            if start:
+                await app.start(resume=False)
+            return await body(app)
+        finally:
+            await app.stop()
+
+    try:
+        return asyncio.run(main())
+    except SettingsError as exc:  # e.g. no secret for ComfyUI Deploy's webhook tokens
+        fail(str(exc))
+    except (OSError, SQLAlchemyError) as exc:
+        fail_database(loaded, exc, 1)
+    except StationError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        if isinstance(exc, InsufficientPoints):
+            for alt in exc.details.get("alternatives", []):
+                typer.echo(f"  fits: {alt.description} — {alt.points} points", err=True)
+        raise typer.Exit(1) from None
+
+
+def assignments(items: Iterable[str], where: str) -> dict[str, str]:
+    """``KEY=VALUE`` arguments as a dict (the value may be empty or hold more ``=``).
+    ``where`` names the option or command in the error: ``--set``, ``tweak``."""
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"{where} takes KEY=VALUE, got {item!r}")
+        values[key.strip()] = value
+    return values
+
+
+async def resolve_user(app: App, user: str) -> Account:
+    """The account USER names (NAME or PLATFORM:ID), made on first use."""
+    return await app.users.resolve(Identity.parse(user))
+
+
+async def resolve_group(app: App, group: str) -> Account:
+    """The group account GROUP names (PLATFORM:ID), made on first use."""
+    return await app.users.resolve(Identity.parse(group), kind="group")
+
+
+def echo_progress(app: App, owner: Account) -> None:
+    """Print the percent of each of ``owner``'s running jobs on stderr as it moves."""
+
+    async def show(event: Event) -> None:
+        if isinstance(event, JobProgressed) and event.owner_id == owner.id:
+            pct = event.progress.get("percent")
+            if pct is not None:
+                typer.echo(f"  {pct:3d}% {event.progress.get('message', '')}", err=True)
+
+    app.bus.subscribe(show, JobProgressed)
+
+
+def confirm(yes: bool, what: str) -> None:
+    """Stop unless --yes was given for something that cannot be undone."""
+    if not yes:
+        fail(f"deleting {what} cannot be undone: add --yes to confirm")
+
+
+def given(values: dict[str, Any]) -> dict[str, Any]:
+    """Only the values that were given (not None)."""
+    return {k: v for k, v in values.items() if v is not None}
