@@ -235,7 +235,7 @@ REJECTED = {
     "width": (["a fox", "--width", "99999"], ["width", "between 64 and 2048", "99999"]),
     "tool": (
         ["a fox", "--tool", "nope"],
-        ["unknown tool 'nope'", "available: caption, img2img, make, rmbg, train, upscale"],
+        ["unknown tool 'nope'", "available: caption, img2img, make, outpaint, rmbg, train, upscale"],
     ),
     "prompt-length": (["x" * 3000], ["prompt", "3000", "limit is 2000"]),
 }
