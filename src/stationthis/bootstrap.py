@@ -52,7 +52,7 @@ from .workflows.again import Again
 from .workflows.app import App
 from .workflows.auth import AuthPolicy, AuthWorkflow
 from .workflows.collections import Collections
-from .workflows.cook import Cook
+from .workflows.cook import Cook, CookRunner
 from .workflows.groups import Groups
 from .workflows.history import History
 from .workflows.limits import TierPolicy
@@ -127,6 +127,8 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         TrainingCosts(c.training_base, c.training_per_image, c.training_per_100_steps),
     )
     admin = AdminWorkflow(users, ledger, tiers)
+    cook = Cook(CookStore(db), collection_store, make_image, jobs, users, bus,
+                max_supply=settings.cook_max_supply)
     operators = Operators(db, users, ledger, jobs, admin, AccountsAdmin(db, users), AuditLog(db),
                           rules, output_check, engine.health)
     return App(
@@ -142,8 +144,7 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         admin=admin,
         datasets=datasets, models=models, training=training,
         collections=Collections(collection_store, media, users, jobs),
-        cook=Cook(CookStore(db), collection_store, make_image, jobs, users, bus,
-                  max_supply=settings.cook_max_supply),
+        cook=cook,
         auth=AuthWorkflow(auth_store, users, AuthPolicy(
             timedelta(days=settings.web.session_days),
             timedelta(minutes=settings.web.login_link_minutes), settings.web.signin_free_failures,
@@ -155,13 +156,13 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         purchases=Purchases(PurchaseStore(db, ledger), ledger, users, tools, settings.packages,
                             card=settings.stripe_enabled),
         role=role,
-        periodic=None if role == "web" else _periodic(db, queue),
+        periodic=None if role == "web" else _periodic(db, queue, cook.runner),
         operators=operators,
     )
 
 
-def _periodic(db: Database, queue: JobQueue) -> Periodic:
-    """Clean-ups that run once per tick across every worker."""
+def _periodic(db: Database, queue: JobQueue, cook: CookRunner) -> Periodic:
+    """Clean-ups (and the cook runs' safety net) that run once per tick across every worker."""
     from .core.replay import SqlReplayGuard
     from .core.throttle import SqlThrottle
 
@@ -171,6 +172,7 @@ def _periodic(db: Database, queue: JobQueue) -> Periodic:
         Task("prune-throttles", 3600, SqlThrottle(db).prune),
         Task("prune-replays", 3600, SqlReplayGuard(db).prune),
         Task("prune-workers", 3600, leases.prune_stopped),
+        Task("cook-advance", 60, cook.tick),  # a slot freed by a job another process ran
     ])
 
 

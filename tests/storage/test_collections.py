@@ -74,7 +74,7 @@ async def test_two_processes_advancing_one_run_submit_each_piece_once(
 
         async def hammer(which: App) -> None:
             for _ in range(200):
-                await which.cook.advance(status.run_id)
+                await which.cook.runner.advance(status.run_id)
                 run = await which.cook.store.run(status.run_id)
                 if run.state != "running":
                     return

@@ -14,9 +14,8 @@ import pytest
 
 from stationthis.bootstrap import build
 from stationthis.config import Settings
-from stationthis.core.collections_runs import CookFinished, CookProgressed
 from stationthis.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from stationthis.core.events import Event
+from stationthis.core.events import CookFinished, CookProgressed, Event, JobProgressed
 from stationthis.core.schema import jobs
 from stationthis.core.users import Account, Identity
 from stationthis.workflows.app import App
@@ -338,9 +337,11 @@ async def test_deleting_a_collection_mid_cook_stops_it_and_releases_holds(
         await app.cook.status(alice, cid)
 
 
-async def test_platforms_get_run_progress_at_the_runs_reply_address(
+async def test_run_progress_is_its_own_event_at_the_runs_reply_address(
     make_settings: Callable[..., Settings],
 ) -> None:
+    """Progress comes as ``CookProgressed`` with the run's reply address, never disguised as
+    a job's progress (which every notifier had to unpick) and never for a piece's job."""
     telegram = RecordingNotifier("telegram")
     app = build(make_settings(notify_progress_interval=0), engine=ScriptedEngine(),
                 notifiers=[telegram])
@@ -349,12 +350,18 @@ async def test_platforms_get_run_progress_at_the_runs_reply_address(
         alice = await user(app)
         cid = await cooked(app, alice, supply=5)
         finished: list[CookFinished] = []
+        progressed: list[CookProgressed] = []
+        job_progress: list[JobProgressed] = []
 
-        async def on_finished(event: Event) -> None:
-            assert isinstance(event, CookFinished)
-            finished.append(event)
+        async def record(event: Event) -> None:
+            if isinstance(event, CookFinished):
+                finished.append(event)
+            elif isinstance(event, CookProgressed):
+                progressed.append(event)
+            elif isinstance(event, JobProgressed):
+                job_progress.append(event)
 
-        app.bus.subscribe(on_finished, CookFinished)
+        app.bus.subscribe(record, CookFinished, CookProgressed, JobProgressed)
         chat = {"platform": "telegram", "chat": 9}
         status = await app.cook.start(alice, cid, reply=chat)
         await app.cook.drive(alice, cid, timeout=30)
@@ -362,13 +369,14 @@ async def test_platforms_get_run_progress_at_the_runs_reply_address(
             while not finished:
                 await asyncio.sleep(0.02)
         await app.notifications.wait_idle()
-        progress = [c for c in telegram.calls if c.kind == "progress"]
-        assert progress and all(c.address == chat for c in progress)
-        assert all(c.notice.job_id == status.run_id for c in progress)  # one message per run
-        assert {c.notice.progress["total"] for c in progress} == {5}
-        steps = [c.notice.progress["step"] for c in progress]
-        assert steps == sorted(steps) and 0 < max(steps) < 5  # "5/5" comes as CookFinished
-        assert not [c for c in telegram.calls if c.kind == "finished"]  # pieces stay quiet
+        assert progressed and all(e.reply == chat for e in progressed)
+        assert {(e.run_id, e.collection_id, e.owner_id, e.total) for e in progressed} == {
+            (status.run_id, cid, alice.id, 5)}
+        steps = [e.done for e in progressed]
+        assert steps == sorted(steps) and steps[-1] == 5
+        assert progressed[-1].state == "finished"
+        assert all(e.job_id != status.run_id for e in job_progress)  # no disguise
+        assert not telegram.calls  # pieces stay quiet, the run is not a job
         assert [(e.done, e.total, e.reply) for e in finished] == [(5, 5, chat)]
     finally:
         await app.stop()

@@ -113,7 +113,7 @@ class App:
             self._publishing = True
             self.relay.start()
             await self.relay.drain()  # events a crash left behind
-            await self.cook.resume_all()  # cook runs continue where they stopped
+            await self.cook.runner.resume_all()  # cook runs continue where they stopped
             if self.periodic is not None:
                 self.periodic.start()
         if self.engine.name != "preview":

@@ -23,6 +23,7 @@ from .make_image import Request
 
 log = logging.getLogger(__name__)
 TRAIN_TOOL = "train"
+TRAIN_CATEGORY = "train"  # the category of a training job
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ class Training:
         points = self.costs.price(len(dataset.images), int(params["steps"]))
         try:
             job = await self.jobs.create(NewJob(
-                owner_id=user.id, payer_id=user.id, tool=TRAIN_TOOL, category="train",
+                owner_id=user.id, payer_id=user.id, tool=TRAIN_TOOL, category=TRAIN_CATEGORY,
                 params=params, quote=points, engine=self.engine_name, reply=reply,
                 inputs={str(i): image.media_id for i, image in enumerate(dataset.images)},
                 tool_version=self.tools.get(TRAIN_TOOL).version,
@@ -176,7 +177,7 @@ class Training:
         # A training that finished a moment ago is listed even if its completion event has
         # not been handled yet: registering is idempotent per job.
         for job in await self.jobs.list_for(user.id, states=("succeeded",), limit=50):
-            if job.category == "train":
+            if job.category == TRAIN_CATEGORY:
                 await self._register(job)
         return await self.models.list_for(user.id)
 
@@ -204,12 +205,15 @@ class Training:
         return tool.resolve(explicit)
 
     async def _on_succeeded(self, event: Event) -> None:
-        """A finished training becomes a model of its owner (idempotent per job)."""
+        """A finished training becomes a model of its owner (idempotent per job). Other
+        jobs are skipped without a read (an event older than its category is read)."""
         assert isinstance(event, JobSucceeded)
+        if event.category not in (None, TRAIN_CATEGORY):
+            return
         await self._register(await self.jobs.get(event.job_id))
 
     async def _register(self, job: Job) -> None:
-        if job.category != "train" or not job.outputs:
+        if job.category != TRAIN_CATEGORY or not job.outputs:
             return
         item = await self.media.get(job.outputs[0])
         model = await self.models.register(

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from ...config import Settings
-from ...core.collections_runs import CookFinished
 from ...core.errors import StationError
+from ...core.events import CookFinished, CookProgressed
 from ...core.ratelimit import PaceLimits
 from ...core.replay import ReplayGuard
 from ...core.text import invalid_text
@@ -88,8 +88,9 @@ class DiscordPlatform:
         self.notifier = DiscordNotifier(app, self.rest, pacer=app.limits.pacer(
             "discord", PaceLimits(settings.discord_edit_interval)))
         app.notifications.register(self.notifier)  # before the app starts: restarts deliver
-        self.cook_watch = CookWatch(app, self.rest)
-        app.bus.subscribe(self.cook_watch.on_event, CookFinished)
+        self.cook_watch = CookWatch(app, self.rest, self.notifier,
+                                    settings.discord_edit_interval)
+        app.bus.subscribe(self.cook_watch.on_event, CookProgressed, CookFinished)
         # Interaction ids already answered, in Redis or the database (app.limits): a captured
         # request replayed within the freshness window is refused by every process too.
         self.replay: ReplayGuard = replay or app.limits.replay
@@ -109,6 +110,7 @@ class DiscordPlatform:
 
     async def stop(self) -> None:
         self._running = False
+        self.cook_watch.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
         await self.rest.aclose()

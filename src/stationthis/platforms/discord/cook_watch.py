@@ -1,21 +1,25 @@
-"""Cook runs → the Discord message that started them. A run's progress arrives as a job
-progress at the run's reply address (``DiscordNotifier`` asks ``cook_payload`` for the
-message); its end (``CookFinished``, through the outbox) is handled here. Both render the
-run as the database has it now, so whichever edit lands last shows the truth."""
+"""Cook runs → the Discord message that started them. A run's progress (``CookProgressed``,
+at most one edit per run per interval, the latest wins; ``DiscordNotifier.cook_progress``
+paces it like a job's) and its end (``CookFinished``, through the outbox) are handled here.
+Both render the run as the database has it now, so whichever edit lands last shows the
+truth."""
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...core.collections_runs import CookFinished
+from ...core.coalesce import Coalescer
 from ...core.errors import NotFound
-from ...core.events import Event
+from ...core.events import CookFinished, CookProgressed, Event
 from ...workflows.app import App
 from ...workflows.cook import CookStatus
 from . import collections_render as cr
 from .rest import DiscordError, DiscordRest
+
+if TYPE_CHECKING:
+    from .notifier import DiscordNotifier
 
 log = logging.getLogger(__name__)
 TOKEN_SECONDS = 14 * 60  # an interaction token is good for 15 minutes
@@ -23,31 +27,41 @@ TOKEN_SECONDS = 14 * 60  # an interaction token is good for 15 minutes
 
 async def cook_payload(app: App, run_id: str) -> dict[str, Any] | None:
     """The run's message as it stands, or None when the run or its collection is gone."""
-    store = app.cook.store
     try:
-        run = await store.run(run_id)
-        collection = await app.cook.collections.get_any(run.collection_id)
+        status: CookStatus = await app.cook.runner.status(run_id)
+        collection = await app.cook.collections.get_any(status.collection_id)
     except NotFound:
         return None
-    counts = await store.counts(run_id)
-    status = CookStatus(
-        run_id=run.id, collection_id=run.collection_id, state=run.state, reason=run.reason,
-        total=run.total, done=counts.get("done", 0),
-        failed=counts.get("failed", 0) + counts.get("cancelled", 0),
-        in_flight=counts.get("claimed", 0) + counts.get("running", 0),
-        pending=counts.get("pending", 0), kept=counts.get("kept", 0),
-        rejected=counts.get("rejected", 0), config_hash=run.config_hash)
     return cr.cook_status(collection.name, status)
 
 
 class CookWatch:
-    """Subscribed to ``CookFinished``: the run's message shows the end and its buttons."""
+    """Subscribed to ``CookProgressed`` and ``CookFinished``: the run's message shows
+    "done/total", then the end and its buttons."""
 
-    def __init__(self, app: App, rest: DiscordRest) -> None:
+    def __init__(self, app: App, rest: DiscordRest, notifier: DiscordNotifier,
+                 interval: float = 1.0) -> None:
         self.app = app
         self.rest = rest
+        self.notifier = notifier
+        self._progress: Coalescer[CookProgressed] = Coalescer(self._send_progress, interval)
+
+    def cancel(self) -> None:
+        self._progress.cancel()
+
+    async def _send_progress(self, event: CookProgressed) -> bool:
+        try:
+            await self.notifier.cook_progress(event.reply or {}, event.run_id)
+        except Exception:
+            log.exception("could not show the progress of cook run %s", event.run_id)
+        return True
 
     async def on_event(self, event: Event) -> None:
+        if isinstance(event, CookProgressed):
+            reply = event.reply or {}
+            if reply.get("platform") == "discord" and event.state != "finished":
+                self._progress.offer(event.run_id, event)  # returns at once
+            return
         if not isinstance(event, CookFinished):
             return
         reply = event.reply or {}

@@ -45,18 +45,29 @@ class DiscordNotifier:
             return
         if not await self.pacer.try_send(_pace_key(token)):
             return  # too soon, or Discord asked us to wait: the next update comes anyway
-        payload = (await cook_payload(self.app, notice.job_id)
-                   if notice.progress.get("kind") == "cook"  # a cook run: "done/total"
-                   else render.message(render.progress_text(notice)))
-        if payload is None:
+        await self._edit_progress(token, render.message(render.progress_text(notice)),
+                                  f"job {notice.job_id}")
+
+    async def cook_progress(self, address: dict[str, Any], run_id: str) -> None:
+        """A cook run's "done/total" (``CookWatch`` calls it on ``CookProgressed``), paced
+        like a job's progress."""
+        token = address.get("token")
+        if not isinstance(token, str) or not _fresh(address):
             return
+        if not await self.pacer.try_send(_pace_key(token)):
+            return
+        payload = await cook_payload(self.app, run_id)
+        if payload is not None:
+            await self._edit_progress(token, payload, f"cook run {run_id}")
+
+    async def _edit_progress(self, token: str, payload: dict[str, Any], what: str) -> None:
         try:
             await self.rest.call("PATCH", self._original(token), payload,
                                  auth=False, retries=False)
         except RateLimited as exc:
             await self.pacer.pause(_pace_key(token), exc.retry_after)
         except DiscordError as exc:
-            log.info("progress edit of job %s refused: %s", notice.job_id, exc)
+            log.info("progress edit of %s refused: %s", what, exc)
 
     async def finished(self, address: dict[str, Any], notice: JobNotice) -> None:
         token = address.get("token")

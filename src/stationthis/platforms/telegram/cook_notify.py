@@ -1,8 +1,8 @@
-"""Cook runs → their status message: "n/total" as pieces finish (the run's progress comes as
-a job progress notice with ``kind: cook``), and the end of the run (``CookFinished``, from
-the outbox) with the review and export buttons. Edits only, so a repeat is harmless. A
-collection whose run ended gets no more progress edits until it is started or a piece is
-regenerated (``notifier.cooked``, keyed by collection)."""
+"""Cook runs → their status message: "n/total" as pieces finish (``CookProgressed``, at most
+one edit per run per ``edit_interval``, the latest wins), and the end of the run
+(``CookFinished``, from the outbox) with the review and export buttons. Edits only, so a
+repeat is harmless. A collection whose run ended gets no more progress edits until it is
+started or a piece is regenerated (``notifier.cooked``, keyed by collection)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
-from ...core.collections_runs import CookFinished
+from ...core.coalesce import Coalescer
 from ...core.errors import NotFound
-from ...core.events import Event
-from ...core.notify import JobNotice
+from ...core.events import CookFinished, CookProgressed, Event
 from . import render_collections as rc
 
 if TYPE_CHECKING:
@@ -24,10 +23,6 @@ log = logging.getLogger(__name__)
 _FINISHED_MAX = 10_000
 
 
-def is_cook(notice: JobNotice) -> bool:
-    return notice.progress.get("kind") == "cook"
-
-
 async def _name(notifier: TelegramNotifier, collection_id: str) -> str | None:
     try:
         return (await notifier.app.collections.store.get_any(collection_id)).name
@@ -35,20 +30,42 @@ async def _name(notifier: TelegramNotifier, collection_id: str) -> str | None:
         return None  # deleted meanwhile: nothing to say
 
 
+class ProgressEdits:
+    """Subscribed to ``CookProgressed``: the run's status message shows "n/total"."""
+
+    def __init__(self, notifier: TelegramNotifier) -> None:
+        self.notifier = notifier
+        self._edits: Coalescer[CookProgressed] = Coalescer(self._send, notifier.edit_interval)
+
+    async def on_event(self, event: Event) -> None:
+        assert isinstance(event, CookProgressed)
+        reply = event.reply or {}
+        if reply.get("platform") == self.notifier.platform and event.state != "finished":
+            self._edits.offer(event.run_id, event)  # returns at once: the bus never waits
+
+    def cancel(self) -> None:
+        self._edits.cancel()
+
+    async def _send(self, event: CookProgressed) -> bool:
+        try:
+            await progress(self.notifier, event.reply or {}, event)
+        except Exception:
+            log.exception("could not show the progress of cook run %s", event.run_id)
+        return True
+
+
 async def progress(notifier: TelegramNotifier, address: dict[str, Any],
-                   notice: JobNotice) -> None:
+                   event: CookProgressed) -> None:
     chat, message = address.get("chat"), address.get("message")
-    collection_id = str(notice.progress.get("collection_id") or "")
-    if chat is None or message is None or collection_id in notifier.cooked:
+    collection_id = event.collection_id
+    if chat is None or message is None or notifier._stopped or collection_id in notifier.cooked:
         return
     name = await _name(notifier, collection_id)
     if name is None:
         return
-    p = notice.progress
-    text = rc.cook_progress_text(name, notice.state, int(p.get("step") or 0),
-                                 int(p.get("total") or 0), int(p.get("failed") or 0))
+    text = rc.cook_progress_text(name, event.state, event.done, event.total, event.failed)
     await _edit(notifier, int(chat), int(message), text,
-                rc.cook_controls(collection_id, notice.state), collection_id, progress=True)
+                rc.cook_controls(collection_id, event.state), collection_id, progress=True)
 
 
 async def finished(notifier: TelegramNotifier, event: Event) -> None:

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from telegram import Bot, InputMediaPhoto, ReplyParameters
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
-from ...core.collections_runs import CookFinished
 from ...core.errors import NotFound
+from ...core.events import CookFinished, CookProgressed
 from ...core.media import MediaItem
 from ...core.notify import JobNotice
 from ...core.ratelimit import LocalPacer, Pacer
@@ -53,6 +53,8 @@ class TelegramNotifier:
         self._touched: OrderedDict[tuple[int, int], None] = OrderedDict()
         self._locks: dict[tuple[int, int], asyncio.Lock] = {}
         self.cooked: OrderedDict[str, None] = OrderedDict()  # collections whose run ended
+        self.cook_progress = cook_notify.ProgressEdits(self)
+        app.bus.subscribe(self.cook_progress.on_event, CookProgressed)
         app.bus.subscribe(functools.partial(cook_notify.finished, self), CookFinished)
 
     def attach(self, bot: Bot) -> None:
@@ -64,6 +66,7 @@ class TelegramNotifier:
     def detach(self) -> None:
         self._ready.clear()
         self._stopped = True
+        self.cook_progress.cancel()
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait (bounded) for results being delivered now, before the bot stops."""
@@ -84,9 +87,6 @@ class TelegramNotifier:
     async def progress(self, address: dict[str, Any], notice: JobNotice) -> None:
         chat, message = _chat(address), address.get("message")
         if chat is None or message is None or self._stopped:
-            return
-        if cook_notify.is_cook(notice):  # a cook run's "n/total", with its buttons
-            await cook_notify.progress(self, address, notice)
             return
         if not await self.pacer.try_send(str(chat), group=chat < 0):
             return  # too soon, or Telegram asked us to wait: the next update comes anyway
