@@ -121,6 +121,11 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
     )
     collection_store = CollectionStore(db)
     auth_store = AuthStore(db)
+    auth = AuthWorkflow(auth_store, users, AuthPolicy(
+        timedelta(days=settings.web.session_days),
+        timedelta(minutes=settings.web.login_link_minutes), settings.web.signin_free_failures,
+        settings.web.signups_per_hour,
+    ), throttle=limits.throttle, backoff=limits.sign_in_backoff(auth_store), signals=signals)
     c = settings.costs
     training = Training(
         datasets, models, jobs, ledger, tools, media, queue, bus, engine.name,
@@ -138,18 +143,15 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         again=Again(make_image, jobs, media, tools),
         history=History(jobs, media, tools, make_image),
         status=Status(jobs),
-        account=AccountWorkflow(users, ledger, policy), notifications=notifications,
+        account=AccountWorkflow(users, ledger, policy, on_merged=auth.forget_account),
+        notifications=notifications,
         preferences=preferences, tiers=tiers, prompt_filter=prompt_filter,
         user_settings=SettingsWorkflow(tools, preferences, tiers, prompt_filter),
         admin=admin,
         datasets=datasets, models=models, training=training,
         collections=Collections(collection_store, media, users, jobs),
         cook=cook,
-        auth=AuthWorkflow(auth_store, users, AuthPolicy(
-            timedelta(days=settings.web.session_days),
-            timedelta(minutes=settings.web.login_link_minutes), settings.web.signin_free_failures,
-            settings.web.signups_per_hour,
-        ), throttle=limits.throttle, backoff=limits.sign_in_backoff(auth_store)),
+        auth=auth,
         groups=Groups(preferences, ledger),
         signals=signals,
         limits=limits,

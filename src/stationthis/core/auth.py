@@ -15,7 +15,7 @@ import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -80,6 +80,15 @@ class Login:
     username: str
     email: str | None
     password_hash: str
+
+
+@dataclass(frozen=True)
+class SecretOwner:
+    """Whom a live session or key belongs to."""
+
+    account_id: str  # the account in use now (after any merges)
+    stored_account_id: str  # the account the secret was made for
+    expires_at: datetime  # sessions expire; keys never do (datetime.max)
 
 
 @dataclass(frozen=True)
@@ -175,13 +184,21 @@ class AuthStore:
         return token, now + lifetime
 
     async def session_account(self, token: str) -> str | None:
+        found = await self.session_lookup(secret_hash(token))
+        return found.account_id if found else None
+
+    async def session_lookup(self, token_hash: str) -> SecretOwner | None:
+        """The owner of a live session, by the hash of its token (one read transaction)."""
+        t = web_sessions
         async with self.db.read() as conn:
             row = (await conn.execute(
-                select(web_sessions).where(web_sessions.c.token_hash == secret_hash(token))
+                select(t.c.account_id, t.c.expires_at, t.c.revoked_at)
+                .where(t.c.token_hash == token_hash)
             )).first()
             if row is None or row.revoked_at is not None or as_utc(row.expires_at) <= utcnow():
                 return None
-            return await live_account(conn, row.account_id)
+            live = await live_account(conn, row.account_id)
+        return SecretOwner(live, row.account_id, as_utc(row.expires_at))
 
     async def end_session(self, token: str) -> None:
         async with self.db.write() as conn:
@@ -261,11 +278,18 @@ class AuthStore:
             raise NotFound("no such API key")
 
     async def key_account(self, secret: str, touch_every: timedelta) -> str | None:
-        """The account of a live key; its ``last_used_at`` is refreshed now and then (not on
-        every request: a busy program would otherwise write on every read)."""
+        found = await self.key_lookup(secret_hash(secret), touch_every)
+        return found.account_id if found else None
+
+    async def key_lookup(self, key_hash: str, touch_every: timedelta) -> SecretOwner | None:
+        """The owner of a live key, by the hash of its secret; the key's ``last_used_at`` is
+        refreshed now and then (not on every lookup: a busy program would otherwise write on
+        every read)."""
+        t = api_keys
         async with self.db.read() as conn:
             row = (await conn.execute(
-                select(api_keys).where(api_keys.c.key_hash == secret_hash(secret))
+                select(t.c.id, t.c.account_id, t.c.last_used_at, t.c.revoked_at)
+                .where(t.c.key_hash == key_hash)
             )).first()
             if row is None or row.revoked_at is not None:
                 return None
@@ -273,6 +297,5 @@ class AuthStore:
         now = utcnow()
         if row.last_used_at is None or as_utc(row.last_used_at) + touch_every <= now:
             async with self.db.write() as conn:
-                await conn.execute(update(api_keys).where(api_keys.c.id == row.id)
-                                   .values(last_used_at=now))
-        return account_id
+                await conn.execute(update(t).where(t.c.id == row.id).values(last_used_at=now))
+        return SecretOwner(account_id, row.account_id, datetime.max.replace(tzinfo=UTC))

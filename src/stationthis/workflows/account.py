@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,10 +17,14 @@ class BalanceView:
 
 
 class AccountWorkflow:
-    def __init__(self, users: Users, ledger: Ledger, policy: AllowancePolicy) -> None:
+    def __init__(self, users: Users, ledger: Ledger, policy: AllowancePolicy,
+                 on_merged: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.users = users
         self.ledger = ledger
         self.policy = policy
+        # Told the id of an account that was linked into another (its sessions and API keys
+        # now act as the kept account: bootstrap passes the auth cache's ``forget_account``).
+        self.on_merged = on_merged
 
     async def balance(self, user: Account) -> BalanceView:
         balance = await self.ledger.balance(user.id)
@@ -35,7 +40,10 @@ class AccountWorkflow:
         return await self.users.create_link_code(user.id)
 
     async def link(self, user: Account, code: str) -> Account:
-        return await self.users.redeem_link_code(code, user.id)
+        kept = await self.users.redeem_link_code(code, user.id)
+        if self.on_merged is not None:
+            await self.on_merged(user.id)
+        return kept
 
     async def identities(self, user: Account) -> list[Identity]:
         return await self.users.identities_of(user.id)

@@ -138,6 +138,7 @@ class App:
         return report
 
     async def stop(self) -> None:
+        await self.auth.close()  # it may listen for revocations even when not started
         if not self._started:
             await self.limits.close()
             await self.db.dispose()

@@ -1,7 +1,11 @@
 """Auth: sign up and sign in on the web (``web:<username>``), browser sessions, API keys for
 programs, and one-time sign-in links that another platform (the Telegram bot's ``/web``)
 makes for its user. Platforms keep the secrets in cookies or headers; this module never sees
-a request."""
+a request.
+
+Who a session or key belongs to is remembered for a short while (``auth_cache.AuthCache``):
+a revocation through this workflow takes effect at once in this process, at once in the
+others where Redis carries signals, and within ``AuthPolicy.cache_seconds`` otherwise."""
 
 from __future__ import annotations
 
@@ -18,12 +22,16 @@ from ..core.auth import (
     Login,
     NotSignedIn,
     TooManyAttempts,
+    secret_hash,
     verify_password,
 )
+from ..core.db import utcnow
 from ..core.errors import Conflict, InvalidInput
 from ..core.ratelimit import SignInBackoff
+from ..core.signals import Signals
 from ..core.throttle import Refused, SqlThrottle, Throttle, wait_text
 from ..core.users import Account, Identity, Users
+from .auth_cache import DEFAULT_TTL, AuthCache
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -53,16 +61,20 @@ class AuthPolicy:
     link_lifetime: timedelta = timedelta(minutes=10)
     free_failures: int = 3
     signups_per_hour: int = 5  # per client address
+    # How long this process trusts what it read about a session or key (0: never cached).
+    cache_seconds: float = DEFAULT_TTL
 
 
 class AuthWorkflow:
     def __init__(self, store: AuthStore, users: Users, policy: AuthPolicy | None = None,
-                 throttle: Throttle | None = None, backoff: SignInBackoff | None = None) -> None:
+                 throttle: Throttle | None = None, backoff: SignInBackoff | None = None,
+                 signals: Signals | None = None) -> None:
         self.store = store
         self.users = users
         self.policy = policy or AuthPolicy()
         self.throttle: Throttle = throttle or SqlThrottle(store.db)
         self.backoff: SignInBackoff = backoff or store  # shared in Redis when configured
+        self.cache = AuthCache(self.policy.cache_seconds, signals=signals)
 
     # ----- accounts ----------------------------------------------------------------------
 
@@ -126,6 +138,7 @@ class AuthWorkflow:
         _check_password(new)
         await self.store.set_password(login.username, new)
         await self.store.end_other_sessions(account.id, keep_session)
+        await self.cache.revoke(account_id=account.id)
 
     # ----- sessions ----------------------------------------------------------------------
 
@@ -137,11 +150,22 @@ class AuthWorkflow:
         """The account of a live session (None: unknown, expired or signed out)."""
         if not token:
             return None
-        account_id = await self.store.session_account(token)
-        return await self.users.get(account_id) if account_id else None
+        digest = secret_hash(token)
+        cached = self.cache.get(digest)
+        if cached is not None:
+            return cached
+        epoch = self.cache.epoch
+        found = await self.store.session_lookup(digest)
+        if found is None:
+            return None
+        account = await self.users.get(found.account_id)
+        self.cache.put(digest, account, owners={found.stored_account_id}, epoch=epoch,
+                       seconds=(found.expires_at - utcnow()).total_seconds())
+        return account
 
     async def end_session(self, token: str) -> None:
         await self.store.end_session(token)
+        await self.cache.revoke(digest=secret_hash(token))
 
     # ----- one-time sign-in links --------------------------------------------------------
 
@@ -175,10 +199,32 @@ class AuthWorkflow:
 
     async def revoke_api_key(self, account: Account, key_id: str) -> None:
         await self.store.revoke_key(account.id, key_id)
+        await self.cache.revoke(account_id=account.id)
 
     async def api_key_account(self, secret: str) -> Account | None:
-        account_id = await self.store.key_account(secret, KEY_TOUCH) if secret else None
-        return await self.users.get(account_id) if account_id else None
+        if not secret:
+            return None
+        digest = secret_hash(secret)
+        cached = self.cache.get(digest)
+        if cached is not None:
+            return cached
+        epoch = self.cache.epoch
+        found = await self.store.key_lookup(digest, KEY_TOUCH)
+        if found is None:
+            return None
+        account = await self.users.get(found.account_id)
+        self.cache.put(digest, account, owners={found.stored_account_id}, epoch=epoch)
+        return account
+
+    # ----- changes elsewhere -------------------------------------------------------------
+
+    async def forget_account(self, account_id: str) -> None:
+        """The account changed in a way its sessions and keys must see at once (linked into
+        another account): what every process remembers about them is dropped."""
+        await self.cache.revoke(account_id=account_id)
+
+    async def close(self) -> None:
+        await self.cache.close()
 
     # ----- internals ---------------------------------------------------------------------
 
