@@ -407,3 +407,35 @@ def test_wrongly_shaped_sections_are_refused_naming_the_file(
     with pytest.raises(InvalidInput) as err:
         ToolRegistry.load([tmp_path], DEFAULT_COST)
     assert str(path) in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("given", "ours"),
+    [("STRING", "str"), ("string", "str"), ("INT", "int"), ("integer", "int"),
+     ("FLOAT", "float"), ("number", "float"), ("BOOLEAN", "bool"), ("boolean", "bool"),
+     ("IMAGE", "image"), ("Int", "int")],
+)
+def test_comfyui_and_json_schema_type_names_are_understood(
+    tmp_path: Path, given: str, ours: str
+) -> None:
+    """A tool file written with ComfyUI's (STRING, INT, …) or JSON Schema's (string,
+    integer, …) type names loads, and its input checks values as our type does."""
+    spec: dict[str, Any] = {"node": "1", "field": "width", "type": given}
+    write_tool(tmp_path, "sketch.json", small_tool(inputs={"width": spec}))
+    tool = ToolRegistry.load([tmp_path], DEFAULT_COST).get("sketch")
+    assert tool.inputs["width"].type == ours
+    if ours == "int":
+        assert tool.resolve({"width": "640"})["width"] == 640
+        with pytest.raises(InvalidInput, match="width must be an integer"):
+            tool.resolve({"width": "wide"})
+    if ours == "bool":
+        assert tool.resolve({"width": "true"})["width"] is True
+
+
+def test_an_unknown_type_name_lists_the_known_ones(tmp_path: Path) -> None:
+    write_tool(tmp_path, "sketch.json",
+               small_tool(inputs={"width": {"node": "1", "type": "LATENT"}}))
+    with pytest.raises(InvalidInput) as err:
+        ToolRegistry.load([tmp_path], DEFAULT_COST)
+    assert "unknown type 'LATENT'" in err.value.message
+    assert "INT" in err.value.message and "integer" in err.value.message

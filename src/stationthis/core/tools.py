@@ -23,6 +23,12 @@ from .errors import InvalidInput, NotFound
 CATEGORIES = {"txt2img", "img2img", "upscale", "rmbg", "outpaint", "train", "caption", "other"}
 IMAGE_ONLY = {"upscale", "rmbg", "outpaint"}  # tools that need no prompt
 TYPES = {"str", "int", "float", "bool", "image", "choice", "list", "json"}
+# The type names people bring from ComfyUI (STRING, INT, FLOAT, BOOLEAN, IMAGE, COMBO) and
+# JSON Schema (string, integer, number, boolean, array, object), in any case.
+TYPE_ALIASES = {
+    "string": "str", "text": "str", "integer": "int", "number": "float", "boolean": "bool",
+    "combo": "choice", "enum": "choice", "array": "list", "object": "json",
+}
 SEED_MAX = 2**32 - 1
 _PRIVATE = ("node", "field", "factor")  # graph wiring, not shown to users
 
@@ -284,9 +290,13 @@ def _explicit_inputs(
 ) -> dict[str, ToolInput]:
     inputs: dict[str, ToolInput] = {}
     for name, spec in raw.items():
-        kind = spec.get("type", "str")
-        if kind not in TYPES:
-            raise InvalidInput(f"{source}: input {name!r} has unknown type {kind!r}")
+        given = spec.get("type", "str")
+        kind = type_name(given) if isinstance(given, str) else None
+        if kind is None:
+            raise InvalidInput(
+                f"{source}: input {name!r} has unknown type {given!r}; types: "
+                f"{', '.join(sorted(TYPES))} (or ComfyUI's STRING, INT, FLOAT, BOOLEAN, or "
+                "JSON Schema's string, integer, number, boolean)")
         node = spec.get("node")
         if node is not None and str(node) not in graph:
             raise InvalidInput(f"{source}: input {name!r} refers to missing node {node!r}")
@@ -299,6 +309,13 @@ def _explicit_inputs(
             description=spec.get("description", ""), factor=spec.get("factor"),
         )
     return inputs
+
+
+def type_name(given: str) -> str | None:
+    """Our name for an input type (``INT``, ``integer`` → ``int``); None: unknown."""
+    kind = given.strip().lower()
+    kind = TYPE_ALIASES.get(kind, kind)
+    return kind if kind in TYPES else None
 
 
 def _discover(graph: dict[str, Any]) -> dict[str, ToolInput]:
