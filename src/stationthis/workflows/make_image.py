@@ -5,11 +5,13 @@ prices it once and decides who pays, and then ``start`` the offer. ``quote`` and
 (a request and an explicit payer) remain for the web API and the CLI; all return plain
 objects and never format platform text. Before anything is priced or held, both refuse banned
 users, fill each input in the order explicit option → the user's settings → the group's
-defaults → the tool default, enforce the tier limits and apply the prompt filter.
+defaults → the tool default (parameters written in the prompt, ``--ar 16:9 --seed 5``, win:
+``prompt_params``), enforce the tier limits and apply the prompt filter.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +28,9 @@ from ..core.tools import Tool, ToolRegistry
 from ..core.users import Account, Users
 from .commands import Command, Make, Offer, Plan, Requester
 from .groups import Groups
-from .limits import TierPolicy
+from .limits import SIZE_KEYS, TierPolicy
+from .prompt_params import apply as apply_inline
+from .prompt_params import take as take_inline
 from .settings import PARAM_KEYS, layers, preferred_tool
 
 
@@ -172,6 +176,7 @@ class MakeImage:
             raise Forbidden("This account is blocked from generating images.")
         tool = self.tools.get(request.tool)
         options = dict(request.options)
+        inline = take_inline(options)  # `--ar 16:9 --seed 5 …` written in the prompt
         inputs: dict[str, str] = {}
         for name, spec in tool.inputs.items():
             if spec.type != "image":
@@ -197,10 +202,15 @@ class MakeImage:
         options = {k: v for k, v in options.items() if k in tool.inputs or v is not None}
         mine, theirs = await self._settings(user, group)
         params = tool.resolve(options, mine, theirs)
+        limits = self.tiers.limits(user, group)
+        if inline is not None:
+            side = min(limits.bound(k, tool.inputs.get(k)).high or math.inf for k in SIZE_KEYS)
+            params = apply_inline(tool, params, inline, max_side=side,
+                                  max_pixels=limits.max_pixels)
         for name in ("prompt", "negative"):
             self.prompt_filter.check(params.get(name), field=name)
         explicit = {k for k, v in options.items() if v not in (None, "")}
-        params = self.tiers.limits(user, group).enforce(tool, params, explicit)
+        params = limits.enforce(tool, params, explicit)
         return tool, await self._with_models(user, tool, params), inputs
 
     async def _with_models(
