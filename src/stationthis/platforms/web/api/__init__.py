@@ -8,6 +8,7 @@ from . import (
     account,
     auth,
     collections,
+    collections_links,
     cook,
     datasets,
     history,
@@ -20,6 +21,6 @@ from . import (
 
 ROUTERS: list[APIRouter] = [
     auth.router, auth.links, tools.router, jobs.router, history.router, media.router,
-    settings.router, account.router, datasets.router, collections.router, cook.router,
-    purchases.router,
+    settings.router, account.router, datasets.router, collections.router,
+    collections_links.router, cook.router, purchases.router,
 ]

@@ -15,7 +15,7 @@ from ....core.users import Account
 from ....workflows.cook import CookQuote, CookStatus
 from ..auth import current_account, station
 from ..errors import documented
-from .collections import AttributeOut, ItemOut, Page, PerPage, items_base
+from .collections_schemas import AttributeOut, ItemOut, Page, PerPage, items_base
 from .views import WEB_REPLY
 
 router = APIRouter(prefix="/api/v1", tags=["collections"])
