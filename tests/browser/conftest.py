@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from stationthis.bootstrap import build
-from stationthis.config import Settings
+from stationthis.config import Settings, WebSettings
 from stationthis.engines.preview.engine import PreviewEngine
 from stationthis.migrations import upgrade
 from stationthis.platforms.web.app import create_app
@@ -72,7 +72,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     migrate = threading.Thread(target=upgrade, args=(url,))
     migrate.start()
     migrate.join()
+    # every test signs up its own users from 127.0.0.1: more than a real address would
     settings = Settings(data_dir=root, database_url=url, new_user_grant=5000,
+                        web=WebSettings(signups_per_hour=100),
                         _env_file=None)  # type: ignore[call-arg]
     web = create_app(build(settings, engine=PreviewEngine(step_delay=STEP_DELAY_S)))
     port = _free_port()

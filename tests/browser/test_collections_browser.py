@@ -28,10 +28,11 @@ def test_collect_share_cook_keep_and_export(page: Any, browser: Any, service: An
     page.get_by_role("button", name="Sign up").click()
     page.get_by_label("prompt").fill("a red fox in the snow")
     page.get_by_role("button", name="Run", exact=True).click()
-    expect(page.locator("#job")).to_have_attribute("data-state", "succeeded", timeout=60_000)
+    tile = page.locator("#tiles .tile").first  # the studio's feed, in place
+    expect(tile).to_have_attribute("data-state", "succeeded", timeout=60_000)
 
-    # --- add it to a new collection -------------------------------------------------------
-    page.locator("figure.output a.add-to-collection").first.click()
+    # --- add it to a new collection (from its tile) ----------------------------------------
+    tile.locator("figure.output a.add-to-collection").first.click()
     page.locator("#new-name").fill("Snow foxes")
     page.get_by_role("button", name="Add").click()
     expect(page).to_have_url(COLLECTION_URL)

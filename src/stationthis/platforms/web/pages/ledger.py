@@ -77,7 +77,8 @@ def fold(entries: list[LedgerEntry]) -> list[Line]:
             last.detail = f"{last.count} refills"
             continue
         what = _KINDS.get(e.kind, e.kind)
-        lines.append(Line(e.created_at, e.ref, e.amount, what, e.memo or "",
+        memo = "" if (e.memo or "") == what else (e.memo or "")
+        lines.append(Line(e.created_at, e.ref, e.amount, what, memo,
                           "added" if e.amount >= 0 else "charged"))
     for ref, line in by_ref.items():
         if line.state == "held":
