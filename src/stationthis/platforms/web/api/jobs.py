@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ....core.errors import InvalidInput
+from ....core.job_queries import JobQueries
 from ....core.jobs import ACTIVE, FINAL
 from ....core.users import Account
 from ....workflows.make_image import Request as MakeRequest
 from ..auth import current_account, station
 from ..errors import documented
 from .stream import job_events
-from .views import WEB_REPLY, JobOut, QuoteOut
+from .views import WEB_REPLY, JobOut, QuoteOut, jobs_response
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 _AUTH = (401, 403)
@@ -66,11 +67,11 @@ async def list_jobs(
     request: Request, user: Account = Depends(current_account),
     state: Literal["active", "finished", "all"] = "all",
     limit: int = Query(20, ge=1, le=100),
-) -> JobList:
+) -> Response:
     """The user's jobs, newest first."""
     states = {"active": ACTIVE, "finished": FINAL, "all": None}[state]
-    found = await station(request).jobs.list_for(user.id, states=states, limit=limit)
-    return JobList(jobs=[JobOut.of(j) for j in found])
+    found = await JobQueries(station(request).db).listing(user.id, states=states, limit=limit)
+    return jobs_response(found)  # a JobList
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=documented(*_AUTH, 404))
