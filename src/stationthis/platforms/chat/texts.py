@@ -1,6 +1,6 @@
 """Text that the chat platforms (Telegram, Discord) word alike: job progress and results,
-ETA maths, job lists, refusals — and whether a button's object exists at all. Pure
-functions over workflow results (but ``object_exists``), no platform imports;
+ETA maths, job lists, the queue note, refusals. Pure functions over workflow results, no
+platform imports;
 markup (Markdown, embeds, keyboards) stays in each platform's ``render``, which re-exports
 what it uses from here. Where the wording names a command, the platform passes its spelling
 (``/cancel`` on Telegram, in backticks on Discord)."""
@@ -11,13 +11,15 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from ..core.errors import InsufficientPoints, NotFound, StationError, TooManyJobs
-from ..core.notify import JobNotice
-from ..workflows.app import App
-from ..workflows.history import HistoryEntry
-from ..workflows.make_image import Quote
-from ..workflows.status import ActiveJob
-from ..workflows.training import TrainingQuote
+from ...core.datasets import Dataset, Readiness
+from ...core.errors import InsufficientPoints, StationError, TooManyJobs
+from ...core.models import Model
+from ...core.notify import JobNotice
+from ...workflows.history import HistoryEntry
+from ...workflows.make_image import Quote
+from ...workflows.status import ActiveJob
+from ...workflows.training import TrainingQuote
+from .turn import Words
 
 # ----- time -------------------------------------------------------------------------------
 
@@ -67,6 +69,16 @@ def progress_text(notice: JobNotice, position: int | None = None) -> str:
     return " · ".join(parts) + "…"
 
 
+def queued_text(quote: Quote, paid_by: str | None = None, position: int | None = None,
+                eta: float | None = None) -> str:
+    """The status message of a job just started: its price, who pays when it is not the
+    requester (``paid_by``: "the group", "the server"), and its place in the queue."""
+    who = f" (paid by {paid_by})" if paid_by else ""
+    where = f"#{position} in the queue" if position else "waiting in the queue"
+    when = f" · about {fmt_seconds(eta)}" if eta else ""
+    return f"⏳ {quote.tool}: {quote.points} points held{who} · {where}{when}…"
+
+
 def result_text(notice: JobNotice, count: int) -> str:
     images = f"{count} images" if count > 1 else "done"
     cost = f" · {notice.cost} points" if notice.cost is not None else ""
@@ -94,6 +106,51 @@ def history_line(entry: HistoryEntry) -> str:
     cost = f"{entry.cost} pts" if entry.cost is not None else entry.state
     seed = f" · seed {entry.seed}" if entry.seed is not None else ""
     return f"• {entry.created_at:%m-%d %H:%M} {entry.tool} {prompt!r} · {cost}{seed}"
+
+
+def history_text(entries: Sequence[HistoryEntry], try_make: str) -> str:
+    """/history: the last jobs, or how to make a first one (``try_make``)."""
+    if not entries:
+        return f"No jobs yet. Try {try_make}"
+    return "\n".join(["Your last jobs:", *(history_line(e) for e in entries)])
+
+
+def status_text(active: Sequence[ActiveJob], nothing: str, footer: str | None = None) -> str:
+    """/status: the running and queued jobs, or ``nothing``; ``footer`` says how to cancel."""
+    if not active:
+        return nothing
+    lines = ["Your jobs:", *(status_line(n, job) for n, job in enumerate(active, start=1))]
+    return "\n".join([*lines, footer] if footer else lines)
+
+
+def models_text(models: Sequence[Model], train: str, name: str = "{}", word: str = "{}"
+                ) -> str:
+    """/models: the user's trained models with their trigger words (``name`` and ``word``
+    format them in the platform's markup)."""
+    if not models:
+        return f"No models yet. Train one with {train}."
+    lines = ["Your models (use the trigger word in a prompt):"]
+    lines += [f"• {name.format(m.name)}: trigger {word.format(m.trigger)} · {m.kind} · "
+              f"{m.base_model}" for m in models]
+    return "\n".join(lines)
+
+
+def model_ready_text(model: Model | None, notice: JobNotice, words: Words) -> str:
+    """A training's result: the model and how to use it (``words.quote`` marks commands,
+    ``words.make`` is the make command with a prompt to follow)."""
+    cost = f" ({notice.cost} points)" if notice.cost is not None else ""
+    if model is None:
+        return f"✅ Training finished{cost}. See {words.command('/models')}."
+    return (f"✅ Model {words.strong(model.name)} is ready{cost}. Use its trigger word in a "
+            f"prompt:\n{words.command(f'{words.make}{model.trigger} in a garden')}")
+
+
+def dataset_lines(ds: Dataset, r: Readiness) -> list[str]:
+    """Whether a dataset is ready, its warnings and each image's caption."""
+    lines = [f"{'✅' if r.ready else '⏳'} {r.reason}", *(f"⚠️ {w}" for w in r.warnings)]
+    lines += [f"{n}. {image.caption or '(no caption)'}"
+              for n, image in enumerate(ds.images, start=1)]
+    return lines
 
 
 def status_line(number: int, job: ActiveJob) -> str:
@@ -127,21 +184,3 @@ def error_text(exc: StationError, cancel: str = "/cancel") -> str:
     if isinstance(exc, TooManyJobs):
         return f"{exc.message} Wait for one to finish, or {cancel} one."
     return exc.message[:1].upper() + exc.message[1:]
-
-
-# ----- buttons ----------------------------------------------------------------------------
-
-
-async def object_exists(app: App, kind: str, object_id: str) -> bool:
-    """Whether a button's job or image exists at all: when the presser cannot see it, it is
-    someone else's (not a stale button)."""
-    try:
-        if kind == "job":
-            await app.jobs.get(object_id)
-        elif kind == "media":
-            await app.media.get(object_id)
-        else:
-            return False
-    except NotFound:
-        return False
-    return True

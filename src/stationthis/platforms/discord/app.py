@@ -22,7 +22,8 @@ from ...core.ratelimit import PaceLimits
 from ...core.replay import ReplayGuard
 from ...core.text import invalid_text
 from ...workflows.app import App
-from ..chat import object_exists
+from ..chat.actions import action_of, code_of
+from ..chat.flows import STALE, button_refusal, image_action, is_image_action
 from . import render
 from .cook_watch import CookWatch
 from .handlers import account, generate, settings, train
@@ -39,10 +40,8 @@ log = logging.getLogger(__name__)
 PATH = "/discord/interactions"
 MAX_BODY = 1_000_000
 PING, COMMAND, COMPONENT, AUTOCOMPLETE, MODAL = 1, 2, 3, 4, 5
-STALE = "This button is out of date."
 INVALID_TEXT = ("Sorry, I can't read that: the text must be valid Unicode (found a lone "
                 "surrogate). Nothing was done — please try again.")
-NOT_YOURS = "These buttons belong to whoever made the image — make your own with /make."
 Handler = Callable[[Interaction], Awaitable[None]]
 
 # command → (handler, how it is acknowledged: a public or an ephemeral deferred response)
@@ -63,8 +62,6 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
     "collections": (colls.command, "ephemeral"),
     "buy": (_buy, "ephemeral"),  # the link in it is personal
 }
-OBJECT_OF = {"r": "job", "c": "job", "u": "media", "v": "media", "d": "media", "da": "media",
-             "ca": "media", "cas": "media"}
 
 
 class DiscordPlatform:
@@ -87,6 +84,7 @@ class DiscordPlatform:
             "discord", settings.discord_rate_burst, settings.discord_rate_per_minute / 60))
         self.notifier = DiscordNotifier(app, self.rest, pacer=app.limits.pacer(
             "discord", PaceLimits(settings.discord_edit_interval)))
+        self.station.notifier = self.notifier
         app.notifications.register(self.notifier)  # before the app starts: restarts deliver
         self.cook_watch = CookWatch(app, self.rest, self.notifier,
                                     settings.discord_edit_interval)
@@ -202,19 +200,16 @@ class DiscordPlatform:
 
     async def _component(self, ix: Interaction) -> dict[str, Any]:
         action, parts = unpack(str(ix.body.get("custom_id") or ""))
+        action = code_of(action)
         values = [str(v) for v in ix.body.get("values") or []]
-        kind = OBJECT_OF.get(action)
-        if kind is not None:
+        if action_of(action) is not None:  # the table's buttons: their one id is checked
             if len(parts) != 1:
                 return ephemeral(STALE)
-            problem = await self._not_owned(ix, kind, parts[0])
+            problem = await button_refusal(self.app, await ix.user(), action, parts)
             if problem is not None:
                 return ephemeral(problem)
-        if action == "r":
-            return self._defer(ix, lambda i: generate.regenerate(i, parts[0]), "public")
-        if action in ("u", "v"):
-            what = "upscale" if action == "u" else "vary"
-            return self._defer(ix, lambda i: _on_media(i, what, parts[0]), "public")
+        if is_image_action(action):
+            return self._defer(ix, lambda i: _image_action(i, action, parts[0]), "public")
         if action == "d":
             return self._defer(ix, lambda i: train.pick(i, parts[0]), "ephemeral")
         if action == "da":
@@ -253,17 +248,6 @@ class DiscordPlatform:
         answer = colls.modal(ix, action, parts, self._defer)
         return answer if answer is not None else ephemeral(STALE)
 
-    async def _not_owned(self, ix: Interaction, kind: str, object_id: str) -> str | None:
-        """Why the presser cannot use a button on this object: someone else's, or gone."""
-        user = await ix.user()
-        owned = (self.app.jobs.get_owned(object_id, user.id) if kind == "job"
-                 else self.app.media.get(object_id, owner_id=user.id))
-        try:
-            await owned
-        except StationError:
-            return NOT_YOURS if await object_exists(self.app, kind, object_id) else STALE
-        return None
-
     def _defer(self, ix: Interaction, handler: Handler, mode: str) -> dict[str, Any]:
         ix.deferred = mode
         task = asyncio.create_task(run_guarded(handler, ix))
@@ -276,9 +260,8 @@ class DiscordPlatform:
         return {"type": 5}
 
 
-async def _on_media(ix: Interaction, what: str, media_id: str) -> None:
-    user, group = await ix.user(), await ix.group()
-    await generate.on_media(ix, what, media_id, user, group)
+async def _image_action(ix: Interaction, code: str, object_id: str) -> None:
+    await image_action(ix, ix.app, code, object_id)
 
 
 def ephemeral(text: str) -> dict[str, Any]:

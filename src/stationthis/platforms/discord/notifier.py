@@ -7,10 +7,12 @@ channel as a normal bot message that mentions the user."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from typing import Any
 
 from ...core.errors import NotFound
@@ -36,6 +38,38 @@ class DiscordNotifier:
         self.rest = rest
         # per response (its token): shared between processes when the pacer is
         self.pacer: Pacer = pacer or LocalPacer(edit_interval)
+        # responses that progress or the result already changed (the queue note must not
+        # overwrite them), and one lock per response so the note and the edits land in order
+        self._touched: OrderedDict[str, None] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def queued(self, address: dict[str, Any], text: str) -> None:
+        """The handler's note on a job just queued (its place, ETA): only while neither
+        progress nor the result has changed the response yet."""
+        token = address.get("token")
+        if not isinstance(token, str) or not _fresh(address):
+            return
+        key = _pace_key(token)
+        async with self._lock(key):
+            if key in self._touched or not await self.pacer.try_send(key, interval=False):
+                return
+            try:
+                await self.rest.call("PATCH", self._original(token), render.message(text),
+                                     auth=False, retries=False)
+            except RateLimited as exc:
+                await self.pacer.pause(key, exc.retry_after)
+            except DiscordError as exc:
+                log.info("queue note refused: %s", exc)
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        if len(self._locks) > 1000:
+            self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def _touch(self, key: str) -> None:
+        self._touched[key] = None
+        if len(self._touched) > 1000:
+            self._touched.popitem(last=False)
 
     # ----- the Notifier port ----------------------------------------------------------------
 
@@ -61,17 +95,23 @@ class DiscordNotifier:
             await self._edit_progress(token, payload, f"cook run {run_id}")
 
     async def _edit_progress(self, token: str, payload: dict[str, Any], what: str) -> None:
-        try:
-            await self.rest.call("PATCH", self._original(token), payload,
-                                 auth=False, retries=False)
-        except RateLimited as exc:
-            await self.pacer.pause(_pace_key(token), exc.retry_after)
-        except DiscordError as exc:
-            log.info("progress edit of %s refused: %s", what, exc)
+        key = _pace_key(token)
+        async with self._lock(key):
+            self._touch(key)
+            try:
+                await self.rest.call("PATCH", self._original(token), payload,
+                                     auth=False, retries=False)
+            except RateLimited as exc:
+                await self.pacer.pause(key, exc.retry_after)
+            except DiscordError as exc:
+                log.info("progress edit of %s refused: %s", what, exc)
 
     async def finished(self, address: dict[str, Any], notice: JobNotice) -> None:
         token = address.get("token")
         payload, files, more = await self._result(notice)
+        if isinstance(token, str):  # a note in flight lands first; one still to come never
+            async with self._lock(_pace_key(token)):
+                self._touch(_pace_key(token))
         if isinstance(token, str) and _fresh(address):
             try:
                 await self.rest.edit_original(token, payload, files)

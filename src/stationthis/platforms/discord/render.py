@@ -19,13 +19,16 @@ from ...workflows.settings import SettingsView
 from ...workflows.status import ActiveJob
 from ...workflows.training import TrainingQuote
 from .. import chat
-from ..chat import failed_text as failed_text
-from ..chat import fmt_delta, fmt_number, history_line, status_line
-from ..chat import progress_text as progress_text
-from ..chat import result_text as result_text
+from ..chat.actions import result_layout
+from ..chat.texts import failed_text as failed_text
+from ..chat.texts import fmt_delta, fmt_number
+from ..chat.texts import progress_text as progress_text
+from ..chat.texts import result_text as result_text
+from ..chat.turn import Words
 from .ids import pack
 
 Payload = dict[str, Any]
+WORDS = Words("the server", "`{}`", "**{}**", "/make prompt:")
 EPHEMERAL = 64
 PRIMARY, SECONDARY, SUCCESS, DANGER = 1, 2, 3, 4
 SIZES = ("512x512", "768x768", "1024x1024", "1024x768", "768x1024")
@@ -101,8 +104,8 @@ def help_text() -> str:
         "`/balance` · `/history` · `/status` · `/cancel` · `/link`",
         "`/train create` — datasets and trainings · `/models` — your trained models",
         "`/collections` — collections: share them, cook pieces from traits, export",
-        "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, 📁 add to dataset, "
-        "📚 add to collection.",
+        "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, 🔍 zoom out, "
+        "📁 add to dataset, 📚 add to collection.",
     ])
 
 
@@ -112,31 +115,15 @@ def short_of_points(quote: Quote | TrainingQuote) -> str:
 
 # ----- jobs ---------------------------------------------------------------------------------
 
-def queued_text(tool: str, points: int, payer_is_group: bool = False) -> str:
-    who = " (paid by the server)" if payer_is_group else ""
-    return f"⏳ {tool}: {points} points held{who} · waiting in the queue…"
-
-
 def result_components(job_id: str, media_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """🔄 the whole job; ⬆️ 🎲 📁 📚 per image (the first four: five rows at most)."""
-    if len(media_ids) == 1:
-        media = media_ids[0]
-        return [row(button("🔄 Regenerate", "r", job_id), button("⬆️ Upscale", "u", media),
-                    button("🎲 Variations", "v", media), button("📁 Add to dataset", "d", media),
-                    button("📚 Add to collection", "ca", media))]
-    rows = [row(button("🔄 Regenerate all", "r", job_id))]
-    for number, media in enumerate(media_ids[:4], start=1):
-        rows.append(row(button(f"⬆️ {number}", "u", media), button(f"🎲 {number}", "v", media),
-                        button(f"📁 {number}", "d", media), button(f"📚 {number}", "ca", media)))
-    return rows
+    """The buttons under a result (``chat/actions.py`` lays them out): 🔄 the whole job;
+    ⬆️ 🎲 🔍 📁 📚 per image (the first four: five rows at most)."""
+    return [row(*(button(k.text, k.code, k.object_id) for k in line))
+            for line in result_layout(job_id, media_ids, max_images=4)]
 
 
 def model_ready_text(model: Model | None, notice: JobNotice) -> str:
-    cost = f" ({notice.cost} points)" if notice.cost is not None else ""
-    if model is None:
-        return f"✅ Training finished{cost}. See `/models`."
-    return (f"✅ Model **{model.name}** is ready{cost}. Use its trigger word in a prompt:\n"
-            f"`/make prompt:{model.trigger} in a garden`")
+    return chat.model_ready_text(model, notice, WORDS)
 
 
 # ----- account ------------------------------------------------------------------------------
@@ -157,19 +144,11 @@ def balance_text(view: BalanceView, typical: Quote | None, pool: GroupView | Non
 
 
 def history_text(entries: Sequence[HistoryEntry]) -> str:
-    if not entries:
-        return "No jobs yet. Try `/make prompt:a red fox`"
-    lines = ["Your last jobs:"]
-    lines += [history_line(e) for e in entries]
-    return "\n".join(lines)
+    return chat.history_text(entries, "`/make prompt:a red fox`")
 
 
 def status_text(active: Sequence[ActiveJob]) -> str:
-    if not active:
-        return "Nothing is running. `/make` something!"
-    lines = ["Your jobs:"]
-    lines += [status_line(number, job) for number, job in enumerate(active, start=1)]
-    return "\n".join(lines)
+    return chat.status_text(active, "Nothing is running. `/make` something!")
 
 
 def status_components(active: Sequence[ActiveJob]) -> list[dict[str, Any]]:
@@ -238,10 +217,7 @@ def datasets_text(views: Sequence[tuple[Dataset, Readiness]]) -> str:
 def dataset_embed(ds: Dataset, r: Readiness) -> dict[str, Any]:
     lines = [f"Trigger `{ds.trigger}` · base {ds.base_model}",
              f"Images {r.images}/{r.max_images} · captions {r.captioned}/{r.images}",
-             f"{'✅' if r.ready else '⏳'} {r.reason}"]
-    lines += [f"⚠️ {w}" for w in r.warnings]
-    for number, image in enumerate(ds.images, start=1):
-        lines.append(f"{number}. {image.caption or '(no caption)'}")
+             *chat.dataset_lines(ds, r)]
     return {"title": f"📁 {ds.name}", "description": clip("\n".join(lines), 4000),
             "color": COLOR}
 
@@ -287,9 +263,4 @@ def create_dataset_modal() -> Payload:
 
 
 def models_text(models: Sequence[Model]) -> str:
-    if not models:
-        return "No models yet. Train one with `/train create`."
-    lines = ["Your models (use the trigger word in a prompt):"]
-    lines += [f"• **{m.name}**: trigger `{m.trigger}` · {m.kind} · {m.base_model}"
-              for m in models]
-    return "\n".join(lines)
+    return chat.models_text(models, "`/train create`", "**{}**", "`{}`")

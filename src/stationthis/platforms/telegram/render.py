@@ -16,14 +16,17 @@ from ...workflows.history import HistoryEntry
 from ...workflows.make_image import Quote
 from ...workflows.settings import SettingsView
 from ...workflows.status import ActiveJob
-from ..chat import failed_text as failed_text
-from ..chat import fmt_delta, fmt_number, fmt_seconds, history_line, status_line
-from ..chat import progress_text as progress_text
-from ..chat import result_text as result_text
-from ..chat import short_of_points as short_of_points
+from ..chat import texts
+from ..chat.actions import result_layout
+from ..chat.texts import failed_text as failed_text
+from ..chat.texts import fmt_delta, fmt_number
+from ..chat.texts import progress_text as progress_text
+from ..chat.texts import result_text as result_text
+from ..chat.turn import Words
 from .callbacks import pack
 
 Keyboard = InlineKeyboardMarkup
+WORDS = Words("the group")
 SIZES = ("512x512", "768x768", "1024x1024", "1024x768", "768x1024")
 STEPS = (20, 30, 40)
 BATCHES = (1, 2, 4)
@@ -52,8 +55,8 @@ def help_text(username: str, trigger: str | None) -> str:
         "/web — a one-time sign-in link for the web studio",
         "/collections — your collections; /collection new NAME; /cook NAME",
         "",
-        "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, 📁 add to dataset,"
-        " 📚 add to collection.",
+        "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, 🔍 zoom out,"
+        " 📁 add to dataset, 📚 add to collection.",
     ]
     if trigger:
         lines.append(f"In groups: /make@{username} <prompt>, or start a message with {trigger}")
@@ -62,35 +65,14 @@ def help_text(username: str, trigger: str | None) -> str:
 
 # ----- jobs -------------------------------------------------------------------------------
 
-def queued_text(tool: str, quote: Quote, payer_is_group: bool = False,
-                position: int | None = None, eta: float | None = None) -> str:
-    who = " (paid by the group)" if payer_is_group else ""
-    where = f"#{position} in the queue" if position else "waiting in the queue"
-    when = f" · about {fmt_seconds(eta)}" if eta else ""
-    return f"⏳ {tool}: {quote.points} points held{who} · {where}{when}…"
-
-
 def result_keyboard(job_id: str, media_ids: Sequence[str]) -> Keyboard:
-    if len(media_ids) == 1:
-        media = media_ids[0]
-        return InlineKeyboardMarkup([
-            [button("🔄 Regenerate", "r", job_id), button("⬆️ Upscale", "u", media),
-             button("🎲 Variations", "v", media)],
-            [button("📁 Add to dataset", "d", media), button("📚 Add to collection", "k", media)],
-        ])
-    rows = [[button("🔄 Regenerate all", "r", job_id)]]
-    for number, media in enumerate(media_ids, start=1):
-        rows.append([button(f"⬆️ {number}", "u", media), button(f"🎲 {number}", "v", media),
-                     button(f"📁 {number}", "d", media), button(f"📚 {number}", "k", media)])
-    return InlineKeyboardMarkup(rows)
+    """The buttons under a result (``chat/actions.py`` lays them out)."""
+    return InlineKeyboardMarkup([[button(k.text, k.code, k.object_id) for k in line]
+                                 for line in result_layout(job_id, media_ids)])
 
 
 def model_ready_text(model: Model | None, notice: JobNotice) -> str:
-    cost = f" ({notice.cost} points)" if notice.cost is not None else ""
-    if model is None:
-        return f"✅ Training finished{cost}. See /models."
-    return (f"✅ Model {model.name} is ready{cost}. Use it with its trigger word:\n"
-            f"/make {model.trigger} in a garden")
+    return texts.model_ready_text(model, notice, WORDS)
 
 
 # ----- account ----------------------------------------------------------------------------
@@ -111,20 +93,12 @@ def balance_text(view: BalanceView, typical: Quote | None) -> str:
 
 
 def history_text(entries: Sequence[HistoryEntry]) -> str:
-    if not entries:
-        return "No jobs yet. Try /make a red fox"
-    lines = ["Your last jobs:"]
-    lines += [history_line(e) for e in entries]
-    return "\n".join(lines)
+    return texts.history_text(entries, "/make a red fox")
 
 
 def status_text(active: Sequence[ActiveJob]) -> str:
-    if not active:
-        return "Nothing is running. /make something!"
-    lines = ["Your jobs:"]
-    lines += [status_line(number, job) for number, job in enumerate(active, start=1)]
-    lines.append("/cancel N cancels one, /cancel all every job.")
-    return "\n".join(lines)
+    return texts.status_text(active, "Nothing is running. /make something!",
+                             "/cancel N cancels one, /cancel all every job.")
 
 
 def status_keyboard(active: Sequence[ActiveJob]) -> Keyboard | None:
@@ -187,10 +161,7 @@ def datasets_text(datasets: Sequence[Dataset], readiness: Sequence[Readiness]) -
 def dataset_text(ds: Dataset, r: Readiness) -> str:
     lines = [f"📁 {ds.name} — trigger {ds.trigger}, base {ds.base_model}",
              f"Images {r.images}/{r.max_images}, Captions {r.captioned}/{r.images}",
-             f"{'✅' if r.ready else '⏳'} {r.reason}"]
-    lines += [f"⚠️ {w}" for w in r.warnings]
-    for number, image in enumerate(ds.images, start=1):
-        lines.append(f"{number}. {image.caption or '(no caption)'}")
+             *texts.dataset_lines(ds, r)]
     return "\n".join(lines)
 
 
@@ -212,8 +183,4 @@ def confirm_keyboard(action: str, object_id: str, label: str) -> Keyboard:
 
 
 def models_text(models: Sequence[Model]) -> str:
-    if not models:
-        return "No models yet. Train one with /train."
-    lines = ["Your models (use the trigger word in a prompt):"]
-    lines += [f"• {m.name}: trigger {m.trigger} · {m.kind} · {m.base_model}" for m in models]
-    return "\n".join(lines)
+    return texts.models_text(models, "/train")

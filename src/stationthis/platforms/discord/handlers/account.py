@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from ....core.errors import InvalidInput, StationError
-from ....workflows.make_image import Request
-from ...chat import cancelled_text
+from ...chat import account as chat_account
 from .. import render
 from .common import Interaction
 
@@ -18,12 +16,7 @@ async def balance(ix: Interaction) -> None:
     app = ix.app
     user, group = await ix.user(), await ix.group()
     view = await app.account.balance(user)
-    try:
-        tool = await app.make_image.default_tool(user, group)
-        typical = await app.make_image.quote(user, Request(tool, {"prompt": "a typical image"}),
-                                             group=group)
-    except StationError:
-        typical = None
+    typical = await chat_account.typical(app, user, group)
     pool = await app.groups.view(group) if group is not None else None
     await ix.say(render.balance_text(view, typical, pool))
 
@@ -39,46 +32,23 @@ async def status(ix: Interaction) -> None:
 
 
 async def cancel(ix: Interaction) -> None:
-    app = ix.app
-    user = await ix.user()
-    which = str(ix.options().get("which") or "").strip().lower()
-    active = await app.status.active(user)
-    if not active:
-        await ix.say("Nothing to cancel.")
-        return
-    if which == "all" or (not which and len(active) == 1):
-        done = await app.status.cancel_all(user)
-    elif which.isdigit() and 1 <= int(which) <= len(active):
-        done = [await app.status.cancel(user, active[int(which) - 1].job_id)]
-    else:
-        raise InvalidInput(f"Which one? `/cancel which:1`…`{len(active)}` or `which:all` "
-                           "(see `/status`).")
-    await ix.say(cancelled_text(len(done), sum(d.released for d in done),
-                                sum(1 for d in done if not d.done)))
+    await ix.say(await chat_account.cancel(
+        ix.app, await ix.user(), str(ix.options().get("which") or ""),
+        "Which one? `/cancel which:1`…`{n}` or `which:all` (see `/status`)."))
 
 
 async def cancel_button(ix: Interaction, job_id: str) -> None:
     user = await ix.user()
-    done = await ix.app.status.cancel(user, job_id)
+    note = await chat_account.cancel_one(ix.app, user, job_id)
     active = await ix.app.status.active(user)
-    note = (f"Cancelled; {done.released} points released." if done.done
-            else "Stopping it; the points come back when it has stopped.")
     await ix.say(f"{note}\n\n{render.status_text(active)}",
                  components=render.status_components(active))
 
 
 async def link(ix: Interaction) -> None:
-    app = ix.app
-    user = await ix.user()
-    code = str(ix.options().get("code") or "").strip()
-    if code:
-        merged = await app.account.link(user, code)
-        names = ", ".join(str(i) for i in await app.account.identities(merged))
-        await ix.say(f"Linked. This account is now also: {names}")
-        return
-    fresh = await app.account.link_code(user)
-    await ix.say(f"Your link code: `{fresh}`\nEnter it on the other platform within 15 "
-                 "minutes (e.g. /link CODE in Telegram or on the web) to join the accounts.")
+    await ix.say(await chat_account.link(
+        ix.app, await ix.user(), str(ix.options().get("code") or ""), "`{}`",
+        "/link CODE in Telegram or on the web"))
 
 
 async def models(ix: Interaction) -> None:

@@ -1,6 +1,6 @@
 """What every handler shares: the interaction (who, where, options, attachments), the
 platform's shared state, and completing a deferred response — with the result, or with a
-short ephemeral error."""
+short ephemeral error. An ``Interaction`` is the chat kernel's turn (``chat/turn.py``)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ from typing import Any
 import httpx
 
 from ....core.errors import StationError
-from ....core.jobs import Job
 from ....core.ratelimit import ChatLimiter
 from ....core.users import Account, Identity
 from ....workflows.app import App
-from ....workflows.make_image import Quote
-from ... import chat
+from ...chat.flows import SORRY as SORRY
+from ...chat.texts import error_text as chat_error_text
 from .. import render
 from ..rest import DiscordError, DiscordRest, File
 
@@ -28,7 +27,6 @@ MANAGE_GUILD = 1 << 5
 ADMINISTRATOR = 1 << 3
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 MAX_ATTACHMENTS = 10
-SORRY = "Something went wrong on our side; nothing was charged."
 
 
 @dataclass
@@ -39,6 +37,7 @@ class Station:
     rest: DiscordRest
     limiter: ChatLimiter
     http: httpx.AsyncClient | None = None  # downloads of attachments
+    notifier: Any = None  # DiscordNotifier: the queue note goes through its per-response lock
 
     def downloader(self) -> httpx.AsyncClient:
         if self.http is None:
@@ -55,6 +54,7 @@ class Interaction:
     data: dict[str, Any]
     deferred: str = "public"  # public | ephemeral | update (type 6)
     received: float = field(default_factory=time.time)
+    words = render.WORDS
 
     @property
     def app(self) -> App:
@@ -161,6 +161,17 @@ class Interaction:
     async def say(self, text: str, **kwargs: Any) -> dict[str, Any]:
         return await self.reply(render.message(text, **kwargs))
 
+    async def answer(self, text: str) -> None:
+        await self.say(text)
+
+    async def status(self, text: str) -> dict[str, Any]:
+        """The deferred response becomes the job's status message (no buttons)."""
+        return reply_address(self, await self.say(text, components=[]))
+
+    async def queued(self, address: dict[str, Any], text: str) -> None:
+        if self.station.notifier is not None:
+            await self.station.notifier.queued(address, text)
+
     async def fail(self, text: str) -> None:
         """An error only the user sees: a deferred public response is removed and an
         ephemeral follow-up says why."""
@@ -177,7 +188,7 @@ class Interaction:
 
 
 def error_text(exc: StationError) -> str:
-    return chat.error_text(exc, cancel="`/cancel`")
+    return chat_error_text(exc, cancel="`/cancel`")
 
 
 Handler = Callable[[Interaction], Awaitable[None]]
@@ -200,28 +211,3 @@ def reply_address(ix: Interaction, message: dict[str, Any]) -> dict[str, Any]:
     return {"platform": PLATFORM, "token": ix.token, "at": round(ix.received),
             "channel": ix.channel_id, "message": str(message.get("id") or ""),
             "mention": ix.user_id}
-
-
-async def submit(
-    ix: Interaction, user: Account, group: Account | None,
-    quote: Callable[[Account | None], Awaitable[Quote]],
-    run: Callable[[Account | None, dict[str, Any]], Awaitable[Job]],
-) -> Job | None:
-    """Price it for whoever pays, turn the deferred response into the job's status message,
-    then start the job with that message in its reply address."""
-    app = ix.app
-    first = await quote(None)
-    payer = await app.groups.payer(user, group, first.points)
-    priced = first if payer.id == user.id else await quote(payer)
-    if not priced.fits:
-        await ix.fail(render.short_of_points(priced))
-        return None
-    status = await ix.say(render.queued_text(priced.tool, priced.points, payer.id != user.id),
-                          components=[])
-    try:
-        return await run(None if payer.id == user.id else payer, reply_address(ix, status))
-    except StationError as exc:
-        await ix.fail(error_text(exc))
-        return None
-
-

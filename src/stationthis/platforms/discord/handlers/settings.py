@@ -9,6 +9,7 @@ from typing import Any
 
 from ....core.errors import Forbidden, InvalidInput
 from ....core.users import Account
+from ...chat import account as chat_account
 from .. import render
 from .common import Interaction
 
@@ -51,18 +52,10 @@ async def change(ix: Interaction, scope: str, key: str, value: str) -> None:
             raise InvalidInput(IN_SERVER)
         if not ix.can_manage_guild:
             raise Forbidden(NOT_MANAGER)
-        if key == "payer":
-            await app.groups.set_payer_policy(user, group, value)
-        elif key == "reset":
-            await app.user_settings.reset_group(user, group)
-        else:
-            await app.user_settings.set_group(user, group, key, value)
+        await chat_account.change(app, user, group, key, "" if key == "reset" else value)
         await ix.reply(await _server(ix, group, True))
         return
-    if key == "reset":
-        await app.user_settings.reset(user)
-    else:
-        await app.user_settings.set(user, key, value)
+    await chat_account.change(app, user, None, key, "" if key == "reset" else value)
     await ix.reply(await _own(ix, user))
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from ....core.datasets import Dataset
-from ....core.errors import InvalidInput, NotFound, StationError
+from ....core.errors import InvalidInput, NotFound
 from ....core.users import Account
+from ...chat import flows
 from .. import render
 from ..ids import unpack
-from .common import Interaction, error_text, reply_address
+from .common import Interaction
 from .images import download
 
 
@@ -136,14 +137,7 @@ async def pressed(ix: Interaction, action: str, parts: list[str]) -> None:
     if action == "ts":
         await _quote(ix, user, ds, steps)
     elif action == "tc":
-        priced = await ix.app.training.quote(user, ds.id, _options(steps))
-        status = await ix.say(f"⏳ Training {ds.name}: {priced.points} points held · waiting "
-                              "in the queue…", components=[])
-        try:
-            await ix.app.training.submit(user, ds.id, _options(steps),
-                                         reply=reply_address(ix, status))
-        except StationError as exc:
-            await ix.say(error_text(exc), components=[])
+        await flows.train(ix, ix.app, ds.id, _options(steps))
     elif action == "no":
         await ix.say("Not started; nothing was charged.", components=[])
     elif action == "xd":

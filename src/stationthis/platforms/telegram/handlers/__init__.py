@@ -52,7 +52,7 @@ def register(application: Application, bot: Station) -> None:  # type: ignore[ty
     for name, handler in COMMANDS.items():
         application.add_handler(CommandHandler(name, handler, filters=new))
     payments.register(application)  # /buy, Stars invoices and payments (before catch-alls)
-    application.add_handler(CallbackQueryHandler(collections.pressed, pattern=r"^[kq][a-z]?:"))
+    application.add_handler(CallbackQueryHandler(collections.pressed, pattern=r"^([kq][a-z]?|ca):"))
     application.add_handler(CallbackQueryHandler(buttons.pressed))
     images = filters.PHOTO | filters.Document.IMAGE
     application.add_handler(MessageHandler(new & images & ~filters.COMMAND, train.photo))

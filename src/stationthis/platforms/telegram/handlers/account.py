@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from telegram import Update
 
-from ....core.errors import InvalidInput, StationError
-from ....workflows.make_image import Request
-from ...chat import cancelled_text
+from ....core.errors import InvalidInput
+from ...chat import account as chat_account
 from .. import render
 from .common import Ctx, answer, group_of, guarded, in_group, station, user_of
 from .generate import rest_of
@@ -31,13 +30,7 @@ async def balance(update: Update, context: Ctx) -> None:
     app = station(context).app
     user, group = await user_of(update, context), await group_of(update, context)
     view = await app.account.balance(user)
-    try:
-        tool = await app.make_image.default_tool(user, group)
-        typical = await app.make_image.quote(user, Request(tool, {"prompt": "a typical image"}),
-                                             group=group)
-    except StationError:
-        typical = None
-    text = render.balance_text(view, typical)
+    text = render.balance_text(view, await chat_account.typical(app, user, group))
     if group is not None:
         pool = await app.groups.view(group)
         text += f"\nThis group: {render.PAYER_NAMES[pool.payer]}, pool {pool.pool} points."
@@ -60,21 +53,10 @@ async def status(update: Update, context: Ctx) -> None:
 
 @guarded
 async def cancel(update: Update, context: Ctx) -> None:
-    app = station(context).app
     user = await user_of(update, context)
-    arg = rest_of(update.effective_message).lower()
-    active = await app.status.active(user)
-    if not active:
-        await answer(update, "Nothing to cancel.")
-        return
-    if arg == "all" or (not arg and len(active) == 1):
-        done = await app.status.cancel_all(user)
-    elif arg.isdigit() and 1 <= int(arg) <= len(active):
-        done = [await app.status.cancel(user, active[int(arg) - 1].job_id)]
-    else:
-        raise InvalidInput(f"Which one? /cancel 1…{len(active)} or /cancel all (see /status).")
-    await answer(update, cancelled_text(len(done), sum(d.released for d in done),
-                                        sum(1 for d in done if not d.done)))
+    await answer(update, await chat_account.cancel(
+        station(context).app, user, rest_of(update.effective_message),
+        "Which one? /cancel 1…{n} or /cancel all (see /status)."))
 
 
 @guarded
@@ -83,12 +65,5 @@ async def link(update: Update, context: Ctx) -> None:
     if in_group(update):
         raise InvalidInput("Use /link in a private chat with me: link codes are personal.")
     user = await user_of(update, context)
-    code = rest_of(update.effective_message).strip()
-    if code:
-        merged = await app.account.link(user, code)
-        names = ", ".join(str(i) for i in await app.account.identities(merged))
-        await answer(update, f"Linked. This account is now also: {names}")
-        return
-    fresh = await app.account.link_code(user)
-    await answer(update, f"Your link code: {fresh}\nEnter it on the other platform within 15 "
-                 "minutes (e.g. /link CODE in Discord or on the web) to join the accounts.")
+    await answer(update, await chat_account.link(app, user, rest_of(update.effective_message),
+                                                 "{}", "/link CODE in Discord or on the web"))

@@ -1,6 +1,7 @@
-"""Inline buttons. Their data is an action and ids (``callbacks.py``); everything else is read
-from the database, so a button works after a restart. Another user's object does not exist
-for the presser: that, and a button whose object is gone, each get a short answer."""
+"""Inline buttons. Their data is an action code and ids (``chat/codes.py``, the table in
+``chat/actions.py``); everything else is read from the database, so a button works after a
+restart. Another user's object does not exist for the presser: that, and a button whose
+object is gone, each get a short answer."""
 
 from __future__ import annotations
 
@@ -10,15 +11,14 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from ....core.errors import NotFound, StationError
-from ...chat import object_exists
+from ...chat import account as chat_account
+from ...chat.actions import code_of
+from ...chat.flows import SORRY, image_action, is_image_action, why_not
 from ..callbacks import unpack
-from . import generate, settings, train
-from .common import Ctx, answer, error_text, group_of, station, user_of
+from . import settings, train
+from .common import Ctx, TelegramTurn, answer, error_text, station, user_of
 
 log = logging.getLogger(__name__)
-OBJECT_OF = {"r": "job", "c": "job", "u": "media", "v": "media", "d": "media", "da": "media"}
-STALE = "This button is out of date."
-NOT_YOURS = "These buttons belong to whoever made the image — make your own with /make."
 
 
 async def pressed(update: Update, context: Ctx) -> None:
@@ -26,19 +26,19 @@ async def pressed(update: Update, context: Ctx) -> None:
     if query is None:
         return
     action, parts = unpack(query.data or "")
+    action = code_of(action)
     try:
         await _act(update, context, action, parts)
     except NotFound:
-        kind = OBJECT_OF.get(action, "")
-        theirs = bool(parts) and await object_exists(station(context).app, kind, parts[0])
-        await _answer(update, NOT_YOURS if theirs else STALE)
+        text = await why_not(station(context).app, action, parts[0]) if parts else None
+        await _answer(update, text or "This button is out of date.")
     except StationError as exc:
         await _answer(update, error_text(exc))
     except TelegramError:
         raise
     except Exception:
         log.exception("button %s failed", action)
-        await _answer(update, "Something went wrong on our side; nothing was charged.")
+        await _answer(update, SORRY)
     else:
         await _answer(update, None)
 
@@ -56,23 +56,17 @@ async def _answer(update: Update, text: str | None) -> None:
 
 
 async def _act(update: Update, context: Ctx, action: str, parts: list[str]) -> None:
-    if action == "r" and len(parts) == 1:
-        await generate.regenerate(update, context, parts[0])
-    elif action in ("u", "v") and len(parts) == 1:
-        user = await user_of(update, context)
-        group = await group_of(update, context)
-        what = "upscale" if action == "u" else "vary"
-        await generate.run_on_media(update, context, what, parts[0], None, user, group)
+    if is_image_action(action) and len(parts) == 1:
+        await image_action(TelegramTurn(update, context), station(context).app, action,
+                           parts[0])
     elif action == "d" and len(parts) == 1:
         await train.pick_dataset(update, context, parts[0])
     elif action == "da" and len(parts) == 2:
         await train.add_output(update, context, parts[0], parts[1])
     elif action == "c" and len(parts) == 1:
         user = await user_of(update, context)
-        done = await station(context).app.status.cancel(user, parts[0])
-        note = (f"Cancelled; {done.released} points released." if done.done
-                else "Stopping it; the points come back when it has stopped.")
-        await answer(update, note)
+        await answer(update, await chat_account.cancel_one(station(context).app, user,
+                                                           parts[0]))
     elif action in ("s", "g"):
         await settings.pressed(update, context, action, parts)
     elif action in ("ts", "tc", "xd", "xc", "no"):

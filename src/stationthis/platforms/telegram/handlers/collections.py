@@ -17,7 +17,8 @@ from ....core.collections import Collection
 from ....core.errors import Conflict, Forbidden, InvalidInput, NotFound, StationError
 from ....core.users import Account
 from ....workflows.app import App
-from ...chat import object_exists
+from ...chat.actions import code_of
+from ...chat.flows import NOT_YOURS, SORRY, STALE, object_exists
 from .. import render_collections as rc
 from ..callbacks import unpack
 from .common import Ctx, answer, error_text, guarded, station, user_of
@@ -26,10 +27,8 @@ from .web import web_base
 
 log = logging.getLogger(__name__)
 THUMBS = 6  # thumbnails shown with a collection
-STALE = "This button is out of date."
-NOT_YOURS = "These buttons belong to whoever made the image — make your own with /make."
 NOT_SHARED = "This collection is not shared with you."
-MEDIA_ACTIONS = ("k", "ka", "kn")
+MEDIA_ACTIONS = ("ca", "ka", "kn")  # 📚 under a result (``k`` on old messages), its picker
 
 
 # ----- finding a collection by what the user typed -----------------------------------------
@@ -213,13 +212,15 @@ async def export(update: Update, context: Ctx, user: Account, c: Collection) -> 
 # ----- buttons -------------------------------------------------------------------------------
 
 async def pressed(update: Update, context: Ctx) -> None:
-    """Every ``k…`` and ``q…`` button. Not found: someone else's (say so) or gone (stale)."""
+    """Every ``k…`` and ``q…`` button and 📚 (``ca``). Not found: someone else's (say so) or
+    gone (stale)."""
     from . import cook  # the cook buttons; imported here, cook imports this module
 
     query = update.callback_query
     if query is None:
         return
     action, parts = unpack(query.data or "")
+    action = code_of(action)
     app = station(context).app
     text: str | None = None
     try:
@@ -239,7 +240,7 @@ async def pressed(update: Update, context: Ctx) -> None:
         raise
     except Exception:
         log.exception("button %s failed", action)
-        text = "Something went wrong on our side; nothing was charged."
+        text = SORRY
     try:
         await (query.answer(text[:200], show_alert=True) if text else query.answer())
     except TelegramError as exc:
@@ -261,7 +262,7 @@ async def _act(update: Update, context: Ctx, action: str, parts: list[str]) -> N
     assert query is not None
     if not parts:
         raise NotFound("no object")
-    if action == "k":
+    if action == "ca":
         await _pick(update, context, user, parts[0])
         return
     if action == "ka" and len(parts) == 2:

@@ -1,12 +1,12 @@
 """What every handler shares: the container, who is asking (user, group), short error
-answers, the per-user rate limit, and starting a job behind a status message."""
+answers, and ``TelegramTurn``: the chat kernel's view of one update (``chat/turn.py``)."""
 
 from __future__ import annotations
 
 import functools
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,12 +16,11 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from ....core.errors import StationError
-from ....core.jobs import Job
 from ....core.ratelimit import ChatLimiter
 from ....core.users import Account, Identity
 from ....workflows.app import App
-from ....workflows.make_image import Quote
-from ...chat import error_text as error_text
+from ...chat.flows import SORRY
+from ...chat.texts import error_text as error_text
 from .. import render
 
 log = logging.getLogger(__name__)
@@ -104,7 +103,7 @@ def guarded(handler: Handler) -> Handler:
             raise
         except Exception:
             log.exception("handler %s failed", handler.__name__)
-            await _tell(update, "Something went wrong on our side; nothing was charged.")
+            await _tell(update, SORRY)
 
     return run
 
@@ -120,39 +119,47 @@ async def _tell(update: Update, text: str) -> None:
         log.info("could not answer: %s", exc)
 
 
-async def submit(
-    update: Update, context: Ctx, user: Account, group: Account | None,
-    quote: Callable[[Account | None], Awaitable[Quote]],
-    run: Callable[[Account | None, dict[str, Any]], Awaitable[Job]],
-) -> Job | None:
-    """Price it for whoever pays, show the status message, then start the job with that
-    message in its reply address (so the notifier edits it, even after a restart)."""
-    app = station(context).app
-    first = await quote(None)
-    payer = await app.groups.payer(user, group, first.points)
-    priced = first if payer.id == user.id else await quote(payer)
-    if not priced.fits:
-        await answer(update, render.short_of_points(priced))
-        return None
-    chat = update.effective_chat
-    assert chat is not None
-    source = update.effective_message if update.callback_query is None else None
-    status = await answer(update, render.queued_text(priced.tool, priced, payer.id != user.id))
-    assert status is not None
-    address = {"platform": PLATFORM, "chat": chat.id, "message": status.message_id}
-    if source is not None:
-        address["reply_to"] = source.message_id
-    try:
-        job = await run(None if payer.id == user.id else payer, address)
-    except StationError as exc:
-        await status.edit_text(error_text(exc))
-        return None
-    bot = station(context)
-    if bot.notifier is not None:
-        mine = next((a for a in await app.status.active(user) if a.job_id == job.id), None)
-        if mine is not None and mine.position is not None:
-            await bot.notifier.queued(address, render.queued_text(
-                priced.tool, priced, payer.id != user.id, mine.position, mine.eta_seconds))
-    return job
+class TelegramTurn:
+    """One update as the chat kernel sees it. The status message of a job is a reply to the
+    command (or, for a button, a new message in its chat); a refusal after it replaces it."""
 
+    words = render.WORDS
 
+    def __init__(self, update: Update, context: Ctx) -> None:
+        self.update = update
+        self.context = context
+        self._status: Message | None = None
+
+    async def user(self) -> Account:
+        return await user_of(self.update, self.context)
+
+    async def group(self) -> Account | None:
+        return await group_of(self.update, self.context)
+
+    async def status(self, text: str) -> dict[str, Any]:
+        update = self.update
+        chat = update.effective_chat
+        assert chat is not None
+        source = update.effective_message if update.callback_query is None else None
+        status = await answer(update, text)
+        assert status is not None
+        self._status = status
+        address: dict[str, Any] = {"platform": PLATFORM, "chat": chat.id,
+                                   "message": status.message_id}
+        if source is not None:
+            address["reply_to"] = source.message_id
+        return address
+
+    async def queued(self, address: dict[str, Any], text: str) -> None:
+        notifier = station(self.context).notifier
+        if notifier is not None:  # its per-message lock keeps the note behind progress
+            await notifier.queued(address, text)
+
+    async def answer(self, text: str) -> None:
+        await answer(self.update, text)
+
+    async def fail(self, text: str) -> None:
+        if self._status is not None:
+            await self._status.edit_text(text)
+        else:
+            await answer(self.update, text)

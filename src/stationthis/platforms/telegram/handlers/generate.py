@@ -3,15 +3,15 @@ a photo, /upscale and /rmbg, and the buttons under every result."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from telegram import Message, Update
 
 from ....core.errors import InvalidInput
-from ....core.users import Account
-from ....workflows.make_image import Request
-from .common import Ctx, answer, group_of, guarded, station, submit, user_of
+from ....workflows.commands import Command, Make, RemoveBackground, Requester, Upscale, Vary
+from ...chat.flows import submit
+from .common import Ctx, TelegramTurn, answer, guarded, station, user_of
 from .images import media_from
-
-VARIATION_STRENGTH = 0.5
 
 
 def rest_of(message: Message | None) -> str:
@@ -25,16 +25,8 @@ async def make_prompt(update: Update, context: Ctx, prompt: str) -> None:
     if not prompt:
         await answer(update, "What should I make? /make a red fox in the snow")
         return
-    app = station(context).app
-    user, group = await user_of(update, context), await group_of(update, context)
-    tool = await app.make_image.default_tool(user, group)
-    request = Request(tool, {"prompt": prompt})
-    await submit(
-        update, context, user, group,
-        lambda payer: app.make_image.quote(user, request, payer, group=group),
-        lambda payer, reply: app.make_image.make(user, request, payer=payer, reply=reply,
-                                                 group=group),
-    )
+    await submit(TelegramTurn(update, context), station(context).app,
+                 lambda who: Make(who, {"prompt": prompt}))
 
 
 @guarded
@@ -84,37 +76,11 @@ async def rmbg(update: Update, context: Ctx) -> None:
 
 
 async def _image_tool(update: Update, context: Ctx, what: str, prompt: str | None) -> None:
-    user, group = await user_of(update, context), await group_of(update, context)
     word = {"vary": "/effect", "upscale": "/upscale", "rmbg": "/rmbg"}[what]
-    media_id = await media_from(_target(update), user, context, what=word)
-    await run_on_media(update, context, what, media_id, prompt, user, group)
-
-
-async def run_on_media(update: Update, context: Ctx, what: str, media_id: str,
-                       prompt: str | None, user: Account, group: Account | None) -> None:
-    again = station(context).app.again
-    if what == "upscale":
-        await submit(update, context, user, group,
-                     lambda p: again.quote_upscale(user, media_id, 2, payer=p, group=group),
-                     lambda p, r: again.upscale(user, media_id, 2, payer=p, reply=r, group=group))
-    elif what == "rmbg":
-        await submit(update, context, user, group,
-                     lambda p: again.quote_remove_background(user, media_id, payer=p,
-                                                             group=group),
-                     lambda p, r: again.remove_background(user, media_id, payer=p, reply=r,
-                                                          group=group))
-    else:
-        s = VARIATION_STRENGTH
-        await submit(update, context, user, group,
-                     lambda p: again.quote_vary(user, media_id, s, prompt=prompt, payer=p,
-                                                group=group),
-                     lambda p, r: again.vary(user, media_id, s, prompt=prompt, payer=p,
-                                             reply=r, group=group))
-
-
-async def regenerate(update: Update, context: Ctx, job_id: str) -> None:
-    again = station(context).app.again
-    user, group = await user_of(update, context), await group_of(update, context)
-    await submit(update, context, user, group,
-                 lambda p: again.quote_regenerate(user, job_id, payer=p, group=group),
-                 lambda p, r: again.regenerate(user, job_id, payer=p, reply=r, group=group))
+    media_id = await media_from(_target(update), await user_of(update, context), context,
+                                what=word)
+    commands: dict[str, Callable[[Requester], Command]] = {
+        "vary": lambda who: Vary(who, media_id, prompt=prompt),
+        "upscale": lambda who: Upscale(who, media_id),
+        "rmbg": lambda who: RemoveBackground(who, media_id)}
+    await submit(TelegramTurn(update, context), station(context).app, commands[what])

@@ -8,6 +8,7 @@ from telegram.error import BadRequest
 
 from ....core.errors import Forbidden, InvalidInput
 from ....core.users import Account
+from ...chat import account as chat_account
 from .. import render
 from .common import Ctx, answer, group_of, guarded, in_group, is_admin, station, user_of
 from .generate import rest_of
@@ -44,13 +45,12 @@ async def _group_command(update: Update, context: Ctx, user: Account, group: Acc
         if key in ("pay", "payer", "pays"):
             if len(words) < 2:
                 raise InvalidInput("Who pays? /settings pay user|group|user_first")
-            await app.groups.set_payer_policy(user, group, words[1])
-        elif key == "reset":
-            await app.user_settings.reset_group(user, group, words[1] if len(words) > 1 else None)
-        elif len(words) < 2:
+            key = "payer"
+        elif key != "reset" and len(words) < 2:
             raise InvalidInput(f"Give a value: /settings {words[0]} VALUE")
         else:
-            await app.user_settings.set_group(user, group, words[0], words[1])
+            key = words[0] if key != "reset" else key
+        await chat_account.change(app, user, group, key, words[1] if len(words) > 1 else "")
     await answer(update, await _group_text(context, group),
                  reply_markup=render.settings_keyboard("g", payer=True))
 
@@ -72,18 +72,11 @@ async def pressed(update: Update, context: Ctx, action: str, parts: list[str]) -
             raise InvalidInput("Group settings are changed in the group.")
         if not await is_admin(update, context):
             raise Forbidden(NOT_ADMIN)
-        if key == "payer":
-            await app.groups.set_payer_policy(user, group, value)
-        elif key == "reset":
-            await app.user_settings.reset_group(user, group)
-        else:
-            await app.user_settings.set_group(user, group, key, value)
+        await chat_account.change(app, user, group, key, "" if key == "reset" else value)
         text, keyboard = await _group_text(context, group), render.settings_keyboard("g", True)
     else:
-        if key == "reset":
-            view = await app.user_settings.reset(user)
-        else:
-            view = await app.user_settings.set(user, key, value)
+        await chat_account.change(app, user, None, key, "" if key == "reset" else value)
+        view = await app.user_settings.show(user)
         text, keyboard = render.settings_text(view), render.settings_keyboard("s")
     query = update.callback_query
     assert query is not None

@@ -13,10 +13,9 @@ from telegram import Message, Update
 from ....core.datasets import Dataset
 from ....core.errors import InvalidInput, NotFound
 from ....core.users import Account
-from ....workflows.app import App
-from ....workflows.make_image import Quote
+from ...chat import flows
 from .. import render
-from .common import Ctx, answer, guarded, station, submit, user_of
+from .common import Ctx, TelegramTurn, answer, guarded, station, user_of
 from .generate import effect, rest_of, rmbg, upscale
 from .images import download
 
@@ -246,16 +245,7 @@ async def pressed(update: Update, context: Ctx, action: str, parts: list[str]) -
         await query.edit_message_text(f"Dataset {ds.name} deleted.")
     elif action == "tc":
         await query.edit_message_reply_markup(None)  # one press, one training
-        training = app.training
-        await submit(update, context, user, None,
-                     lambda _p: _as_quote(app, user, ds.id),
-                     lambda _p, reply: training.submit(user, ds.id, reply=reply))
-
-
-async def _as_quote(app: App, user: Account, dataset_id: str) -> Quote:
-    """The training quote in the shape ``submit`` shows (tool, points, fits)."""
-    q = await app.training.quote(user, dataset_id)
-    return Quote("train", q.params, q.points, q.available)
+        await flows.train(TelegramTurn(update, context), app, ds.id)
 
 
 @guarded

@@ -1,0 +1,83 @@
+"""The button actions of every chat platform: one table, one set of codes.
+
+Each action names what its first id is (a ``job`` or a ``media`` item, for the ownership
+check before anything runs) and, for an image action, the command it becomes. The result
+buttons under every image are laid out here too (``result_layout``); each platform only
+turns the layout into its own markup. Codes are short: Telegram's button data holds 64
+bytes, and the ids travel with them (``codes.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ...workflows.commands import (
+    Command,
+    Regenerate,
+    Requester,
+    Upscale,
+    Vary,
+    ZoomOut,
+)
+
+
+@dataclass(frozen=True)
+class Action:
+    code: str
+    label: str  # the button's text under a single image
+    icon: str  # its text in a numbered row of a batch: "{icon} {n}"
+    target: str  # "job" or "media": what the first id names
+    command: Callable[[Requester, str], Command] | None = None  # an image action
+
+
+ACTIONS = {a.code: a for a in (
+    Action("r", "🔄 Regenerate", "🔄", "job", lambda who, job: Regenerate(who, job)),
+    Action("u", "⬆️ Upscale", "⬆️", "media", lambda who, media: Upscale(who, media)),
+    Action("v", "🎲 Variations", "🎲", "media", lambda who, media: Vary(who, media)),
+    Action("zo", "🔍 Zoom out", "🔍", "media", lambda who, media: ZoomOut(who, media)),
+    Action("d", "📁 Add to dataset", "📁", "media"),
+    Action("ca", "📚 Add to collection", "📚", "media"),
+    Action("c", "✖️ Cancel", "✖️", "job"),
+    Action("da", "📁 Add", "📁", "media"),  # + the dataset (an id or the select's value)
+    Action("cas", "📚 Add", "📚", "media"),  # the collection select under 📚 (Discord)
+)}
+# Codes that buttons on old messages still carry: Telegram's 📚 was "k" before 0021.
+ALIASES = {"k": "ca"}
+# Under a single image: two rows of three. Under a batch: 🔄 for the job, then one row of
+# these per image.
+SINGLE = (("r", "u", "v"), ("zo", "d", "ca"))
+PER_IMAGE = ("u", "v", "zo", "d", "ca")
+
+
+def action_of(code: str) -> Action | None:
+    return ACTIONS.get(ALIASES.get(code, code))
+
+
+def code_of(code: str) -> str:
+    """The current code of an action (an old alias becomes its code)."""
+    return ALIASES.get(code, code)
+
+
+@dataclass(frozen=True)
+class Key:
+    """One button of a layout: its text, action code and id."""
+
+    text: str
+    code: str
+    object_id: str
+
+
+def result_layout(job_id: str, media_ids: Sequence[str], max_images: int | None = None
+                  ) -> list[list[Key]]:
+    """The rows of buttons under a result: ``max_images`` numbered rows at most."""
+    def key(code: str, media: str, text: str | None = None) -> Key:
+        action = ACTIONS[code]
+        return Key(text or action.label, code, job_id if action.target == "job" else media)
+
+    if len(media_ids) == 1:
+        return [[key(code, media_ids[0]) for code in line] for line in SINGLE]
+    rows = [[Key("🔄 Regenerate all", "r", job_id)]]
+    for number, media in enumerate(media_ids[:max_images], start=1):
+        rows.append([key(code, media, f"{ACTIONS[code].icon} {number}") for code in PER_IMAGE])
+    return rows
