@@ -35,7 +35,7 @@ from .events import (
     add_to_outbox,
 )
 from .job_reads import JobReads
-from .jobs_model import ACTIVE, FINAL, Job, NewJob, job_from_row
+from .jobs_model import ACTIVE, FINAL, Job, JobState, NewJob, job_from_row
 from .points import Ledger
 from .schema import jobs
 from .signals import LocalSignals, Signals
@@ -100,7 +100,7 @@ class JobService(JobReads):
         return Job(  # what the row now says, without reading it back
             id=job_id, owner_id=new.owner_id, payer_id=new.payer_id, tool=new.tool,
             category=new.category, params=dict(new.params), inputs=dict(new.inputs or {}),
-            state="queued", progress={}, engine=new.engine, run_id=None, run_data=None,
+            state=JobState.QUEUED, progress={}, engine=new.engine, run_id=None, run_data=None,
             quote=new.quote, cost=None, outputs=[], error=None, error_code=None,
             reply=new.reply, cancel_requested=False, created_at=now, started_at=None,
             finished_at=None, group_id=new.group_id, parent_id=new.parent_id,
@@ -187,7 +187,7 @@ class JobService(JobReads):
                     PointsCaptured(account_id=job.payer_id, ref=job.ref, amount=charged),
                 ]
                 await self._outbox(conn, events)
-                done = replace(job, state="succeeded", outputs=list(outputs), cost=charged,
+                done = replace(job, state=JobState.SUCCEEDED, outputs=list(outputs), cost=charged,
                                finished_at=now, progress=progress)
         return await self._finish(done, events)
 
@@ -211,7 +211,7 @@ class JobService(JobReads):
             ]
             await self._outbox(conn, failed)
         return await self._finish(
-            replace(job, state="failed", error=message, error_code=code, finished_at=now),
+            replace(job, state=JobState.FAILED, error=message, error_code=code, finished_at=now),
             failed,
         )
 
@@ -254,7 +254,8 @@ class JobService(JobReads):
                                             reply=job.reply, released=released,
                                             category=job.category, origin=job.origin)]
         await self._outbox(conn, events)
-        return events, replace(job, state="cancelled", cancel_requested=True, finished_at=now)
+        done = replace(job, state=JobState.CANCELLED, cancel_requested=True, finished_at=now)
+        return events, done
 
     async def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Wait until the job is finished (in this process or any other)."""
@@ -319,4 +320,4 @@ def _holds(job: Job, worker: str | None) -> bool:
 
 
 _job = job_from_row
-__all__ = ["ACTIVE", "FINAL", "Job", "JobService", "NewJob", "job_from_row"]
+__all__ = ["ACTIVE", "FINAL", "Job", "JobService", "JobState", "NewJob", "job_from_row"]

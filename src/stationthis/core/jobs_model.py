@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from .db import as_utc
 
-ACTIVE = ("queued", "preparing", "running", "uploading")
-FINAL = ("succeeded", "failed", "cancelled")
+
+class JobState(StrEnum):
+    """A job's state (a str, so it compares and serialises as its name)."""
+
+    QUEUED = "queued"
+    PREPARING = "preparing"  # a training gathering and packing its dataset
+    RUNNING = "running"
+    UPLOADING = "uploading"
+    HELD = "held"  # outputs waiting for an operator's review (core/review.py)
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = (JobState.QUEUED, JobState.PREPARING, JobState.RUNNING, JobState.UPLOADING)
+FINAL = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -21,7 +36,7 @@ class Job:
     category: str
     params: dict[str, Any]
     inputs: dict[str, str]
-    state: str
+    state: JobState
     progress: dict[str, Any]
     engine: str
     run_id: str | None
@@ -75,7 +90,7 @@ def job_from_row(row: Any) -> Job:
     return Job(
         id=row.id, owner_id=row.owner_id, payer_id=row.payer_id, tool=row.tool,
         category=row.category, params=dict(row.params), inputs=dict(row.inputs or {}),
-        state=row.state, progress=dict(row.progress or {}), engine=row.engine,
+        state=JobState(row.state), progress=dict(row.progress or {}), engine=row.engine,
         run_id=row.run_id, run_data=row.run_data, quote=row.quote, cost=row.cost,
         outputs=list(row.outputs or []), error=row.error, error_code=row.error_code,
         reply=row.reply, cancel_requested=bool(row.cancel_requested),

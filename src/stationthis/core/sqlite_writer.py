@@ -50,6 +50,7 @@ class SqliteWriter:
         self._task: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._holder: asyncio.Task[object] | None = None  # the task inside a write body
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -62,6 +63,8 @@ class SqliteWriter:
         self._queue.append(item)
         self._ready.set()
         self._ensure_task()
+        if self._holder is not None and self._holder is asyncio.current_task():
+            raise RuntimeError("a write inside a write of the same task would wait for itself")
         try:
             conn = await item.turn
         except BaseException:
@@ -69,9 +72,11 @@ class SqliteWriter:
             if item.turn.done() and not item.turn.cancelled() and not item.done.done():
                 item.done.set_result(False)  # our turn came as we were cancelled
             raise
+        self._holder = asyncio.current_task()
         try:
             yield conn
         except BaseException as exc:
+            self._holder = None
             if not item.done.done():
                 item.done.set_result(False)
             if isinstance(exc, Exception):
@@ -80,6 +85,7 @@ class SqliteWriter:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(item.committed)
             raise
+        self._holder = None
         item.done.set_result(True)
         await asyncio.shield(item.committed)
 
@@ -141,9 +147,12 @@ class SqliteWriter:
                 item = self._queue.popleft()
                 if item.abandoned:
                     continue
+                savepoint = await conn.begin_nested()
+                if item.turn.done():  # its caller was cancelled while we began
+                    await savepoint.rollback()
+                    continue
                 count += 1
                 ran.append(item)
-                savepoint = await conn.begin_nested()
                 item.turn.set_result(conn)
                 keep = await asyncio.shield(item.done)
                 if keep:
