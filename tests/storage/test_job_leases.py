@@ -197,3 +197,30 @@ async def test_a_result_that_arrives_after_a_cancel_is_not_charged(
         done = await app.jobs.succeed(job.id, [], cost=job.quote, worker="w1")
         assert done.state == "cancelled"
         assert await balance(app, job) == start
+
+
+async def test_a_database_failure_under_a_job_sends_it_back_instead_of_failing_it(
+    make_settings: Callable[..., Settings], db_url: str
+) -> None:
+    """A pool timeout or a dropped connection is not the job's fault: the job goes back to
+    the queue and runs again, instead of failing as an internal error."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    settings = make_settings(database_url=db_url, **FAST)
+    app = build(settings, engine=ScriptedEngine(Script(steps=2)))
+    broken = {"left": 1}
+
+    def fail_once(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE jobs SET state") and broken["left"]:
+            broken["left"] -= 1
+            raise OperationalError(statement, {}, Exception("connection lost"))
+
+    event.listen(app.db.engine.sync_engine, "before_cursor_execute", fail_once)
+    async with app:
+        job = await make(app, "alice")
+        start = await balance(app, job) + job.quote  # before the hold
+        done = await app.jobs.wait(job.id, timeout=30)
+        assert broken["left"] == 0  # the failure happened
+        assert done.state == "succeeded"
+        assert await balance(app, done) == start - done.quote  # charged once

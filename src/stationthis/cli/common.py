@@ -20,6 +20,7 @@ from ..core.users import Account, Identity
 from ..workflows.app import App
 
 T = TypeVar("T")
+LOCAL = Identity("web", "local")  # the command line's own user: --user's default
 UserOpt = Annotated[str, typer.Option("--user", "-u", help="NAME or PLATFORM:ID")]
 AccountArg = Annotated[str, typer.Argument(metavar="USER", help="NAME or PLATFORM:ID")]
 UserArg = Annotated[str, typer.Argument(help="NAME or PLATFORM:ID")]
@@ -37,8 +38,13 @@ def get_settings() -> Settings:
         loaded = load_settings()
     except SettingsError as exc:
         fail(str(exc))
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("stationthis").setLevel(loaded.log_level)
+    if loaded.log_format == "json":  # one JSON object a line, with request/job/user ids
+        from ..logs import configure
+
+        configure("json", loaded.log_level)
+    else:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("stationthis").setLevel(loaded.log_level)
     log_redaction.install()  # tokens in URLs (sign-in and share links, webhooks) never logged
     return loaded
 
@@ -123,8 +129,22 @@ def assignments(items: Iterable[str], where: str) -> dict[str, str]:
 
 
 async def resolve_user(app: App, user: str) -> Account:
-    """The account USER names (NAME or PLATFORM:ID), made on first use."""
-    return await app.users.resolve(Identity.parse(user))
+    """The account USER names (NAME or PLATFORM:ID). It must exist — a typo never makes a
+    new user: an unknown one ends the command with the close names and how to create it —
+    except the command line's own user ``local``, made on first use."""
+    ident = Identity.parse(user)
+    found = await app.users.find(ident)
+    if found is not None:
+        return found
+    if ident == LOCAL:
+        return await app.users.resolve(ident)
+    close = [_shown(i) for i in await app.users.close_names(ident)]
+    guess = f" (did you mean {' or '.join(close)}?)" if close else ""
+    fail(f"no user {user!r}{guess}; create one with: stationthis users add {user}")
+
+
+def _shown(ident: Identity) -> str:
+    return ident.external_id if ident.platform == "web" else str(ident)
 
 
 async def resolve_group(app: App, group: str) -> Account:

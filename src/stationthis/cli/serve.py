@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 from typing import Annotated, Any
 
 import typer
@@ -52,6 +54,10 @@ def serve(
     from ..platforms.web.app import create_app
 
     settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    problem = port_problem(host, port)  # before anything is migrated or started
+    if problem is not None:
+        fail(problem, 1)
     prepare_db(settings)
     try:
         secret_note = settings.resolve_secret()  # said once the rest has started
@@ -63,12 +69,61 @@ def serve(
     except StationError as exc:
         fail(exc.message, 1)
     logging.getLogger("stationthis").info(secret_note)
-    typer.echo(f"StationThis on http://{host or settings.host}:{port or settings.port}")
-    uvicorn.run(web, host=host or settings.host, port=port or settings.port,
-                log_level=settings.log_level.lower(),
-                # X-Forwarded-For/-Proto only from the proxies named in TRUSTED_PROXIES
-                proxy_headers=bool(settings.trusted_proxies),
-                forwarded_allow_ips=settings.trusted_proxies or None)
+    typer.echo(f"StationThis on http://{host}:{port}")
+    try:
+        json_logs = settings.log_format == "json"  # then the app writes the access lines
+        extra: dict[str, Any] = {"log_config": None, "access_log": False} if json_logs else {}
+        uvicorn.run(web, host=host, port=port, log_level=settings.log_level.lower(), **extra,
+                    # X-Forwarded-For/-Proto only from the proxies named in TRUSTED_PROXIES
+                    proxy_headers=bool(settings.trusted_proxies),
+                    forwarded_allow_ips=settings.trusted_proxies or None)
+    except SystemExit as exc:  # uvicorn could not listen: taken since we looked?
+        problem = port_problem(host, port) if exc.code else None
+        if problem is not None:
+            fail(problem, 1)
+        raise
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the service cannot listen on ``host:port`` (None: it can), with what to try."""
+    try:
+        _bind(host, port)
+    except socket.gaierror:
+        return f"cannot listen on {host}: no such host (STATIONTHIS_HOST or --host)"
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            free = next((p for p in range(port + 1, min(port + 50, 65535) + 1)
+                         if _can_bind(host, p)), port + 1)
+            return (f"port {port} is in use (another StationThis?); "
+                    f"try: scripts/serve --port {free}")
+        if exc.errno == errno.EACCES:
+            return (f"port {port} needs more privileges than this user has; "
+                    "try: scripts/serve --port 8000")
+        if exc.errno == errno.EADDRNOTAVAIL:
+            return f"cannot listen on {host}: it is not an address of this machine"
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
+def _can_bind(host: str, port: int) -> bool:
+    try:
+        _bind(host, port)
+    except OSError:
+        return False
+    return True
+
+
+def _bind(host: str, port: int) -> None:
+    """Bind (and close) a listening socket as uvicorn will: every address of ``host``, with
+    SO_REUSEADDR (a port left in TIME_WAIT by a stopped server is free)."""
+    for family, kind, proto, _, address in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE):
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(1)
 
 
 def worker(

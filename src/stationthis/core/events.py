@@ -177,7 +177,7 @@ class SeenEvents:
         return True
 
 
-CLAIM_SECONDS = 60.0  # a relay that claimed events and died: others publish them after this
+CLAIM_SECONDS = 15.0  # a relay that claimed events and died: others publish them after this
 
 
 async def add_to_outbox(conn: AsyncConnection, event: Event, *, claimed: bool = False) -> None:

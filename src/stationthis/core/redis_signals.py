@@ -30,9 +30,9 @@ from .signals import Message, Subscription
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = 0.5  # seconds: an unreachable Redis is noticed this fast
+CONNECT_TIMEOUT = 1.0  # seconds: an unreachable Redis is noticed this fast (busy hosts need 1)
 COMMAND_TIMEOUT = 1.0
-PUBLISH_CONNECTIONS = 8  # the publishing pool's bound; callers wait (briefly) beyond it
+PUBLISH_CONNECTIONS = 32  # the publishing pool's bound; callers wait (briefly) beyond it
 RETRY_AFTER = 1.0  # while down, publishing tries Redis at most this often (else drops)
 BACKOFF_MIN, BACKOFF_MAX = 0.1, 2.0  # a subscription's reconnect delays
 SUBSCRIBE_WAIT = 3.0  # how long entering ``subscribe`` waits for a first SUBSCRIBE

@@ -12,6 +12,8 @@ import logging
 import time
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from . import log_context
 from .engine import Engine, EngineEvent, ImageInput, JobSpec, RunHandle
 from .errors import EngineFailed, NotFound, StationError
@@ -38,6 +40,10 @@ class JobRunner:
         self.progress_interval = progress_interval
         self.output_check = output_check  # flagged outputs are held for review (review.py)
         self._handles: dict[str, RunHandle] = {}
+        self.retry: set[str] = set()  # jobs to hand back: the database failed under them
+        # At most this many jobs talk to the engine and the database to start at once: a
+        # worker that claims thousands does not open thousands of connections in a burst.
+        self._starting = asyncio.Semaphore(32)
         self._cancelling: set[str] = set()
         bus.subscribe(self._on_cancel_requested, JobCancelRequested)
 
@@ -68,6 +74,10 @@ class JobRunner:
                                  worker=worker)
         except StationError as exc:
             await self.jobs.fail(job.id, exc.message, exc.code, worker=worker)
+        except SQLAlchemyError as exc:  # the database failed, not the job: try again later
+            log.warning("job %s: the database failed (%s); it goes back to the queue",
+                        job.id, type(exc).__name__)
+            self.retry.add(job.id)
         except Exception:
             log.exception("job %s crashed", job.id)
             await self.jobs.fail(job.id, "an internal error stopped this job", "internal",
@@ -89,9 +99,11 @@ class JobRunner:
                     await self.jobs.get(job.id), {"message": "preparing the dataset"},
                     worker=worker,
                 )
-            handle = await self.engine.submit(await self._spec(job))
-            if not await self.jobs.mark_running(job.id, handle.run_id, handle.data,
-                                                worker=worker):
+            async with self._starting:
+                handle = await self.engine.submit(await self._spec(job))
+                running = await self.jobs.mark_running(job.id, handle.run_id, handle.data,
+                                                       worker=worker)
+            if not running:
                 current = await self.jobs.get(job.id)
                 if worker is None or current.lease_owner == worker:
                     await self.engine.cancel(handle)  # cancelled while we were submitting

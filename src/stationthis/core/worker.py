@@ -20,6 +20,7 @@ from .runner import JobRunner
 from .signals import Signals
 
 log = logging.getLogger(__name__)
+CLAIM_BATCH = 100  # jobs per claim: a worker with thousands of slots fills them in steps
 
 
 class Worker:
@@ -109,7 +110,7 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
     async def _claim(self) -> int:
-        free = self.slots - len(self._active)
+        free = min(self.slots - len(self._active), CLAIM_BATCH)
         if free <= 0:
             return 0
         only = None if self.claim_all else self._own - set(self._active)
@@ -123,7 +124,7 @@ class Worker:
         return len(jobs)
 
     def _spawn(self, job: Job) -> None:
-        task = asyncio.create_task(self.runner.run(job, self.id), name=f"job {job.id}")
+        task = asyncio.create_task(self._run(job), name=f"job {job.id}")
         self._active[job.id] = task
 
         def done(_: asyncio.Task[None], job_id: str = job.id) -> None:
@@ -132,6 +133,13 @@ class Worker:
             self._wake.set()  # a slot is free
 
         task.add_done_callback(done)
+
+    async def _run(self, job: Job) -> None:
+        await self.runner.run(job, self.id)
+        if job.id in self.runner.retry:  # the database failed under it: back to the queue
+            self.runner.retry.discard(job.id)
+            with contextlib.suppress(Exception):
+                await self.leases.hand_back(self.id, [job.id])
 
     async def _heartbeat_loop(self) -> None:
         while True:

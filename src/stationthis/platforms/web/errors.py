@@ -22,6 +22,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeout
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 
@@ -161,6 +163,16 @@ def install(web: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = f"There is no page at {request.url.path}."
         return await _answer(request, json, exc.status_code, message)
+
+    @web.exception_handler(SATimeout)
+    @web.exception_handler(OperationalError)
+    async def busy(request: Request, exc: Exception) -> Response:
+        """The database is overloaded or unreachable: nothing was done; try again."""
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    type(exc).__name__)
+        message = "the service is busy; nothing was done — try again in a few seconds"
+        json = error_response(503, "unavailable", message, headers={"Retry-After": "5"})
+        return await _answer(request, json, 503, message)
 
     @web.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> Response:
