@@ -23,7 +23,16 @@ from .core.collections_runs import CookStore
 from .core.datasets import DatasetService
 from .core.db import Database
 from .core.engine import Engine
-from .core.events import EventBus, JobProgressed, OutboxRelay
+from .core.events import (
+    Event,
+    EventBus,
+    JobCancelled,
+    JobCancelRequested,
+    JobFailed,
+    JobProgressed,
+    JobSucceeded,
+    OutboxRelay,
+)
 from .core.jobs import JobService
 from .core.leases import JobLeases
 from .core.media import MediaService
@@ -38,9 +47,9 @@ from .core.preferences import Preferences
 from .core.progress_fanout import ProgressFanout
 from .core.purchases import PurchaseStore
 from .core.queue import JobQueue
-from .core.review import CheckTool, OutputCheck
 from .core.ratelimit import Limits, LocalLimits
 from .core.refunds import RefundAwareLedger
+from .core.review import CheckTool, OutputCheck
 from .core.runner import JobRunner
 from .core.signals import LocalSignals, Signals
 from .core.tools import CostFormula, ToolRegistry
@@ -134,6 +143,11 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
     admin = AdminWorkflow(users, ledger, tiers)
     cook = Cook(CookStore(db), collection_store, make_image, jobs, users, bus,
                 max_supply=settings.cook_max_supply)
+    _wire(bus, [  # every subscription of the core and the workflows, in one place
+        (runner.on_cancel_requested, (JobCancelRequested,)),
+        (training.on_job_succeeded, (JobSucceeded,)),
+        (cook.runner.on_job_finished, (JobSucceeded, JobFailed, JobCancelled)),
+    ])
     operators = Operators(db, users, ledger, jobs, admin, AccountsAdmin(db, users), AuditLog(db),
                           rules, output_check, engine.health)
     return App(
@@ -161,6 +175,13 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         periodic=None if role == "web" else _periodic(db, queue, cook.runner),
         operators=operators,
     )
+
+
+def _wire(bus: EventBus, table: list[tuple[Any, tuple[type[Event], ...]]]) -> None:
+    """Subscribe each handler to its event types. (The notification service subscribes
+    when it starts, platforms when they are built, the progress fan-out above.)"""
+    for handler, types in table:
+        bus.subscribe(handler, *types)
 
 
 def _periodic(db: Database, queue: JobQueue, cook: CookRunner) -> Periodic:

@@ -69,7 +69,7 @@ async def test_an_image_jobs_end_costs_the_training_and_cook_subscribers_no_read
     assert done.origin is None
 
     with statements(app) as seen:
-        await app.training._on_succeeded(done)
+        await app.training.on_job_succeeded(done)
         await app.cook.runner.on_job_finished(done)
     assert seen == []
 
@@ -77,7 +77,7 @@ async def test_an_image_jobs_end_costs_the_training_and_cook_subscribers_no_read
     old = JobSucceeded(job_id=done.job_id, owner_id=done.owner_id, outputs=done.outputs,
                        cost=done.cost)
     with statements(app) as seen:
-        await app.training._on_succeeded(old)
+        await app.training.on_job_succeeded(old)
         await app.cook.runner.on_job_finished(old)
     assert seen
 

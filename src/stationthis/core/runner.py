@@ -45,7 +45,6 @@ class JobRunner:
         # worker that claims thousands does not open thousands of connections in a burst.
         self._starting = asyncio.Semaphore(32)
         self._cancelling: set[str] = set()
-        bus.subscribe(self._on_cancel_requested, JobCancelRequested)
 
     async def run(self, job_id: str | Job, worker: str | None = None) -> None:
         """Run (or resume) a job until it reaches a final state. Never raises.
@@ -182,7 +181,8 @@ class JobRunner:
             graph=tool.fill_graph(params), images=images, assets=assets, bindings=bindings,
         )
 
-    async def _on_cancel_requested(self, event: Any) -> None:
+    async def on_cancel_requested(self, event: JobCancelRequested) -> None:
+        """A cancel asked in this process (bootstrap wires it to the bus)."""
         await self.cancel(event.job_id)
 
     async def cancel(self, job_id: str) -> bool:

@@ -20,7 +20,7 @@ from ..core.collections import Collection, CollectionStore, Item
 from ..core.collections_runs import CookStore, Piece, Run
 from ..core.collections_traits import CookConfig, PiecePlan
 from ..core.errors import Conflict, InvalidInput, NotFound
-from ..core.events import EventBus, JobCancelled, JobFailed, JobSucceeded
+from ..core.events import EventBus
 from ..core.jobs import JobService
 from ..core.users import Account, Users
 from .cook_runner import CookRunner, CookStatus, piece_request
@@ -57,7 +57,6 @@ class Cook:
         self.max_supply = max_supply
         self.runner = CookRunner(store, collections, make_image, jobs, users, bus,
                                  max_supply=max_supply)
-        bus.subscribe(self.runner.on_job_finished, JobSucceeded, JobFailed, JobCancelled)
 
     # ----- configuration -----------------------------------------------------------------
 

@@ -71,7 +71,6 @@ class Training:
         self.queue = queue
         self.engine_name = engine_name
         self.costs = costs
-        bus.subscribe(self._on_succeeded, JobSucceeded)
 
     # ----- datasets ----------------------------------------------------------------------
 
@@ -204,7 +203,7 @@ class Training:
         explicit.setdefault("name", dataset.name)
         return tool.resolve(explicit)
 
-    async def _on_succeeded(self, event: Event) -> None:
+    async def on_job_succeeded(self, event: Event) -> None:
         """A finished training becomes a model of its owner (idempotent per job). Other
         jobs are skipped without a read (an event older than its category is read)."""
         assert isinstance(event, JobSucceeded)
