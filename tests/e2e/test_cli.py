@@ -222,6 +222,7 @@ def test_balance_is_the_allowance_minus_the_costs(runs: MakeRuns) -> None:
 
 
 def test_grant_adds_credit_once_per_key(station: Station) -> None:
+    station.ok("users", "add", "alice")
     first = station.ok("points", "grant", "alice", "500", "--key", "order-42")
     again = station.ok("points", "grant", "alice", "500", "--key", "order-42")
     assert first.out.strip() == "granted · balance 1500"  # allowance 1000 + credit 500
@@ -313,18 +314,19 @@ class SettingsRuns:
 
 @pytest.fixture(scope="module")
 def settings_runs(tmp_path_factory: pytest.TempPathFactory) -> SettingsRuns:
-    """``points balance x`` under each bad setting, an unknown one and several ``.env`` files,
+    """``points balance local`` under each bad setting, an unknown one and several ``.env`` files,
     each in its own fresh directory, side by side."""
     stations: dict[str, Station] = {}
     started: dict[str, subprocess.Popen[str]] = {}
     cases = {**BAD_SETTINGS, "STATIONTHIS_FOO": "1"}
     for variable, value in cases.items():
         stations[variable] = Station(tmp_path_factory.mktemp("settings"))
-        started[variable] = stations[variable].start("points", "balance", "x", **{variable: value})
+        started[variable] = stations[variable].start("points", "balance", "local",
+                                                     **{variable: value})
     for case, content in DOTENV.items():
         stations[case] = Station(tmp_path_factory.mktemp("dotenv"))
         (stations[case].workdir / ".env").write_text(content)
-        started[case] = stations[case].start("points", "balance", "x")
+        started[case] = stations[case].start("points", "balance", "local")
     return SettingsRuns(stations, {case: finish(p) for case, p in started.items()})
 
 

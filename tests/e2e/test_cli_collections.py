@@ -65,6 +65,8 @@ CONFIG = {
 
 def test_build_cook_review_share_link_and_export(tmp_path: Path) -> None:
     st = Station(tmp_path)
+    for name in ("alice", "bob", "carol"):
+        st.ok("users", "add", name)
     made = st.ok("collections", "create", "Night Shift", "-u", "alice",
                  "--description", "animals at odd hours").out
     cid = re.search(r"^collection (\w+) 'Night Shift'$", made, re.MULTILINE)
@@ -86,6 +88,9 @@ def test_build_cook_review_share_link_and_export(tmp_path: Path) -> None:
     quote = st.ok("cook", "quote", c, "-u", "alice").out
     assert re.search(r"^cook: 4 pieces × (\d+) = (\d+) points \(you have 1000\)$", quote,
                      re.MULTILINE), quote
+    dry = st.ok("cook", "start", c, "-u", "alice", "--dry-run").out
+    assert dry == quote + "dry run: nothing was held or run\n"
+    assert "nothing queued" in st.ok("status", "alice").out  # no piece was started
     cooked = st.ok("cook", "start", c, "-u", "alice")
     assert "finished 4/4 made · 0 failed" in cooked.out, str(cooked)
     assert "4/4" in cooked.err  # progress
@@ -99,7 +104,6 @@ def test_build_cook_review_share_link_and_export(tmp_path: Path) -> None:
     assert "finished 4/4 made · 0 failed · 2 kept · 1 rejected" in status
 
     # sharing: bob can look but not change
-    st.ok("collections", "list", "-u", "bob")
     st.ok("collections", "share", c, "bob", "-u", "alice", "--permission", "view")
     assert "Night Shift" in st.ok("collections", "list", "--shared", "-u", "bob").out
     denied = st.fails("collections", "rename", c, "Mine", "-u", "bob")

@@ -22,6 +22,7 @@ def files_under(root: Path) -> set[str]:
 def test_media_prune_removes_only_old_files_without_a_row(
     station: Station, tmp_path: Path,  # noqa: F811
 ) -> None:
+    station.ok("users", "add", "alice")
     ds = dataset_id(station.ok("dataset", "create", "Pets", "-u", "alice"))
     station.ok("dataset", "add", ds, *map(str, photos(tmp_path, 2)), "-u", "alice")
     media = station.data_dir / "media"
@@ -46,6 +47,7 @@ def test_media_prune_removes_only_old_files_without_a_row(
 
 
 def test_a_zip_bomb_is_refused_with_one_line(station: Station, tmp_path: Path) -> None:  # noqa: F811
+    station.ok("users", "add", "alice")
     ds = dataset_id(station.ok("dataset", "create", "Bombed", "-u", "alice"))
     bomb = tmp_path / "bomb.zip"
     buffer = io.BytesIO()

@@ -27,6 +27,7 @@ def one_error(result: Result, code: int = 1) -> str:
 
 def test_settings_show_set_reset_and_group_defaults(tmp_path: Path) -> None:
     station = Station(tmp_path, **NO_REFILL)
+    station.ok("users", "add", "alice")
     shown = station.ok("settings", "show", "alice")
     assert shown.out.startswith("alice: free tier · default tool make")
     assert row(shown, "steps") == ["steps", "20", "default", "1–48", "(free", "tier)"]
@@ -64,6 +65,8 @@ def test_settings_show_set_reset_and_group_defaults(tmp_path: Path) -> None:
 
 def test_users_tier_ban_and_make_with_settings_in_a_group(tmp_path: Path) -> None:
     station = Station(tmp_path, **NO_REFILL)
+    station.ok("users", "add", "alice")
+    station.ok("users", "add", "bob")
     assert one_error(station("users", "tier", "alice", "gold")) == (
         "error: unknown tier 'gold'; tiers: free, pro"
     )
@@ -91,6 +94,7 @@ def test_users_tier_ban_and_make_with_settings_in_a_group(tmp_path: Path) -> Non
 
 def test_the_prompt_filter_and_a_bad_pattern(tmp_path: Path) -> None:
     station = Station(tmp_path, **NO_REFILL, STATIONTHIS_BLOCKED_WORDS="gore,blood bath")
+    station.ok("users", "add", "alice")
     blocked = station.start("make", "a G.O.R.E scene", "--user", "alice")
     bad = station.start("settings", "show", "alice", STATIONTHIS_BLOCKED_PATTERNS="nud(e")
     message = one_error(finish(blocked))

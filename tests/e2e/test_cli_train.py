@@ -45,6 +45,8 @@ def run_training_path(station: Station, tmp_path: Path, *, steps: str, make: lis
                       **settings: str) -> None:
     """The whole path for one engine; every step's output is what a user reads."""
     ok = station.ok
+    for name in ("alice", "bob"):
+        ok("users", "add", name, **settings)
     station.ok("points", "grant", "alice", "5000", **settings)
     ds = dataset_id(ok("dataset", "create", "Zorbo", "--trigger", "zorbo", "-u", "alice",
                        **settings))
@@ -68,6 +70,9 @@ def run_training_path(station: Station, tmp_path: Path, *, steps: str, make: lis
     quote = ok("train", "quote", ds, "--steps", steps, *train, "-u", "alice", **settings)
     points = int(re.search(r"training: (\d+) points", quote.out).group(1))  # type: ignore[union-attr]
     assert points == 1000 + 50 * 4 + 20 * (int(steps) // 100)
+    dry = ok("train", "start", ds, "--steps", steps, *train, "-u", "alice", "--dry-run",
+             **settings)
+    assert dry.out == quote.out + "dry run: nothing was held or run\n"
     before = station.balance("alice", **settings)[0]
     trained = station.start("train", "start", ds, "--steps", steps, *train, "-u", "alice",
                             **settings)

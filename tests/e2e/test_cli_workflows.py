@@ -228,6 +228,7 @@ def test_history_seed_and_card_show_the_recipe(flow: Flow) -> None:
 def test_mistakes_are_one_line_and_cost_nothing(flow: Flow) -> None:
     station = flow.station
     spent = 15 + sum(run.cost for run in flow.runs.values())
+    station.ok("users", "add", "bob")
     cases = {
         ("regen", flow.job, "--user", "bob"): "error: no such job",
         ("seed", "bob", flow.media): "error: no such job or image",

@@ -41,13 +41,16 @@ def quote(collection_id: str, user: UserOpt = "local") -> None:
     """The price of the pieces still to make, and how many your balance covers."""
 
     async def body(app: App) -> None:
-        q = await app.cook.quote(await resolve_user(app, user), collection_id)
-        typer.echo(f"cook: {q.pieces} pieces × {q.per_piece} = {q.points} points "
-                   f"(you have {q.available})")
-        if not q.enough:
-            typer.echo(f"your balance covers {q.fits} of {q.pieces} pieces")
+        _echo_quote(await app.cook.quote(await resolve_user(app, user), collection_id))
 
     run(body, start=True)
+
+
+def _echo_quote(q: Any) -> None:
+    typer.echo(f"cook: {q.pieces} pieces × {q.per_piece} = {q.points} points "
+               f"(you have {q.available})")
+    if not q.enough:
+        typer.echo(f"your balance covers {q.fits} of {q.pieces} pieces")
 
 
 def _status_line(s: Any) -> str:
@@ -59,11 +62,17 @@ def _status_line(s: Any) -> str:
 @cook_cli.command("start")
 def start(collection_id: str, user: UserOpt = "local",
           again: Annotated[bool, typer.Option(help="a fresh run of a cooked config")] = False,
-          wait: Annotated[bool, typer.Option(help="stay until the run stops")] = True) -> None:
+          wait: Annotated[bool, typer.Option(help="stay until the run stops")] = True,
+          dry_run: Annotated[bool, typer.Option("--dry-run", help="print the price; run nothing")
+                             ] = False) -> None:
     """Start (or continue) cooking, with progress, until it finishes or pauses."""
 
     async def body(app: App) -> None:
         owner = await resolve_user(app, user)
+        if dry_run:
+            _echo_quote(await app.cook.quote(owner, collection_id))
+            typer.echo("dry run: nothing was held or run")
+            return
         last = {"text": ""}
 
         async def show(event: Event) -> None:

@@ -12,7 +12,7 @@ import typer
 
 from ..core.jobs import Job
 from ..workflows.app import App
-from ..workflows.make_image import Request
+from ..workflows.make_image import Quote, Request
 from .common import (
     AccountArg,
     UserOpt,
@@ -67,8 +67,10 @@ def make(
     group: Annotated[
         str | None, typer.Option(help="the group it is made in (its defaults apply): PLATFORM:ID")
     ] = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
-    """Generate an image: quote, hold points, run, store, capture."""
+    """Generate an image: quote, hold points, run, store, capture. The prompt may end with
+    parameters: --ar 16:9, --seed 5, --steps 30, --batch 2, --no TEXT."""
     options = given({"prompt": prompt, "seed": seed, "width": width, "height": height,
                      "steps": steps, "batch": batch, **assignments(option or [], "--set")})
 
@@ -76,9 +78,12 @@ def make(
         account = await resolve_user(app, user)
         chat = await resolve_group(app, group) if group else None
         name = tool or await app.make_image.default_tool(account, chat)
-        echo_progress(app, account)
         quote = await app.make_image.quote(account, Request(name, options), group=chat)
         typer.echo(f"{name}: {quote.points} points (you have {quote.available})")
+        if dry_run:
+            _echo_dry_run(quote)
+            return
+        echo_progress(app, account)
         job = await app.make_image.make(account, Request(name, options),
                                         reply=CLI_REPLY, group=chat)
         job = await app.jobs.wait(job.id)
@@ -90,7 +95,24 @@ def make(
                    f"(held {job.quote}, released {job.quote - (job.cost or 0)}) · "
                    f"balance {balance.total}")
 
-    run(body, start=True)
+    run(body, start=not dry_run)
+
+
+def _echo_dry_run(quote: Quote) -> None:
+    """What a request would be, what fits when it is too dear, and that nothing happened."""
+    p = quote.params
+    shown = [f"{p['width']}×{p['height']}" if "width" in p and "height" in p else "",
+             f"{p['steps']} steps" if "steps" in p else "",
+             f"{p['batch']} image{'s' if int(p['batch']) > 1 else ''}" if "batch" in p else "",
+             f"seed {p['seed']}" if "seed" in p else "",
+             f"prompt {p['prompt']!r}" if p.get("prompt") else "",
+             f"no {p['negative']!r}" if p.get("negative") else ""]
+    typer.echo("  " + " · ".join(part for part in shown if part))
+    if not quote.fits:
+        typer.echo(f"  short by {quote.points - quote.available} points")
+    for alt in quote.alternatives:
+        typer.echo(f"  fits: {alt.description} — {alt.points} points")
+    typer.echo("dry run: nothing was held or run")
 
 
 Step = Callable[[App, Any, Any], Awaitable[Any]]
@@ -110,6 +132,8 @@ def _again(user: str, group: str | None, dry_run: bool, out: Path | None, label:
         typer.echo(f"{label} with {price.tool}: {price.points} points "
                    f"(you have {price.available})")
         if dry_run:
+            if not price.fits:
+                typer.echo(f"  short by {price.points - price.available} points")
             for alt in price.alternatives:
                 typer.echo(f"  fits: {alt.description} — {alt.points} points")
             typer.echo("dry run: nothing was held or run")

@@ -216,12 +216,20 @@ def train_start(
     dataset_id: str, user: UserOpt = "local", name: str | None = None,
     steps: int | None = None, rank: int | None = None, learning_rate: float | None = None,
     seed: int | None = None, option: SetOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the price; run nothing")
+                       ] = False,
 ) -> None:
     """Train: hold the quote, show progress, register the model when done."""
     options = _options(steps, rank, learning_rate, seed, option)
 
     async def body(app: App) -> None:
         owner = await resolve_user(app, user)
+        if dry_run:
+            quote = await app.training.quote(owner, dataset_id, options)
+            typer.echo(f"training: {quote.points} points (you have {quote.available}) · "
+                       f"{quote.params['steps']} steps, rank {quote.params['rank']}")
+            typer.echo("dry run: nothing was held or run")
+            return
 
         async def show(event: Event) -> None:
             if isinstance(event, JobProgressed) and event.owner_id == owner.id:

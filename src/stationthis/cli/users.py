@@ -1,17 +1,86 @@
-"""``stationthis users …``: bans, tiers, admins of the console, what an account holds."""
+"""``stationthis users …``: adding users and setting their web password, bans, tiers,
+admins of the console, what an account holds."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
-from ..core.errors import NotFound
 from ..core.users import Identity
 from ..workflows.app import App
-from .common import UserArg, resolve_user, run
+from ..workflows.auth import USERNAME
+from .common import UserArg, fail, resolve_user, run
 
-users_cli = typer.Typer(help="Users: bans, tiers, what an account holds.", no_args_is_help=True)
+users_cli = typer.Typer(help="Users: add, web password, bans, tiers, what an account holds.",
+                        no_args_is_help=True)
+
+
+@users_cli.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="NAME (a web user) or PLATFORM:ID")],
+    platform: Annotated[str, typer.Option(help="the platform of a bare NAME")] = "web",
+) -> None:
+    """Create a user (commands that name a user never create one).
+
+    A web user signs in on the web once `stationthis users password NAME` has set a
+    password."""
+    ident = _identity(name, platform)
+
+    async def body(app: App) -> None:
+        found = await app.users.find(ident)
+        if found is not None:
+            typer.echo(f"{name} already exists ({ident})")
+            return
+        account = await app.users.resolve(ident)
+        balance = await app.ledger.balance(account.id)
+        typer.echo(f"created {name} ({ident}) · balance {balance.total} points")
+        if ident.platform == "web":
+            typer.echo(f"{ident.external_id} can sign in on the web after: "
+                       f"stationthis users password {ident.external_id}")
+
+    run(body)
+
+
+@users_cli.command("password")
+def users_password(
+    name: Annotated[str, typer.Argument(help="NAME of a web user")],
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="read the password from the first line of stdin")] = False,
+) -> None:
+    """Set a web user's password: they sign in on the web with it.
+
+    Asked twice, hidden (or the first line of stdin with --password-stdin); every session the
+    user had ends."""
+    ident = _identity(name, "web")
+    if ident.platform != "web":
+        fail(f"only web users have a password; {name} is a {ident.platform} user")
+
+    async def body(app: App) -> None:
+        await resolve_user(app, name)  # an unknown name: the close ones and how to add it
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        elif sys.stdin.isatty():
+            password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        else:
+            fail("no terminal to ask for the password: pipe it in with --password-stdin")
+        await app.auth.set_password_for(ident.external_id, password)
+        typer.echo(f"{ident.external_id} can sign in on the web now")
+
+    run(body)
+
+
+def _identity(name: str, platform: str) -> Identity:
+    """NAME (on ``platform``) or PLATFORM:ID; a web name is one that can sign in."""
+    try:
+        ident = Identity.parse(name, default_platform=platform)
+    except Exception as exc:  # InvalidInput: not NAME or PLATFORM:ID
+        fail(getattr(exc, "message", str(exc)))
+    if ident.platform == "web" and not USERNAME.match(ident.external_id):
+        fail(f"{ident.external_id!r} cannot sign in on the web: a web name is 3–32 lower-case "
+             "letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return ident
 
 
 @users_cli.command("show")
@@ -61,8 +130,8 @@ def users_tier(
     for requests made in the group."""
 
     async def body(app: App) -> None:
-        kind = "group" if group else "user"
-        account = await app.users.resolve(Identity.parse(user), kind=kind)
+        account = (await app.users.resolve(Identity.parse(user), kind="group") if group
+                   else await resolve_user(app, user))
         account = await app.admin.set_tier(account, tier)
         typer.echo(f"{user} is on the {account.tier} tier")
 
@@ -77,14 +146,9 @@ def users_admin(
     """Let an account use the admin console (/admin), or with --remove no longer."""
 
     async def body(app: App) -> None:
-        ident = Identity.parse(user)
+        account = await resolve_user(app, user)
         assert app.operators is not None
-        found = [a for a in await app.operators.accounts.search(str(ident))
-                 if ident in await app.users.identities_of(a.id)]
-        if not found:
-            raise NotFound(f"no account {user} (sign up on the web first, or use "
-                           "PLATFORM:ID)")
-        await app.operators.set_admin(None, found[0], not remove)
+        await app.operators.set_admin(None, account, not remove)
         typer.echo(f"{user} is {'no longer ' if remove else ''}an admin"
                    + ("" if remove else ": the console is at /admin"))
 

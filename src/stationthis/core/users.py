@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -101,6 +102,27 @@ class Users:
                 found.id, self.new_user_grant, key=f"welcome:{found.id}", memo="welcome grant"
             )
         return found
+
+    async def find(self, ident: Identity) -> Account | None:
+        """The account behind a platform identity; None when there is none (nothing is
+        made)."""
+        return await self._find(ident)
+
+    async def close_names(self, ident: Identity, n: int = 3) -> list[Identity]:
+        """Existing identities of the same platform whose ids look like ``ident``'s (case
+        aside): for "did you mean …?". Only ids of about the same length are compared."""
+        wanted = ident.external_id.lower()
+        async with self.db.read() as conn:
+            rows = (await conn.execute(
+                select(identities.c.external_id)
+                .where(identities.c.platform == ident.platform,
+                       func.length(identities.c.external_id).between(len(wanted) - 3,
+                                                                     len(wanted) + 3))
+                .limit(50_000)
+            )).scalars().all()
+        by_lower = {str(r).lower(): str(r) for r in rows}
+        found = difflib.get_close_matches(wanted, list(by_lower), n=n, cutoff=0.6)
+        return [Identity(ident.platform, by_lower[f]) for f in found]
 
     async def get(self, account_id: str) -> Account:
         async with self.db.read() as conn:

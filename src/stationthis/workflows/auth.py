@@ -26,7 +26,7 @@ from ..core.auth import (
     verify_password,
 )
 from ..core.db import utcnow
-from ..core.errors import Conflict, InvalidInput
+from ..core.errors import Conflict, InvalidInput, NotFound
 from ..core.ratelimit import SignInBackoff
 from ..core.signals import Signals
 from ..core.throttle import Refused, SqlThrottle, Throttle, wait_text
@@ -102,6 +102,10 @@ class AuthWorkflow:
                     "too many new accounts from this address: try again in "
                     f"{wait_text(verdict.retry_after)}", retry_after=verdict.retry_after)
         if await self.store.identity_account("web", name) is not None:
+            if await self.store.find_login(name) is None:  # made on the command line
+                raise Conflict(
+                    "that username is taken; if it is yours, ask the operator to run "
+                    f"`stationthis users password {name}`", input="username")
             raise Conflict("that username is already taken", input="username")
         await self.store.add_login(name, mail, password)
         return await self.users.resolve(Identity("web", name))
@@ -139,6 +143,23 @@ class AuthWorkflow:
         await self.store.set_password(login.username, new)
         await self.store.end_other_sessions(account.id, keep_session)
         await self.cache.revoke(account_id=account.id)
+
+    async def set_password_for(self, username: str, password: str) -> Account:
+        """The operator sets the web password of ``username`` (a user made on the command
+        line, or one who forgot theirs): it signs in with it from now on, and every session
+        it had ends."""
+        name = username.strip().lower()
+        account_id = await self.store.identity_account("web", name)
+        if account_id is None:
+            raise NotFound(f"no web user {name!r}")
+        _check_password(password)
+        if await self.store.find_login(name) is None:
+            await self.store.add_login(name, None, password)
+        else:
+            await self.store.set_password(name, password)
+        await self.store.end_other_sessions(account_id, None)
+        await self.cache.revoke(account_id=account_id)
+        return await self.users.get(account_id)
 
     # ----- sessions ----------------------------------------------------------------------
 
