@@ -1,12 +1,14 @@
 """ComfyUI engine: the latency StationThis adds per job, and the jobs one process keeps in flight.
 
-    .venv/bin/python bench/comfyui.py [--jobs 50] [--inflight 1000 3000] [--job-seconds 30]
+    .venv/bin/python bench/comfyui.py [--jobs 50] [--latency-on real fake]
+                                      [--inflight 1000 3000 10000] [--job-seconds 30]
                                       [--skip-latency] [--skip-inflight]
 
-(1) Latency, against a REAL ComfyUI (tests/support/comfyui.py starts one; run
-    scripts/comfyui-setup first). A trivial graph, EmptyImage 64×64 -> SaveImage, with a
-    different colour every job so that ComfyUI's cache never answers. Sequential jobs,
-    alternating between:
+(1) Latency, against a REAL ComfyUI when one is installed (tests/support/comfyui.py starts
+    one; run scripts/comfyui-setup first) and against the fake of (2) with jobs that finish at
+    once (bench/comfyui_fake.py; no model, no queue: what is left is our own time). A trivial
+    graph, EmptyImage 64×64 -> SaveImage, with a different colour every job so that ComfyUI's
+    cache never answers. Sequential jobs, alternating between:
     - StationThis: ``MakeImage.make`` -> job row and hold -> queue -> our ComfyUI engine (the
       production one that ``bootstrap`` builds) -> result stored in the media store -> the
       ``JobSucceeded`` event seen on ``app.bus``;
@@ -14,14 +16,14 @@
       ``executing {node: null}``, ``GET /view`` of the image the ``executed`` frame named.
     Warm-up jobs first (not counted).
 
-(2) Jobs in flight, against a fake ComfyUI written below (aiohttp, in a process of its own
-    so that the StationThis process's memory and CPU are its own) that runs every prompt
+(2) Jobs in flight, against the fake ComfyUI (bench/comfyui_fake.py, in a process of its
+    own so that the StationThis process's memory and CPU are its own) that runs every prompt
     concurrently and finishes each ``--job-seconds`` after it was queued. StationThis runs on
     SQLite with ``max_running`` and the per-user limit raised; K jobs are submitted, and while
     all are in flight (before the first can finish) we measure memory, CPU and the requests
-    the fake receives. Our engine asks ``/history/{id}`` and ``/queue`` whenever a job's
-    websocket has been silent for ``comfyui_silence_seconds`` (10 s): a 30 s job is polled
-    twice, and each ``/queue`` answer lists every prompt on the server.
+    the fake receives. Silence (``comfyui_silence_seconds``, 10 s) is watched per server: one
+    ``/queue`` read every 5 s covers every job that has been silent for 10 s; a job asks
+    ``/history`` only when ``/queue`` no longer lists it or its socket dropped.
 """
 
 from __future__ import annotations
@@ -30,29 +32,29 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import io
 import json
 import logging
 import math
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # for tests.support.comfyui
+sys.path.insert(0, str(REPO / "bench"))  # for comfyui_fake
 
 import httpx  # noqa: E402
 import websockets  # noqa: E402
-from PIL import Image  # noqa: E402
+from comfyui_fake import fake_comfyui  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from stationthis.bootstrap import build  # noqa: E402
@@ -67,6 +69,7 @@ from stationthis.workflows.make_image import Request  # noqa: E402
 TOOL = "bench_blank"
 SIZE = 64
 WARMUP = 5
+MAKERS = 16  # in-flight setup: jobs made at once (not timed as part of the run)
 
 
 def graph(color: int, prefix: str = "bench") -> dict[str, Any]:
@@ -220,33 +223,49 @@ class BareClient:
 
 @dataclass
 class Latency:
+    server: str  # what ran the jobs
     ours: list[float] = field(default_factory=list)
     bare: list[float] = field(default_factory=list)
     startup_s: float = 0.0
 
 
-async def latency(jobs: int) -> Latency:
+@contextlib.contextmanager
+def latency_server(kind: str) -> Iterator[tuple[str, str]]:
+    """(description, URL) of a real ComfyUI (started here) or of the fake (jobs take 0 s)."""
+    if kind == "fake":
+        with fake_comfyui(0.0) as url:
+            yield "the fake ComfyUI (bench/comfyui_fake.py), every job done at once", url
+        return
     from tests.support.comfyui import NOT_INSTALLED, comfyui_installed, comfyui_server
 
     if not comfyui_installed():
         raise SystemExit(NOT_INSTALLED)
-    result = Latency()
+    with comfyui_server() as server:
+        yield "a real ComfyUI 0.3.75 on CPU (loopback)", server.url
+
+
+async def latency(jobs: int, kind: str) -> Latency:
     colors = iter(range(1, 2**24))
-    with tempfile.TemporaryDirectory() as tmp, comfyui_server() as server:
-        result.startup_s = server.startup_s or 0.0
-        app = build(await settings_in(Path(tmp), server.url))  # the production engine
+    with tempfile.TemporaryDirectory() as tmp, latency_server(kind) as (name, url):
+        result = Latency(name)
+        app = build(await settings_in(Path(tmp), url))  # the production engine
         await app.start()
         await app.check_tools()  # what start() does in the background; done before timing
         finished = Finished(app)
         user = await app.users.resolve(Identity("bench", "latency"))
-        bare = BareClient(server.url)
+        bare = BareClient(url)
         await bare.start()
 
         async def ours() -> float:
             began = time.perf_counter()
             job = await app.make_image.make(user, Request(TOOL, {
                 "prompt": "bench", "color": next(colors)}))
-            seen = await asyncio.wait_for(finished.expect(job.id), 60)
+            try:
+                seen = await asyncio.wait_for(finished.expect(job.id), 60)
+            except TimeoutError:
+                row = await app.jobs.get(job.id)
+                raise SystemExit(f"job {job.id} not finished after 60 s: {row.state}, "
+                                 f"progress {row.progress}, error {row.error}") from None
             return seen - began
 
         try:
@@ -263,7 +282,7 @@ async def latency(jobs: int) -> Latency:
 
 
 def print_latency(result: Latency) -> None:
-    print(f"(1) latency per job against a real ComfyUI 0.3.75 on CPU (loopback), "
+    print(f"(1) latency per job against {result.server}, "
           f"{len(result.ours)} sequential jobs each, after {WARMUP} warm-up jobs; "
           f"EmptyImage {SIZE}×{SIZE} -> SaveImage\n")
     head = f"{'path':<44} | {'p50 ms':>7} | {'p99 ms':>7} | {'mean ms':>7} | {'min ms':>7}"
@@ -284,180 +303,9 @@ def print_latency(result: Latency) -> None:
     print("\np50/p99: median and 99th percentile of the time from the call to the image being"
           "\nready for the user (ours: stored, JobSucceeded published; bare: PNG bytes fetched)."
           "\nThe difference row subtracts the bare client's figure from ours, column by column."
-          "\nOurs adds: job row + points hold (SQLite), the queue, GET /history, storing the"
-          "\nimage (hardened re-encode, media row), settling the points, the outbox relay.\n")
-
-
-# ----- (2) jobs in flight against a fake ComfyUI -----------------------------------------
-
-def tiny_png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (SIZE, SIZE), (90, 90, 90)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def serve_fake(job_seconds: float) -> None:
-    """The fake ComfyUI (run as ``--serve-fake`` in its own process); prints its port."""
-    from aiohttp import WSMsgType, web
-
-    png = tiny_png()
-    running: dict[str, list[Any]] = {}
-    history: dict[str, dict[str, Any]] = {}
-    sockets: dict[str, web.WebSocketResponse] = {}
-    locks: dict[str, asyncio.Lock] = {}
-    counts: Counter[str] = Counter()
-    state = {"number": 0, "accepted": 0, "done": 0, "max_running": 0}
-    queue_body: list[bytes | None] = [None]  # cached /queue answer, rebuilt when it changes
-    tasks: set[asyncio.Task[None]] = set()
-
-    @web.middleware
-    async def count(request: web.Request, handler: Any) -> web.StreamResponse:
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else request.path
-        counts[f"{request.method} {name}"] += 1
-        response: web.StreamResponse = await handler(request)
-        return response
-
-    async def send(client_id: str, kind: str, data: dict[str, Any]) -> None:
-        ws = sockets.get(client_id)
-        if ws is None or ws.closed:
-            return
-        async with locks.setdefault(client_id, asyncio.Lock()):
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.send_str(json.dumps({"type": kind, "data": data}))
-
-    async def complete(prompt_id: str, client_id: str) -> None:
-        await asyncio.sleep(job_seconds)
-        image = {"filename": f"{prompt_id}.png", "subfolder": "", "type": "output"}
-        item = running.pop(prompt_id)
-        queue_body[0] = None
-        now = int(time.time() * 1000)
-        history[prompt_id] = {
-            "prompt": item, "outputs": {"2": {"images": [image]}},
-            "status": {"status_str": "success", "completed": True, "messages": [
-                ["execution_start", {"prompt_id": prompt_id, "timestamp": now}],
-                ["execution_success", {"prompt_id": prompt_id, "timestamp": now}]]},
-            "meta": {"2": {"node_id": "2", "display_node": "2"}},
-        }
-        state["done"] += 1
-        for node in ("1", "2"):
-            await send(client_id, "executing",
-                       {"node": node, "display_node": node, "prompt_id": prompt_id})
-        await send(client_id, "executed", {"node": "2", "display_node": "2",
-                                           "output": {"images": [image]},
-                                           "prompt_id": prompt_id})
-        await send(client_id, "execution_success", {"prompt_id": prompt_id, "timestamp": now})
-        await send(client_id, "executing", {"node": None, "prompt_id": prompt_id})
-
-    async def prompt(request: web.Request) -> web.Response:
-        body = await request.json()
-        prompt_id = str(body.get("prompt_id") or uuid.uuid4())
-        client_id = str(body.get("client_id") or "")
-        number = state["number"] = state["number"] + 1
-        running[prompt_id] = [number, prompt_id, body["prompt"], {"client_id": client_id}, ["2"]]
-        queue_body[0] = None
-        state["accepted"] += 1
-        state["max_running"] = max(state["max_running"], len(running))
-        await send(client_id, "execution_start",
-                   {"prompt_id": prompt_id, "timestamp": int(time.time() * 1000)})
-        task = asyncio.create_task(complete(prompt_id, client_id))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-        return web.json_response({"prompt_id": prompt_id, "number": number, "node_errors": {}})
-
-    async def queue(request: web.Request) -> web.Response:
-        if queue_body[0] is None:
-            queue_body[0] = json.dumps(
-                {"queue_running": list(running.values()), "queue_pending": []}).encode()
-        return web.Response(body=queue_body[0], content_type="application/json")
-
-    async def history_of(request: web.Request) -> web.Response:
-        prompt_id = request.match_info["prompt_id"]
-        entry = history.get(prompt_id)
-        return web.json_response({prompt_id: entry} if entry else {})
-
-    async def ws_handler(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(max_msg_size=0)
-        await ws.prepare(request)
-        client_id = request.query.get("clientId") or uuid.uuid4().hex
-        sockets[client_id] = ws
-        await send(client_id, "status", {"status": {"exec_info": {"queue_remaining": 0}},
-                                         "sid": client_id})
-        try:
-            async for message in ws:
-                if message.type == WSMsgType.ERROR:
-                    break
-        finally:
-            if sockets.get(client_id) is ws:
-                sockets.pop(client_id)
-        return ws
-
-    async def stats(request: web.Request) -> web.Response:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return web.json_response({**state, "running": len(running), "counts": counts,
-                                  "cpu_s": usage.ru_utime + usage.ru_stime})
-
-    node = {"input": {"required": {}}, "output": [], "output_node": False}
-    object_info = {"EmptyImage": node, "SaveImage": {**node, "output_node": True},
-                   "LoadImage": node}
-
-    async def constant(request: web.Request) -> web.Response:
-        path = request.path
-        if path == "/system_stats":
-            return web.json_response({"system": {"comfyui_version": "0.3.75-fake",
-                                                 "os": "posix"}, "devices": []})
-        if path == "/object_info":
-            return web.json_response(object_info)
-        if path.startswith("/models/"):
-            return web.json_response([])
-        if path == "/view":
-            return web.Response(body=png, content_type="image/png")
-        if path == "/upload/image":
-            await request.read()
-            return web.json_response({"name": "upload.png", "subfolder": "", "type": "input"})
-        return web.Response(status=200)  # POST /queue, POST /interrupt
-
-    app = web.Application(middlewares=[count], client_max_size=64 * 1024 * 1024)
-    app.add_routes([
-        web.post("/prompt", prompt), web.get("/queue", queue),
-        web.get("/history/{prompt_id}", history_of), web.get("/ws", ws_handler),
-        web.get("/_stats", stats), web.get("/system_stats", constant),
-        web.get("/object_info", constant), web.get("/models/{folder}", constant),
-        web.get("/view", constant), web.post("/upload/image", constant),
-        web.post("/queue", constant), web.post("/interrupt", constant),
-    ])
-
-    async def main() -> None:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        print(f"PORT {port}", flush=True)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-
-
-@contextlib.contextmanager
-def fake_comfyui(job_seconds: float) -> Any:
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--serve-fake", "--job-seconds", str(job_seconds)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"the fake ComfyUI did not start: {line!r}")
-        yield f"http://127.0.0.1:{int(line.split()[1])}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+          "\nOurs adds: the job row + points hold, the queue, the engine's socket router,"
+          "\nstoring the image (header check, text chunks spliced in, media row), settling the"
+          "\npoints and publishing JobSucceeded. Both paths fetch the image with GET /view.\n")
 
 
 class Errors(logging.Handler):
@@ -543,9 +391,13 @@ async def in_flight(jobs: int, job_seconds: float, limit_s: float) -> InFlight:
         users = [await maker.users.resolve(Identity("bench", f"u{i}"))
                  for i in range(math.ceil(jobs / per_user))]
         began = time.perf_counter()
-        for i in range(jobs):
+
+        async def make(i: int) -> None:
             await maker.make_image.make(users[i % len(users)], Request(TOOL, {
                 "prompt": "bench", "color": i}))
+
+        for first in range(0, jobs, MAKERS):  # MAKERS at a time: only the setup, not timed
+            await asyncio.gather(*(make(i) for i in range(first, min(jobs, first + MAKERS))))
         result.make_s = time.perf_counter() - began
         await maker.stop()
 
@@ -653,7 +505,7 @@ def print_in_flight(results: list[InFlight], job_seconds: float) -> None:
     print(f"""
 jobs: K made one after another through MakeImage.make (job row + points hold each) while
   no worker ran; then a StationThis process starts over them and App.start re-queues all.
-make s: time to make the K jobs (the accept rate, apart from running them).
+make s: time to make the K jobs, MAKERS at a time (setup, apart from running them).
 queued s: from that process's start until the fake had accepted all K (POST /prompt).
 running s: ... until every job was recorded running with its first progress (our side of
   the submission done). in flight: the most prompts the fake held at once.
@@ -673,7 +525,8 @@ async def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.ERROR, handlers=[ERRORS])
     print(f"ComfyUI engine bench, {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}\n")
     if not args.skip_latency:
-        print_latency(await latency(args.jobs))
+        for kind in args.latency_on:
+            print_latency(await latency(args.jobs, kind))
     if not args.skip_inflight:
         results = []
         for jobs in args.inflight:
@@ -687,15 +540,12 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=50, help="latency: jobs per path")
-    parser.add_argument("--inflight", type=int, nargs="+", default=[1000, 3000],
+    parser.add_argument("--latency-on", nargs="+", choices=["real", "fake"],
+                        default=["real", "fake"], help="latency: which servers, in order")
+    parser.add_argument("--inflight", type=int, nargs="+", default=[1000, 3000, 10000],
                         help="in flight: numbers of jobs to try, in order")
     parser.add_argument("--job-seconds", type=float, default=30.0,
                         help="in flight: how long the fake takes per prompt")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-inflight", action="store_true")
-    parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
-    arguments = parser.parse_args()
-    if arguments.serve_fake:
-        serve_fake(arguments.job_seconds)
-    else:
-        asyncio.run(main(arguments))
+    asyncio.run(main(parser.parse_args()))

@@ -125,6 +125,22 @@ async def test_what_the_header_cannot_vouch_for_goes_through_the_full_loader(
     assert stored.text["stationthis:job"] == item.job_id
 
 
+async def test_a_png_with_an_exif_rotation_is_turned_upright_by_the_loader(
+    app: App, engine: HandsBack
+) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(buffer, "PNG", exif=exif.tobytes())
+    engine.output = Artifact(buffer.getvalue(), "image/png", "rotated.png")
+    account = await alice(app)
+    state, error, outputs = await run_job(app, account)
+    assert state == "succeeded", error
+    item = await app.media.get(outputs[0], owner_id=account.id)
+    assert (item.width, item.height) == (30, 40)
+    assert b"eXIf" not in await app.media.read(item)
+
+
 def _flip_in_idat(png: bytes) -> bytes:
     at = png.index(b"IDAT") + 20
     return png[:at] + bytes([png[at] ^ 0xFF]) + png[at + 1 :]

@@ -131,14 +131,15 @@ def check_output(raw: bytes, *, max_pixels: int, max_bytes: int) -> CheckedOutpu
                 img.mode in _PLAIN_MODES.get(fmt, ())
                 and not getattr(img, "is_animated", False)
                 and "icc_profile" not in img.info
-                and img.getexif().get(0x0112, 1) == 1  # no EXIF rotation to apply
+                # EXIF rotation to apply? (a PNG's getexif() would decode it: see below)
+                and (fmt == "PNG" or img.getexif().get(0x0112, 1) == 1)
             )
         except _PILLOW_ERRORS:
             plain = False
     if not plain:
         return None
-    if fmt == "PNG":
-        png_chunks(raw)  # raises on a truncated or damaged file
+    if fmt == "PNG" and any(kind in (b"eXIf", b"iCCP") for kind, _, _ in png_chunks(raw)):
+        return None  # png_chunks raised if the file is truncated or damaged
     truncated = (
         (fmt == "JPEG" and not raw.rstrip(b"\x00").endswith(b"\xff\xd9"))
         or (fmt == "WEBP" and struct.unpack("<I", raw[4:8])[0] + 8 > len(raw))
