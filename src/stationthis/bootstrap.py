@@ -8,6 +8,7 @@ Tests pass fakes: ``build(settings, engine=ScriptedEngine())``; platforms' notif
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from datetime import timedelta
@@ -23,6 +24,7 @@ from .core.collections_runs import CookStore
 from .core.datasets import DatasetService
 from .core.db import Database
 from .core.engine import Engine
+from .core.errors import InvalidInput
 from .core.events import (
     Event,
     EventBus,
@@ -45,7 +47,7 @@ from .core.periodic import Periodic, Task
 from .core.points import AllowancePolicy
 from .core.preferences import Preferences
 from .core.progress_fanout import ProgressFanout
-from .core.purchases import PurchaseStore
+from .core.purchases import PaymentProvider, PurchaseStore
 from .core.queue import JobQueue
 from .core.ratelimit import Limits, LocalLimits
 from .core.refunds import RefundAwareLedger
@@ -171,10 +173,28 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         limits=limits,
         purchases=Purchases(PurchaseStore(db, ledger), ledger, users, tools, settings.packages,
                             card=settings.stripe_enabled),
+        payment_provider=functools.partial(payment_provider, settings),
         role=role,
         periodic=None if role == "web" else _periodic(db, queue, cook.runner),
         operators=operators,
     )
+
+
+def payment_provider(settings: Settings, channel: str) -> PaymentProvider:
+    """The provider that refunds a purchase of ``channel`` (CLI and admin console)."""
+    if channel == "stripe":
+        if settings.stripe_secret_key is None:
+            raise InvalidInput("STATIONTHIS_STRIPE_SECRET_KEY is not set: no card refunds")
+        from .platforms.web.stripe_checkout import StripeCheckout
+
+        return StripeCheckout(settings)
+    if channel == "telegram":
+        if settings.telegram_token is None:
+            raise InvalidInput("STATIONTHIS_TELEGRAM_TOKEN is not set: no Stars refunds")
+        from .platforms.telegram.handlers.payments import TelegramStars
+
+        return TelegramStars(settings)
+    raise InvalidInput(f"purchases through {channel!r} cannot be refunded here")
 
 
 def _wire(bus: EventBus, table: list[tuple[Any, tuple[type[Event], ...]]]) -> None:

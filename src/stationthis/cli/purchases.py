@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from ..core.purchases import PaymentProvider, money
+from ..core.errors import InvalidInput
+from ..core.purchases import money
 from ..workflows.app import App
 from .common import resolve_user, run
 from .receipts import PROVIDER_NAMES, purchase_line
@@ -47,7 +48,12 @@ def refund(purchase_id: Annotated[str, typer.Argument(help="the purchase's id (p
 
     async def body(app: App) -> None:
         purchase = await app.purchases.store.get(purchase_id)
-        provider = _provider(app, purchase.channel)
+        if app.payment_provider is None:
+            raise typer.BadParameter("refunds are not set up")
+        try:
+            provider = app.payment_provider(purchase.channel)
+        except InvalidInput as exc:
+            raise typer.BadParameter(exc.message) from None
         try:
             done = await app.purchases.refund(purchase.id, provider)
         finally:
@@ -62,16 +68,3 @@ def refund(purchase_id: Annotated[str, typer.Argument(help="the purchase's id (p
     run(body)
 
 
-def _provider(app: App, channel: str) -> PaymentProvider:
-    settings = app.settings
-    if channel == "stripe":
-        if settings.stripe_secret_key is None:
-            raise typer.BadParameter("STATIONTHIS_STRIPE_SECRET_KEY is not set")
-        from ..platforms.web.stripe_checkout import StripeCheckout
-
-        return StripeCheckout(settings)
-    if settings.telegram_token is None:
-        raise typer.BadParameter("STATIONTHIS_TELEGRAM_TOKEN is not set")
-    from ..platforms.telegram.handlers.payments import TelegramStars
-
-    return TelegramStars(settings)

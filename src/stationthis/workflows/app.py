@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from ..core.notifications import NotificationService
 from ..core.periodic import Periodic
 from ..core.points import Ledger
 from ..core.preferences import Preferences
+from ..core.purchases import PaymentProvider
 from ..core.queue import JobQueue
 from ..core.ratelimit import Limits
 from ..core.runner import JobRunner
@@ -84,6 +86,8 @@ class App:
     signals: Signals  # wake-ups, cancel and progress across processes (core/signals.py)
     limits: Limits  # throttles, replay guards, chat rate limits, send pacing (Redis or local)
     purchases: Purchases  # buying points: packages, Stars and card payments, refunds
+    # The provider that refunds a purchase of a channel ("stripe", "telegram"): bootstrap's.
+    payment_provider: Callable[[str], PaymentProvider] | None = None
     role: str = "embedded"  # embedded (web + worker) | web | worker (bootstrap.build)
     periodic: Periodic | None = None  # clean-ups, once per tick across processes
     operators: Operators | None = None  # the admin console's use cases (workflows/operators.py)

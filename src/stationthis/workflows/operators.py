@@ -8,6 +8,7 @@ admin's account as ``actor``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -23,10 +24,13 @@ from ..core.jobs import ACTIVE, Job, JobService, job_from_row
 from ..core.leases import JobLeases
 from ..core.moderation_rules import ModerationEvent, ModerationRules, Rule
 from ..core.points import Balance, Ledger, LedgerEntry
+from ..core.purchases import PaymentProvider, Purchase
+from ..core.refunds import ClawBack
 from ..core.review import HELD, OutputCheck
 from ..core.schema import jobs, ledger
 from ..core.users import Account, Identity, Users
 from .admin import AdminWorkflow
+from .purchases import Purchases
 
 MAX_REASON = 500
 RUNNING = ("preparing", "running", "uploading")
@@ -246,6 +250,26 @@ class Operators:
         await self._audit(actor, "reject output", None, reason.strip()[:MAX_REASON],
                           {"state": HELD}, {"state": job.state}, target=f"job:{job_id}")
         return job
+
+    async def refund_purchase(
+        self, actor: Account, purchase: Purchase, purchases: Purchases,
+        provider_for: Callable[[str], PaymentProvider], reason: str,
+    ) -> ClawBack:
+        """Refund a paid purchase at its provider and take its points back (once)."""
+        reason = _reason(reason)
+        provider = provider_for(purchase.channel)
+        try:
+            done = await purchases.refund(purchase.id, provider)
+        finally:
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()
+        after = await purchases.store.get(purchase.id)
+        await self._audit(actor, "refund purchase", None, reason,
+                          {"status": purchase.status, "points": purchase.points},
+                          {"status": after.status, "points_taken_back": done.total},
+                          target=f"purchase:{purchase.id}")
+        return done
 
     async def recent_audit(self, limit: int = 100) -> list[AuditEntry]:
         return await self.audit.recent(limit=limit)

@@ -202,11 +202,27 @@ async def purchases(request: Request, admin: Admin) -> Response:
     return _render(request, "admin_purchases.html", purchases=found)
 
 
+@router.post("/purchases/{purchase_id}/refund")
+async def refund(request: Request, purchase_id: str, admin: Admin) -> Response:
+    """Refund a paid purchase at its provider (Stripe, Telegram Stars) and take the points
+    back, once; the audit log records who, why, and the purchase before and after."""
+    form = await form_of(request)
+    app = station(request)
+    try:
+        if app.payment_provider is None:
+            raise InvalidInput("refunds are not set up on this instance")
+        purchase = await app.purchases.store.get(purchase_id)
+        await ops(request).refund_purchase(
+            admin, purchase, app.purchases, app.payment_provider, text(form, "reason")
+        )
+    except StationError as exc:
+        found = await _purchases(request, None)
+        return _render(request, "admin_purchases.html", status_of(exc),
+                       purchases=found or [], error=exc.message)
+    return redirect("/admin/purchases")
+
+
 async def _purchases(request: Request, account_id: str | None) -> list[Any] | None:
     """Purchases (issue 18) when this instance has them; None otherwise."""
-    store = getattr(getattr(station(request), "purchases", None), "store", None)
-    list_all = getattr(store, "list_all", None)
-    if list_all is None:
-        return None
-    found: list[Any] = await list_all(account_id)
+    found: list[Any] = await station(request).purchases.store.list_all(account_id)
     return found
