@@ -236,7 +236,8 @@ REJECTED = {
     "width": (["a fox", "--width", "99999"], ["width", "between 64 and 2048", "99999"]),
     "tool": (
         ["a fox", "--tool", "nope"],
-        ["unknown tool 'nope'", "available: caption, img2img, make, outpaint, rmbg, train, upscale"],
+        ["unknown tool 'nope'",
+         "available: caption, img2img, make, outpaint, rmbg, train, upscale"],
     ),
     "prompt-length": (["x" * 3000], ["prompt", "3000", "limit is 2000"]),
 }
@@ -421,7 +422,8 @@ def test_tools_list_includes_a_custom_tool_from_the_tools_dir(
     result = tools_runs["custom"]
     assert result.code == 0, str(result)
     prices = _tool_prices(result.out)
-    assert set(prices) == {"make", "img2img", "upscale", "rmbg", "outpaint", "caption", "sketch"}, result.out
+    assert set(prices) == {
+        "make", "img2img", "upscale", "rmbg", "outpaint", "caption", "sketch"}, result.out
     assert prices["sketch"] == prices["make"]
     assert "A quick sketch." in result.out
 
