@@ -45,18 +45,26 @@ class JobLeases:
         if limit <= 0 or (only is not None and not only):
             return []
         now = utcnow()
-        other = jobs.alias("other")
+        # Jobs running now per owner, counted once (a grouped subquery, not a count per
+        # candidate: with thousands queued that was a quadratic scan).
         running_now = (
-            select(func.count()).select_from(other)
-            .where(other.c.owner_id == jobs.c.owner_id, other.c.state.in_(ACTIVE),
-                   other.c.lease_owner.is_not(None), other.c.lease_expires_at >= now)
-            .scalar_subquery()
+            select(jobs.c.owner_id.label("owner_id"), func.count().label("n"))
+            .where(jobs.c.state.in_(ACTIVE), jobs.c.lease_owner.is_not(None),
+                   jobs.c.lease_expires_at >= now)
+            .group_by(jobs.c.owner_id)
+            .subquery("running_now")
         )
         free = or_(jobs.c.lease_owner.is_(None), jobs.c.lease_expires_at < now)
-        query = select(jobs.c.id).where(jobs.c.state.in_(ACTIVE), free)
+        query = (
+            select(jobs.c.id)
+            .select_from(jobs.outerjoin(running_now, running_now.c.owner_id == jobs.c.owner_id))
+            .where(jobs.c.state.in_(ACTIVE), free)
+        )
         if only is not None:
             query = query.where(jobs.c.id.in_(list(only)[:CHUNK]))
-        query = query.order_by(running_now, jobs.c.created_at, jobs.c.id).limit(limit)
+        query = query.order_by(
+            func.coalesce(running_now.c.n, 0), jobs.c.created_at, jobs.c.id
+        ).limit(limit)
         async with self.db.write() as conn:
             if not self.db.is_sqlite:
                 query = query.with_for_update(skip_locked=True, of=jobs)
