@@ -20,7 +20,10 @@ four alternating rounds, so that a change in the machine's load hits both alike)
 - ``GET /bare`` on the bare app: a constant JSON object (uvicorn + FastAPI + JSON, nothing
   else); the baseline for
 - ``GET /api/v1/jobs`` (after those jobs have finished): key lookup, the user's 20 newest
-  jobs, serialisation.
+  jobs, serialisation;
+- ``GET /bench/noop``: a constant route added to the StationThis app, beside ``GET /bare``
+  again: what the app's middleware stack (request ids, security headers, body limits, text
+  guard, error handling) costs every route before it does anything.
 
 Client and server share this machine's cores: the numbers are for comparing rows of one run
 (the ratio column), and the load average is printed with them.
@@ -99,8 +102,14 @@ def serve(data_dir: str, db_url: str, app_port: int, bare_port: int) -> None:
             await conn.execute(text(
                 f"CREATE TABLE IF NOT EXISTS {BENCH_TABLE} (id VARCHAR(32) PRIMARY KEY, "
                 "body TEXT NOT NULL, created_at TIMESTAMP WITH TIME ZONE NOT NULL)"))
+        ours = create_app(station)
+
+        @ours.get("/bench/noop")
+        async def noop() -> dict[str, bool]:  # our middleware stack, no work
+            return {"ok": True}
+
         servers = [
-            uvicorn.Server(uvicorn.Config(create_app(station), host="127.0.0.1",
+            uvicorn.Server(uvicorn.Config(ours, host="127.0.0.1",
                                           port=app_port, log_level="warning")),
             uvicorn.Server(uvicorn.Config(bare, host="127.0.0.1", port=bare_port,
                                           log_level="warning")),
@@ -209,7 +218,7 @@ async def pair(baseline: Row, row: Row, keys: list[str], total: int, rounds: int
     for name in (baseline[0], row[0]):
         lat = latencies[name]
         ratio = "base" if name == baseline[0] else f"{rates[name] / rates[baseline[0]]:.2f}×"
-        print(f"| {name:<26} | {len(lat):>8} | {rates[name]:>6.0f} | "
+        print(f"| {name:<30} | {len(lat):>8} | {rates[name]:>6.0f} | "
               f"{statistics.median(lat) * 1000:>6.1f} | {p99(lat) * 1000:>6.1f} | "
               f"{errors[name]:>6} | {ratio:>5} |", flush=True)
 
@@ -254,8 +263,8 @@ async def bench_backend(backend: str, requests: int) -> None:
             # (name, url, call, requests, the baseline row's name or None)
             print(f"\n{backend}: {CLIENTS} concurrent clients, uvicorn over loopback HTTP; "
                   f"{load()}\n")
-            print(f"| {'route':<26} | requests | req/s  | p50 ms | p99 ms | errors | ratio |")
-            print(f"|{'-' * 28}|----------|--------|--------|--------|--------|-------|")
+            print(f"| {'route':<30} | requests | req/s  | p50 ms | p99 ms | errors | ratio |")
+            print(f"|{'-' * 32}|----------|--------|--------|--------|--------|-------|")
             # POST: the baseline first, then the jobs (the engine renders them meanwhile).
             await pair(("POST /bare (one INSERT)", bare, lambda c: c.post("/bare", json=JOB)),
                        ("POST /api/v1/jobs", base, lambda c: c.post("/api/v1/jobs", json=JOB)),
@@ -265,6 +274,10 @@ async def bench_backend(backend: str, requests: int) -> None:
             await pair(("GET /bare (bare FastAPI)", bare, lambda c: c.get("/bare")),
                        ("GET /api/v1/jobs", base, lambda c: c.get("/api/v1/jobs")),
                        keys, requests, rounds=ROUNDS)
+            # What every route of the app pays before any work: its middleware stack.
+            await pair(("GET /bare (bare FastAPI)", bare, lambda c: c.get("/bare")),
+                       ("GET /bench/noop (app, no work)", base, lambda c: c.get("/bench/noop")),
+                       keys, requests // 2, rounds=ROUNDS)
             print(f"\n{load()}")
         finally:
             server.terminate()
