@@ -50,7 +50,9 @@ class TelegramNotifier:
         self._delivering: set[asyncio.Task[Any]] = set()
         # status messages that progress or the result already changed (the queue note must
         # not overwrite them), and one lock per status message so edits land in order
-        self._touched: OrderedDict[tuple[int, int], None] = OrderedDict()
+        # (with the progress text shown last: the same text is never sent again, an edit
+        # Telegram would refuse as "message is not modified")
+        self._touched: OrderedDict[tuple[int, int], str | None] = OrderedDict()
         self._locks: dict[tuple[int, int], asyncio.Lock] = {}
         self.cooked: OrderedDict[str, None] = OrderedDict()  # collections whose run ended
         self.cook_progress = cook_notify.ProgressEdits(self)
@@ -88,15 +90,19 @@ class TelegramNotifier:
         chat, message = _chat(address), address.get("message")
         if chat is None or message is None or self._stopped:
             return
+        key = (chat, int(message))
+        text = render.progress_text(notice)
+        if self._touched.get(key) == text:
+            return  # nothing new to show
         if not await self.pacer.try_send(str(chat), group=chat < 0):
             return  # too soon, or Telegram asked us to wait: the next update comes anyway
         bot = await self._bot()
-        key = (chat, int(message))
         try:
             async with self._lock(key):
-                self._touch(key)
-                await bot.edit_message_text(render.progress_text(notice), chat_id=chat,
-                                            message_id=int(message))
+                if self._touched.get(key) == text:
+                    return
+                self._touch(key, text)
+                await bot.edit_message_text(text, chat_id=chat, message_id=int(message))
         except RetryAfter as exc:
             await self.pacer.pause(str(chat), _seconds(exc.retry_after))
         except BadRequest as exc:
@@ -169,8 +175,9 @@ class TelegramNotifier:
             lock = self._locks[key] = asyncio.Lock()
         return lock
 
-    def _touch(self, key: tuple[int, int]) -> None:
-        self._touched[key] = None
+    def _touch(self, key: tuple[int, int], text: str | None = None) -> None:
+        self._touched[key] = text
+        self._touched.move_to_end(key)
         if len(self._touched) > 10_000:
             self._touched.popitem(last=False)
 

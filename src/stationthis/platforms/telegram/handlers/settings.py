@@ -3,7 +3,7 @@ pays, which only the group's admins (asked from Telegram each time) can change."
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.error import BadRequest
 
 from ....core.errors import Forbidden, InvalidInput
@@ -83,6 +83,10 @@ async def pressed(update: Update, context: Ctx, action: str, parts: list[str]) -
     if action == "s" and in_group(update):
         await answer(update, text)  # someone else's menu in a group: answer, don't edit it
         return
+    shown = query.message
+    if (isinstance(shown, Message) and shown.text == text
+            and shown.reply_markup == keyboard):
+        return  # the same value again: an edit Telegram would refuse as "not modified"
     try:
         await query.edit_message_text(text, reply_markup=keyboard)
     except BadRequest as exc:
