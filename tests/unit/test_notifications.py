@@ -17,6 +17,7 @@ from stationthis.bootstrap import build
 from stationthis.config import Settings
 from stationthis.core.coalesce import Coalescer
 from stationthis.core.db import utcnow
+from stationthis.core.errors import InvalidInput
 from stationthis.core.events import Event, JobProgressed, JobSucceeded
 from stationthis.core.jobs import Job, NewJob
 from stationthis.core.notifications import target_of
@@ -298,3 +299,43 @@ async def test_the_coalescer_keeps_keys_apart_and_sends_nothing_after_close() ->
     await coalescer.settle("slow")  # waits for ("slow", 1), in flight
     await asyncio.sleep(0.2)
     assert sent == [("fast", 1), ("fast", 3), ("slow", 1)] and coalescer.tasks() == []
+
+
+async def test_a_user_turns_notify_everywhere_on_with_their_settings(
+    app: App, telegram: RecordingNotifier, discord: RecordingNotifier
+) -> None:
+    """The setting every platform shows (``/settings notify_everywhere on``, the web and
+    API settings, ``stationthis settings set``) is the one the notifications read."""
+    alice = await linked_alice(app, False)
+    view = await app.user_settings.set(alice, "notify_everywhere", "on")
+    assert view["notify_everywhere"].value is True and view["notify_everywhere"].source == "user"
+    done = await run_job(app, alice)
+    await app.notifications.wait_idle()
+    assert [c.address for c in discord.finished_of(done.id)] == [
+        {"platform": "discord", "user": "456"}]
+    with pytest.raises(InvalidInput, match="on or off"):
+        await app.user_settings.set(alice, "notify_everywhere", "sometimes")
+    off = await app.user_settings.set(alice, "notify_everywhere", "off")
+    assert off["notify_everywhere"].value is False
+
+
+async def test_the_account_page_shows_and_sets_notify_everywhere(app: App) -> None:
+    """On the web the setting is a plain on/off choice showing the stored value."""
+    import httpx
+
+    from stationthis.platforms.web.app import create_app
+    from tests.web_pages.conftest import Browser
+
+    transport = httpx.ASGITransport(app=create_app(app, manage_lifecycle=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        web = Browser(client)
+        await web.sign_up("wanda")
+        page = (await web.get("/account")).text
+        assert 'aria-label="notify_everywhere"' in page
+        done = await web.post("/account/settings", {"key": "notify_everywhere", "value": "on"})
+        assert done.status_code in (200, 303)
+        page = (await web.get("/account")).text
+        row = page[page.index('id="set-notify_everywhere"'):]
+        assert "<option selected>on</option>" in row[:row.index("</select>")]
+        account = await app.users.resolve(Identity("web", "wanda"))
+        assert (await app.user_settings.show(account))["notify_everywhere"].value is True

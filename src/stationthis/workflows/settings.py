@@ -27,9 +27,13 @@ TXT2IMG = "txt2img"
 # Settings that fill tool inputs of the same name; ``tool`` picks the default txt2img tool.
 PARAM_KEYS = ("width", "height", "steps", "cfg", "strength", "seed", "batch", "negative",
               "checkpoint")
-KEYS = (*PARAM_KEYS, "tool")
+# ``notify_everywhere``: completion notices also on the user's other linked platforms.
+EVERYWHERE = "notify_everywhere"
+KEYS = (*PARAM_KEYS, "tool", EVERYWHERE)
 _TYPES = {"width": "int", "height": "int", "steps": "int", "cfg": "float", "strength": "float",
-          "seed": "int", "batch": "int", "negative": "str", "checkpoint": "str", "tool": "str"}
+          "seed": "int", "batch": "int", "negative": "str", "checkpoint": "str", "tool": "str",
+          EVERYWHERE: "bool"}
+_YES, _NO = ("on", "yes", "true", "1"), ("off", "no", "false", "0")
 _SIZE = re.compile(r"\s*(\d+)\s*(?:[x×*,]|\s)\s*(\d+)\s*", re.IGNORECASE)
 _STR_MAX = 2000
 
@@ -123,6 +127,9 @@ class SettingsWorkflow:
         is an admin of ``group`` on its platform (``None``: an operator, e.g. the CLI).
         Values are checked against the group's tier."""
         self._admin(admin_user)
+        if key.strip().lower() == EVERYWHERE:
+            raise InvalidInput(f"{EVERYWHERE} is each member's own choice, not a group default",
+                               input="key")
         prefs = await self.preferences.get(self._group(group).id)
         for name, new in self._check(prefs, self.tiers.limits(group), key, value).items():
             await self.preferences.set(group.id, name, new)
@@ -160,6 +167,8 @@ class SettingsWorkflow:
                        "height": self._number("height", height, tool, limits)}
         elif names == ("tool",):
             return {"tool": self._tool(str(value))}
+        elif _TYPES[names[0]] == "bool":
+            return {names[0]: _switch(names[0], value)}
         elif _TYPES[names[0]] == "str":
             return {names[0]: self._text(names[0], value, tool)}
         else:
@@ -220,6 +229,9 @@ class SettingsWorkflow:
                 if prefs.get(key) not in (None, ""):
                     source, value = name, prefs[key]
                     break
+            if _TYPES[key] == "bool":
+                items[key] = SettingView(key, bool(value), source, choices=("on", "off"))
+                continue
             if key == "tool":
                 choices = tuple(sorted(t.name for t in self.tools.by_category(TXT2IMG)))
                 source = source if value == tool.name else "default"
@@ -259,6 +271,15 @@ def _names(key: str) -> tuple[str, ...]:
             f"unknown setting {key!r}; settings: size, {', '.join(KEYS)}", input="key"
         )
     return (name,)
+
+
+def _switch(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _YES or text in _NO:
+        return text in _YES
+    raise InvalidInput(f"{key} is on or off (got {value!r})", input=key)
 
 
 def _parse_size(value: Any) -> tuple[Any, Any]:
