@@ -156,3 +156,40 @@ async def preview_app(settings: Settings) -> AsyncIterator[App]:
         yield app
     finally:
         await app.stop()
+
+
+# ----- a watchdog: a test that hangs says where, and never holds the whole run ---------------
+
+_HANG_SECONDS = float(os.environ.get("STATIONTHIS_TEST_HANG_SECONDS", "300"))
+
+
+def _dump_tasks(nodeid: str) -> None:
+    import asyncio.tasks
+    import sys
+    import traceback
+
+    print(f"\n=== {nodeid} has run for {_HANG_SECONDS:.0f} s; asyncio tasks:", file=sys.stderr)
+    for task in list(asyncio.tasks._all_tasks):  # every loop's tasks (diagnostics only)
+        if task.done():
+            continue
+        print(f"--- {task.get_name()}: {task.get_coro()!r}", file=sys.stderr)
+        for frame in task.get_stack(limit=12):
+            traceback.print_stack(frame, limit=1, file=sys.stderr)
+    sys.stderr.flush()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    import faulthandler
+    import threading
+
+    timer = threading.Timer(_HANG_SECONDS, _dump_tasks, args=(item.nodeid,))
+    timer.daemon = True
+    timer.start()
+    # If it is still stuck a minute later, end the run with every thread's stack.
+    faulthandler.dump_traceback_later(_HANG_SECONDS + 60, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        timer.cancel()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,28 +142,30 @@ class App:
         return report
 
     async def stop(self) -> None:
-        await self.auth.close()  # it may listen for revocations even when not started
+        """Stop every part; a part that does not stop within its bound is logged and left
+        (a stop must never hang a process or a test run)."""
+        await _bounded(self.auth.close(), "auth cache")  # it may listen even when not started
         if not self._started:
-            await self.limits.close()
-            await self.db.dispose()
+            await _bounded(self.limits.close(), "limits")
+            await _bounded(self.db.dispose(), "database")
             return
         self._started = False
         self._publishing, publishing = False, self._publishing
         for task in self._background:
             task.cancel()
         if self.periodic is not None:
-            await self.periodic.stop()
-        await self.queue.stop()
+            await _bounded(self.periodic.stop(), "periodic tasks")
+        await _bounded(self.queue.stop(), "worker", 60.0)  # its own grace period is inside
         if publishing:
-            await self.relay.drain()
-            await self.relay.stop()
-        await self.notifications.stop()
+            await _bounded(self.relay.drain(), "outbox relay (drain)")
+            await _bounded(self.relay.stop(), "outbox relay")
+        await _bounded(self.notifications.stop(), "notifications")
         close = getattr(self.engine, "aclose", None)
         if close is not None:
-            await close()
-        await self.signals.close()
-        await self.limits.close()
-        await self.db.dispose()
+            await _bounded(close(), "engine")
+        await _bounded(self.signals.close(), "signals")
+        await _bounded(self.limits.close(), "limits")
+        await _bounded(self.db.dispose(), "database")
 
     async def __aenter__(self) -> App:
         await self.start()
@@ -171,3 +173,11 @@ class App:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+async def _bounded(step: Awaitable[object], what: str, seconds: float = 30.0) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await step
+    except TimeoutError:
+        log.error("stopping: %s did not stop within %.0f s; going on without it", what, seconds)

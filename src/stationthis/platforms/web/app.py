@@ -6,6 +6,8 @@ errors have one JSON shape (``errors.py``); bodies are size-limited (``limits.py
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
@@ -22,6 +24,8 @@ from .errors import documented, error_response
 from .headers import SecurityHeaders
 from .limits import BodyLimit
 from .text_guard import TextGuard
+
+log = logging.getLogger(__name__)
 
 
 class Health(BaseModel):
@@ -65,7 +69,11 @@ def create_app(
             yield
         finally:
             for platform in reversed(started):
-                await platform.stop()
+                try:  # a platform that does not stop must not hang the process
+                    async with asyncio.timeout(30):
+                        await platform.stop()
+                except TimeoutError:
+                    log.error("stopping: %s did not stop within 30 s", type(platform).__name__)
             if manage_lifecycle:
                 await app.stop()
 
