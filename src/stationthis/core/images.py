@@ -64,18 +64,10 @@ def load_image(raw: bytes, *, max_pixels: int, max_bytes: int) -> LoadedImage:
     Pillow's global ``MAX_IMAGE_PIXELS`` (89.5 megapixels by default) is left as it is: images
     over it are refused as decompression bombs whatever ``max_pixels`` says.
     """
-    if not raw:
-        raise InvalidImage("the image is empty")
-    if len(raw) > max_bytes:
-        raise InvalidImage(f"image is {_mb(len(raw))} MB; the limit is {_mb(max_bytes)} MB")
+    _check_bytes(raw, max_bytes)
 
     with _open(raw, max_pixels) as img:
-        width, height = img.size
-        if width * height > max_pixels:
-            raise InvalidImage(
-                f"image is {width}×{height} pixels; "
-                f"the limit is {_megapixels(max_pixels)} megapixels"
-            )
+        _check_pixels(img, max_pixels)
         source_format = "JPEG" if img.format == "MPO" else str(img.format)
         try:
             img.load()
@@ -114,17 +106,9 @@ _TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 def check_output(raw: bytes, *, max_pixels: int, max_bytes: int) -> CheckedOutput | None:
     """Check an image one of our engines made, without decoding its pixels; raise
     `InvalidImage` when it is refused, return None when only `load_image` can tell."""
-    if not raw:
-        raise InvalidImage("the image is empty")
-    if len(raw) > max_bytes:
-        raise InvalidImage(f"image is {_mb(len(raw))} MB; the limit is {_mb(max_bytes)} MB")
+    _check_bytes(raw, max_bytes)
     with _open(raw, max_pixels) as img:
-        width, height = img.size
-        if width * height > max_pixels:
-            raise InvalidImage(
-                f"image is {width}×{height} pixels; "
-                f"the limit is {_megapixels(max_pixels)} megapixels"
-            )
+        width, height = _check_pixels(img, max_pixels)
         fmt = str(img.format)
         try:
             plain = (
@@ -304,3 +288,19 @@ def _short(x: float) -> str:
         return f"{x:.2g}"
     text = f"{x:.1f}"
     return text[:-2] if text.endswith(".0") else text
+
+
+def _check_bytes(raw: bytes, max_bytes: int) -> None:
+    if not raw:
+        raise InvalidImage("the image is empty")
+    if len(raw) > max_bytes:
+        raise InvalidImage(f"image is {_mb(len(raw))} MB; the limit is {_mb(max_bytes)} MB")
+
+
+def _check_pixels(img: Image.Image, max_pixels: int) -> tuple[int, int]:
+    width, height = img.size
+    if width * height > max_pixels:
+        raise InvalidImage(
+            f"image is {width}×{height} pixels; the limit is {_megapixels(max_pixels)} megapixels"
+        )
+    return width, height
