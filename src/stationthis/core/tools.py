@@ -20,8 +20,11 @@ from typing import Any
 
 from .errors import InvalidInput, NotFound
 
-CATEGORIES = {"txt2img", "img2img", "upscale", "rmbg", "outpaint", "train", "caption", "other"}
-IMAGE_ONLY = {"upscale", "rmbg", "outpaint"}  # tools that need no prompt
+CATEGORIES = {
+    "txt2img", "img2img", "upscale", "rmbg", "outpaint", "inpaint", "reference", "describe",
+    "train", "caption", "other",
+}
+IMAGE_ONLY = {"upscale", "rmbg", "outpaint", "describe"}  # tools that need no prompt
 TYPES = {"str", "int", "float", "bool", "image", "choice", "list", "json"}
 # The type names people bring from ComfyUI (STRING, INT, FLOAT, BOOLEAN, IMAGE, COMBO) and
 # JSON Schema (string, integer, number, boolean, array, object), in any case.
