@@ -4,7 +4,8 @@ or upload. Each has a ``quote_*`` twin that prices it without running anything.
 
 Each is also a command (``workflows/commands.py``) whose planner is registered with
 ``MakeImage``, so chat platforms call ``make_image.offer(command)`` and ``start``; zoom out
-(an outpaint of the image on a larger canvas) exists only as a command.
+and pan (outpaints of the image on a larger canvas: all round, or on one side) are
+commands too, with ``zoom_out``/``pan`` and their quotes for the web, the API and the CLI.
 
 Every path is planned into a ``MakeImage`` request (so prices, limits, holds and queueing
 are exactly those of a new request) plus its lineage (``parent_id``, ``origin``). Another
@@ -21,7 +22,10 @@ from ..core.media import MediaItem, MediaService
 from ..core.tools import Tool, ToolRegistry
 from ..core.users import Account
 from .commands import (
+    PAN,
+    PAN_DIRECTIONS,
     ZOOM_OUT,
+    Pan,
     Plan,
     Regenerate,
     RemoveBackground,
@@ -64,6 +68,8 @@ class Again:
                          lambda c: self.plan_tool(c.requester.user, c.media_id, "rmbg"))
         make_image.plans(ZoomOut, lambda c: self.plan_zoom_out(c.requester.user, c.media_id,
                                                                c.factor))
+        make_image.plans(Pan, lambda c: self.plan_pan(c.requester.user, c.media_id,
+                                                      c.direction, c.share))
 
     # ----- acting --------------------------------------------------------------------------
     # ``payer``, ``reply`` and ``group`` are passed on to ``MakeImage.make`` as given.
@@ -109,6 +115,24 @@ class Again:
         plan = await self.plan_tool(user, media_id, "rmbg")
         return await self._run(user, plan, payer, reply, group)
 
+    async def zoom_out(
+        self, user: Account, media_id: str, factor: float = ZOOM_OUT, *,
+        payer: Account | None = None, reply: dict[str, Any] | None = None,
+        group: Account | None = None,
+    ) -> Job:
+        """The image centred on a canvas ``factor`` (×1.5, ×2…) times its size."""
+        plan = await self.plan_zoom_out(user, media_id, factor)
+        return await self._run(user, plan, payer, reply, group)
+
+    async def pan(
+        self, user: Account, media_id: str, direction: str, share: float = PAN, *,
+        payer: Account | None = None, reply: dict[str, Any] | None = None,
+        group: Account | None = None,
+    ) -> Job:
+        """The image extended on one side (left, up, right, down)."""
+        plan = await self.plan_pan(user, media_id, direction, share)
+        return await self._run(user, plan, payer, reply, group)
+
     # ----- dry runs: the price each of the above would hold, running nothing ----------------
 
     async def quote_regenerate(
@@ -143,6 +167,20 @@ class Again:
         group: Account | None = None,
     ) -> Quote:
         return await self._quote(user, await self.plan_tool(user, media_id, "rmbg"), payer, group)
+
+    async def quote_zoom_out(
+        self, user: Account, media_id: str, factor: float = ZOOM_OUT, *,
+        payer: Account | None = None, group: Account | None = None,
+    ) -> Quote:
+        plan = await self.plan_zoom_out(user, media_id, factor)
+        return await self._quote(user, plan, payer, group)
+
+    async def quote_pan(
+        self, user: Account, media_id: str, direction: str, share: float = PAN, *,
+        payer: Account | None = None, group: Account | None = None,
+    ) -> Quote:
+        plan = await self.plan_pan(user, media_id, direction, share)
+        return await self._quote(user, plan, payer, group)
 
     # ----- planning ------------------------------------------------------------------------
 
@@ -221,25 +259,52 @@ class Again:
         of 8 pixels), the border filled by the outpaint tool from the image's prompt."""
         if not 1.0 < factor <= 4.0:
             raise InvalidInput(f"zoom out by more than 1 and at most 4 (got {factor})")
+        item, width, height = await self._sized_image(user, media_id, "zoom out from")
+        pad_x, pad_y = (_pad(side * (factor - 1) / 2) for side in (width, height))
+        return await self._outpaint(user, item, (pad_x, pad_y, pad_x, pad_y), "zoom_out")
+
+    async def plan_pan(self, user: Account, media_id: str, direction: str, share: float = PAN
+                       ) -> Plan:
+        """The image extended on one side by ``share`` of its size there (a multiple of 8
+        pixels), the new part filled by the outpaint tool from the image's prompt."""
+        if direction not in PAN_DIRECTIONS:
+            raise InvalidInput(f"pan left, up, right or down (got {direction!r})",
+                               input="direction")
+        if not 0.0 < share <= 2.0:
+            raise InvalidInput(f"pan by more than 0 and at most 2 times the image (got {share})")
+        item, width, height = await self._sized_image(user, media_id, "pan from")
+        grow = _pad((width if direction in ("left", "right") else height) * share)
+        side = PAN_DIRECTIONS.index(direction)  # left, up (top), right, down (bottom)
+        left, top, right, bottom = (grow if i == side else 0 for i in range(4))
+        return await self._outpaint(user, item, (left, top, right, bottom), f"pan_{direction}")
+
+    async def _sized_image(self, user: Account, media_id: str, what: str
+                           ) -> tuple[MediaItem, int, int]:
         item = await self._image(user, media_id)
         if not item.width or not item.height:
-            raise InvalidInput("that image has no known size to zoom out from")
+            raise InvalidInput(f"that image has no known size to {what}")
+        return item, item.width, item.height
+
+    async def _outpaint(self, user: Account, item: MediaItem,
+                        border: tuple[int, int, int, int], origin: str) -> Plan:
+        """The outpaint tool on ``item`` with ``border`` (left, top, right, bottom) added,
+        carrying the prompt of the image's job (or its nearest ancestor with one)."""
         parent = await self._job_of(user, item)
         tool = self._tool("outpaint")
-        pad_x, pad_y = (max(_PAD_STEP, round(side * (factor - 1) / 2 / _PAD_STEP) * _PAD_STEP)
-                        for side in (item.width, item.height))
+        left, top, right, bottom = border
         source = await self._with_prompt(user, parent)
         carried = {k: v for k, v in (source.params if source else {}).items()
                    if k in ("prompt", "negative")}
         options: dict[str, Any] = {
-            **carried, "left": pad_x, "right": pad_x, "top": pad_y, "bottom": pad_y,
-            "width": item.width + 2 * pad_x, "height": item.height + 2 * pad_y,
+            **carried, "left": left, "right": right, "top": top, "bottom": bottom,
+            "width": (item.width or 0) + left + right,
+            "height": (item.height or 0) + top + bottom,
         }
         if "seed" in tool.inputs:
             options["seed"] = RANDOM_SEED
         options = {k: v for k, v in options.items() if k in tool.inputs}
         request = Request(tool.name, options, {_image_input(tool): item.id})
-        return Plan(request, parent.id if parent else None, "zoom_out")
+        return Plan(request, parent.id if parent else None, origin)
 
     # ----- internals -----------------------------------------------------------------------
 
@@ -314,6 +379,11 @@ def _image_input(tool: Tool) -> str:
         if spec.type == "image":
             return name
     raise InvalidInput(f"the tool {tool.name} takes no image")
+
+
+def _pad(pixels: float) -> int:
+    """A border of about ``pixels``, a multiple of 8 and at least 8."""
+    return max(_PAD_STEP, round(pixels / _PAD_STEP) * _PAD_STEP)
 
 
 def _fit(tool: Tool, item: MediaItem) -> dict[str, int]:

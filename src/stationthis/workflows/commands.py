@@ -1,7 +1,7 @@
 """Image commands: what a person asks for, on any platform, as plain values.
 
 A platform builds a command (``Make``, ``Regenerate``, ``Vary``, ``Tweak``, ``Upscale``,
-``RemoveBackground``, ``ZoomOut``) with its ``Requester`` and hands it to
+``RemoveBackground``, ``ZoomOut``, ``Pan``) with its ``Requester`` and hands it to
 ``MakeImage.offer``, which plans it into a ``Plan`` (a request and its lineage), prepares it
 once (settings, limits, prompt filter), decides who pays and prices it for them: an
 ``Offer``. ``MakeImage.start(offer, reply=…)`` then holds the points and queues the job —
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 VARIATION_STRENGTH = 0.5
 ZOOM_OUT = 1.5  # the zoom out button: the result is this many times the image's size
+ZOOM_OUTS = (1.5, 2.0)  # the zoom outs offered as buttons and actions
+PAN = 0.5  # a pan extends one side by this share of the image's size
+PAN_DIRECTIONS = ("left", "up", "right", "down")
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,18 @@ class ZoomOut:
     factor: float = ZOOM_OUT
 
 
-Command = Make | Regenerate | Vary | Tweak | Upscale | RemoveBackground | ZoomOut
+@dataclass(frozen=True)
+class Pan:
+    """The image extended on one side (``direction``: left, up, right or down) by ``share``
+    of its size there, the new part filled in."""
+
+    requester: Requester
+    media_id: str
+    direction: str
+    share: float = PAN
+
+
+Command = Make | Regenerate | Vary | Tweak | Upscale | RemoveBackground | ZoomOut | Pan
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ...workflows.commands import (
     Command,
+    Pan,
     Regenerate,
     Requester,
     Upscale,
@@ -36,6 +37,11 @@ ACTIONS = {a.code: a for a in (
     Action("u", "⬆️ Upscale", "⬆️", "media", lambda who, media: Upscale(who, media)),
     Action("v", "🎲 Variations", "🎲", "media", lambda who, media: Vary(who, media)),
     Action("zo", "🔍 Zoom out", "🔍", "media", lambda who, media: ZoomOut(who, media)),
+    Action("z2", "🔍 ×2", "🔍×2", "media", lambda who, media: ZoomOut(who, media, 2.0)),
+    Action("pl", "⬅️ Pan", "⬅️", "media", lambda who, media: Pan(who, media, "left")),
+    Action("pu", "⬆️ Pan", "⬆️", "media", lambda who, media: Pan(who, media, "up")),
+    Action("pr", "➡️ Pan", "➡️", "media", lambda who, media: Pan(who, media, "right")),
+    Action("pd", "⬇️ Pan", "⬇️", "media", lambda who, media: Pan(who, media, "down")),
     Action("d", "📁 Add to dataset", "📁", "media"),
     Action("ca", "📚 Add to collection", "📚", "media"),
     Action("c", "✖️ Cancel", "✖️", "job"),
@@ -44,9 +50,10 @@ ACTIONS = {a.code: a for a in (
 )}
 # Codes that buttons on old messages still carry: Telegram's 📚 was "k" before 0021.
 ALIASES = {"k": "ca"}
-# Under a single image: two rows of three. Under a batch: 🔄 for the job, then one row of
-# these per image.
-SINGLE = (("r", "u", "v"), ("zo", "d", "ca"))
+# Under a single image: three rows — 🔄 ⬆️ 🎲; the zoom outs (×1.5, ×2), 📁 📚; the four pans.
+# Under a batch: 🔄 for the job, then one row of these per image (Discord allows five buttons
+# a row and five rows: the ×2 zoom and the pans are under each single result).
+SINGLE = (("r", "u", "v"), ("zo", "z2", "d", "ca"), ("pl", "pu", "pr", "pd"))
 PER_IMAGE = ("u", "v", "zo", "d", "ca")
 
 

@@ -104,8 +104,8 @@ def help_text() -> str:
         "`/balance` · `/history` · `/status` · `/cancel` · `/link`",
         "`/train create` — datasets and trainings · `/models` — your trained models",
         "`/collections` — collections: share them, cook pieces from traits, export",
-        "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, 🔍 zoom out, "
-        "📁 add to dataset, 📚 add to collection.",
+        "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, "
+        "🔍 zoom out (×1.5, ×2), ⬅️⬆️➡️⬇️ pan, 📁 add to dataset, 📚 add to collection.",
     ])
 
 

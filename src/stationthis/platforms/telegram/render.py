@@ -55,8 +55,8 @@ def help_text(username: str, trigger: str | None) -> str:
         "/web — a one-time sign-in link for the web studio",
         "/collections — your collections; /collection new NAME; /cook NAME",
         "",
-        "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, 🔍 zoom out,"
-        " 📁 add to dataset, 📚 add to collection.",
+        "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations,"
+        " 🔍 zoom out (×1.5, ×2), ⬅️⬆️➡️⬇️ pan, 📁 add to dataset, 📚 add to collection.",
     ]
     if trigger:
         lines.append(f"In groups: /make@{username} <prompt>, or start a message with {trigger}")
