@@ -1,7 +1,10 @@
 """Media: upload an image (through the hardened loader), read its details, download it, its
-thumbnail; and what can be done with one: variations, upscale, background removal."""
+thumbnail; and what can be done with one: variations, upscale, background removal, zoom out
+and pan."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import Response
@@ -90,6 +93,18 @@ class Upscale(BaseModel):
     scale: int = Field(2, description="2 or 4")
 
 
+class ZoomOut(BaseModel):
+    factor: float = Field(1.5, gt=1, le=4,
+                          description="the result's size as a multiple of the image's (1.5, 2…)")
+
+
+class Pan(BaseModel):
+    direction: Literal["left", "up", "right", "down"] = Field(
+        description="the side the image is extended on")
+    share: float = Field(0.5, gt=0, le=2,
+                         description="how much is added, as a share of the image's size")
+
+
 _ACTION = documented(*_AUTH, 400, 402, 404, 422, 429)
 _QUOTE = documented(*_AUTH, 400, 404, 422)
 
@@ -138,3 +153,34 @@ async def remove_background(media_id: str, request: Request,
 async def quote_remove_background(media_id: str, request: Request,
                                   user: Account = Depends(current_account)) -> QuoteOut:
     return QuoteOut.of(await station(request).again.quote_remove_background(user, media_id))
+
+
+@router.post("/{media_id}/zoom-out", status_code=202, response_model=JobOut,
+             responses=_ACTION)
+async def zoom_out(media_id: str, body: ZoomOut, request: Request,
+                   user: Account = Depends(current_account)) -> JobOut:
+    """This image centred on a larger canvas (outpaint), the border filled from its prompt."""
+    job = await station(request).again.zoom_out(user, media_id, body.factor, reply=WEB_REPLY)
+    return JobOut.of(job)
+
+
+@router.post("/{media_id}/zoom-out/quote", response_model=QuoteOut, responses=_QUOTE)
+async def quote_zoom_out(media_id: str, body: ZoomOut, request: Request,
+                         user: Account = Depends(current_account)) -> QuoteOut:
+    return QuoteOut.of(await station(request).again.quote_zoom_out(user, media_id, body.factor))
+
+
+@router.post("/{media_id}/pan", status_code=202, response_model=JobOut, responses=_ACTION)
+async def pan(media_id: str, body: Pan, request: Request,
+              user: Account = Depends(current_account)) -> JobOut:
+    """This image extended on one side (outpaint), the new part filled from its prompt."""
+    job = await station(request).again.pan(user, media_id, body.direction, body.share,
+                                           reply=WEB_REPLY)
+    return JobOut.of(job)
+
+
+@router.post("/{media_id}/pan/quote", response_model=QuoteOut, responses=_QUOTE)
+async def quote_pan(media_id: str, body: Pan, request: Request,
+                    user: Account = Depends(current_account)) -> QuoteOut:
+    return QuoteOut.of(await station(request).again.quote_pan(user, media_id, body.direction,
+                                                              body.share))

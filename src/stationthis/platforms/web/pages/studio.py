@@ -1,5 +1,6 @@
 """The studio (the home page when signed in), a job's page with its live progress, and the
-actions on a result: regenerate, variations, upscale, remove background, cancel.
+actions on a result: regenerate, variations, upscale, remove background, zoom out, pan,
+cancel.
 
 The studio is one page: the prompt bar and the tool's inputs above, the feed of the user's
 jobs below (``feed.py``). Running is a plain form post, so it works without JS (it then goes
@@ -126,6 +127,11 @@ async def image_action(
             job = await again.upscale(account, media_id, scale, reply=reply)
         elif action == "rmbg":
             job = await again.remove_background(account, media_id, reply=reply)
+        elif action == "zoom-out":
+            factor = 2.0 if text(form, "factor") == "2" else 1.5
+            job = await again.zoom_out(account, media_id, factor, reply=reply)
+        elif action == "pan":
+            job = await again.pan(account, media_id, text(form, "direction"), reply=reply)
         else:
             raise NotFound("no such action")
     except StationError as exc:
