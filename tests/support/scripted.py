@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from stationthis.core.engine import Artifact, EngineEvent, EngineHealth, JobSpec, RunHandle
+from stationthis.core.engine import (
+    Artifact,
+    Capability,
+    EngineEvent,
+    EngineHealth,
+    JobSpec,
+    RunHandle,
+)
 from stationthis.core.errors import EngineFailed, RunLost
 
 
@@ -43,6 +50,7 @@ class _Run:
 
 class ScriptedEngine:
     name = "scripted"
+    capabilities = frozenset({Capability.TRAIN})  # it "runs" any job, trainings included
 
     def __init__(self, default: Script | None = None) -> None:
         self.default = default or Script()
@@ -105,3 +113,6 @@ class ScriptedEngine:
 
     async def health(self) -> EngineHealth:
         return EngineHealth(self.healthy, self.name, "scripted test engine")
+
+    async def aclose(self) -> None:
+        return None

@@ -2,13 +2,22 @@
 
 Engines are driven by the job runner. A run is identified by our job id, so ``submit`` is
 idempotent: submitting the same job twice must not run it twice.
+
+Abilities beyond running jobs are *declared*: an engine lists its ``capabilities`` and a
+caller checks the set (``require``/``has``), never probes for a method. Each ability that is
+a method has its own small protocol below (``GraphChecker``, ``ServerLister``,
+``WebhookReceiver``); ``METHODS`` says which method each needs, and a contract test checks
+that every engine declares exactly what it implements.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from enum import StrEnum
+from typing import Any, Literal, Protocol, cast, runtime_checkable
+
+from .errors import Unsupported
 
 
 @dataclass(frozen=True)
@@ -74,9 +83,46 @@ class EngineHealth:
     load: int = 0
 
 
+class Capability(StrEnum):
+    """An optional ability of an engine."""
+
+    TRAIN = "train"  # runs the training tool (category "train"): LoRA files, style profiles
+    CHECK_GRAPH = "check_graph"  # check_graph(): what each server lacks to run a graph
+    SERVERS = "servers"  # servers(): its backend servers, up or down, and their model files
+    WEBHOOKS = "webhooks"  # receive_webhook(): run status pushed to us over HTTP
+
+
+# The method each ability needs (abilities without one are kinds of job the engine runs).
+METHODS: dict[Capability, str] = {
+    Capability.CHECK_GRAPH: "check_graph",
+    Capability.SERVERS: "servers",
+    Capability.WEBHOOKS: "receive_webhook",
+}
+
+# How a missing ability is worded to a user or an operator: "the preview engine cannot …".
+DOING: dict[Capability, str] = {
+    Capability.TRAIN: "train models",
+    Capability.CHECK_GRAPH: "check tools against its servers",
+    Capability.SERVERS: "list backend servers",
+    Capability.WEBHOOKS: "take run-status webhooks",
+}
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """One backend server of an engine, as an operator sees it."""
+
+    url: str
+    up: bool
+    load: int = 0
+    error: str = ""
+    models: dict[str, int] = field(default_factory=dict)  # folder -> model files known
+
+
 @runtime_checkable
 class Engine(Protocol):
     name: str
+    capabilities: frozenset[Capability]
 
     async def submit(self, job: JobSpec) -> RunHandle: ...
 
@@ -90,3 +136,44 @@ class Engine(Protocol):
     async def cancel(self, handle: RunHandle) -> None: ...
 
     async def health(self) -> EngineHealth: ...
+
+    async def aclose(self) -> None:
+        """Release connections and workers; called once when the process stops."""
+        ...
+
+
+class GraphChecker(Protocol):
+    async def check_graph(self, graph: dict[str, Any]) -> dict[str, list[str]]:
+        """Per server: what it lacks to run ``graph`` (node classes, model files)."""
+        ...
+
+
+class ServerLister(Protocol):
+    def servers(self) -> list[ServerInfo]: ...
+
+
+class WebhookReceiver(Protocol):
+    async def receive_webhook(self, token: str, body: bytes) -> None: ...
+
+
+def has(engine: Engine, ability: Capability) -> bool:
+    return ability in engine.capabilities
+
+
+def require(engine: Engine, ability: Capability) -> None:
+    """Refuse, with a message a user can read, what the configured engine cannot do."""
+    if ability not in engine.capabilities:
+        raise Unsupported(f"the {engine.name} engine cannot {DOING[ability]}",
+                          engine=engine.name, capability=ability.value)
+
+
+def graph_checker(engine: Engine) -> GraphChecker | None:
+    return cast(GraphChecker, engine) if has(engine, Capability.CHECK_GRAPH) else None
+
+
+def server_lister(engine: Engine) -> ServerLister | None:
+    return cast(ServerLister, engine) if has(engine, Capability.SERVERS) else None
+
+
+def webhook_receiver(engine: Engine) -> WebhookReceiver | None:
+    return cast(WebhookReceiver, engine) if has(engine, Capability.WEBHOOKS) else None

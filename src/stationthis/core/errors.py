@@ -45,6 +45,12 @@ class Conflict(StationError):
     code = "conflict"
 
 
+class Unsupported(Conflict):
+    """The configured engine lacks an optional ability (see ``core.engine.Capability``)."""
+
+    code = "not_supported"
+
+
 class EngineFailed(StationError):
     code = "engine_failed"
 

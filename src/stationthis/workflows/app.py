@@ -11,7 +11,7 @@ from typing import Any
 from ..config import Settings
 from ..core.datasets import DatasetService
 from ..core.db import Database
-from ..core.engine import Engine
+from ..core.engine import Capability, Engine, graph_checker, has
 from ..core.events import EventBus, OutboxRelay
 from ..core.jobs import JobService
 from ..core.media import MediaService
@@ -42,8 +42,10 @@ from .limits import TierPolicy
 from .make_image import MakeImage
 from .operators import Operators
 from .purchases import Purchases
+from .server_loras import ServerLoras
 from .settings import SettingsWorkflow
 from .status import Status
+from .styles import Styles
 from .training import Training
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,8 @@ class App:
     role: str = "embedded"  # embedded (web + worker) | web | worker (bootstrap.build)
     periodic: Periodic | None = None  # clean-ups, once per tick across processes
     operators: Operators | None = None  # the admin console's use cases (workflows/operators.py)
+    server_loras: ServerLoras | None = None  # the servers' LoRA files (workflows/server_loras.py)
+    styles: Styles | None = None  # saved styles and wildcard lists (workflows/styles.py)
     _started: bool = False
     _publishing: bool = False
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -120,18 +124,18 @@ class App:
             await self.cook.runner.resume_all()  # cook runs continue where they stopped
             if self.periodic is not None:
                 self.periodic.start()
-        if self.engine.name != "preview":
+        if has(self.engine, Capability.CHECK_GRAPH):
             self._background.append(asyncio.create_task(self.check_tools(log_problems=True)))
 
     async def check_tools(self, log_problems: bool = False) -> dict[str, dict[str, list[str]]]:
         """What each backend server lacks to run each tool (node classes, model files)."""
-        check = getattr(self.engine, "check_graph", None)
+        checker = graph_checker(self.engine)
         report: dict[str, dict[str, list[str]]] = {}
-        if check is None:
+        if checker is None:
             return report
         for tool in self.tools.all():
             try:
-                report[tool.name] = await check(tool.graph)
+                report[tool.name] = await checker.check_graph(tool.graph)
             except Exception as exc:  # a report, never a reason to stop
                 log.warning("could not check tool %s: %s", tool.name, exc)
                 continue
@@ -160,9 +164,7 @@ class App:
             await _bounded(self.relay.drain(), "outbox relay (drain)")
             await _bounded(self.relay.stop(), "outbox relay")
         await _bounded(self.notifications.stop(), "notifications")
-        close = getattr(self.engine, "aclose", None)
-        if close is not None:
-            await _bounded(close(), "engine")
+        await _bounded(self.engine.aclose(), "engine")
         await _bounded(self.signals.close(), "signals")
         await _bounded(self.limits.close(), "limits")
         await _bounded(self.db.dispose(), "database")

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ..core.datasets import Dataset, DatasetService, Readiness
-from ..core.errors import InsufficientPoints, InvalidInput
+from ..core.engine import Capability
+from ..core.errors import InsufficientPoints, InvalidInput, Unsupported
 from ..core.events import Event, EventBus, JobSucceeded
 from ..core.jobs import Job, JobService, NewJob
 from ..core.media import MediaService
@@ -60,7 +61,7 @@ class Training:
     def __init__(
         self, datasets: DatasetService, models: ModelRegistry, jobs: JobService, ledger: Ledger,
         tools: ToolRegistry, media: MediaService, queue: JobQueue, bus: EventBus,
-        engine_name: str, costs: TrainingCosts,
+        engine_name: str, costs: TrainingCosts, *, capabilities: frozenset[Capability],
     ) -> None:
         self.datasets = datasets
         self.models = models
@@ -71,6 +72,7 @@ class Training:
         self.queue = queue
         self.engine_name = engine_name
         self.costs = costs
+        self.capabilities = capabilities  # the engine's: a training needs Capability.TRAIN
 
     # ----- datasets ----------------------------------------------------------------------
 
@@ -139,6 +141,7 @@ class Training:
     async def quote(
         self, user: Account, dataset_id: str, options: dict[str, Any] | None = None
     ) -> TrainingQuote:
+        self._can_train()
         dataset = await self.datasets.get(user.id, dataset_id)
         params = self._params(dataset, options or {})
         points = self.costs.price(len(dataset.images), int(params["steps"]))
@@ -151,6 +154,7 @@ class Training:
     ) -> Job:
         """Hold the quote and queue the training; refused with the exact reason when the
         dataset is not ready or the balance is short."""
+        self._can_train()
         dataset = await self.datasets.get(user.id, dataset_id)
         readiness = self.datasets.readiness(dataset)
         if not readiness.ready:
@@ -189,6 +193,11 @@ class Training:
             if model.job_id == job.id:
                 return model
         return None
+
+    def _can_train(self) -> None:
+        if Capability.TRAIN not in self.capabilities:
+            raise Unsupported(f"the {self.engine_name} engine cannot train models; nothing "
+                              "was charged", engine=self.engine_name, capability="train")
 
     def _params(self, dataset: Dataset, options: dict[str, Any]) -> dict[str, Any]:
         tool = self.tools.get(TRAIN_TOOL)

@@ -21,7 +21,14 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-from stationthis.core.engine import Artifact, EngineEvent, EngineHealth, JobSpec, RunHandle
+from stationthis.core.engine import (
+    Artifact,
+    Capability,
+    EngineEvent,
+    EngineHealth,
+    JobSpec,
+    RunHandle,
+)
 from stationthis.core.errors import EngineFailed, Forbidden, RunLost
 
 from .client import DeployClient, Unreachable
@@ -55,6 +62,10 @@ class ComfyDeployEngine:
         self._runs: dict[str, RunState] = {}
         self._submitting: dict[str, asyncio.Task[RunHandle]] = {}
         self._submitted: OrderedDict[str, RunHandle] = OrderedDict()
+        # It trains when a deployment runs the training tool ("train").
+        self.capabilities = frozenset(
+            {Capability.WEBHOOKS} | ({Capability.TRAIN} if self.deployments.get("train") else set())
+        )
 
     # ----- Engine protocol ---------------------------------------------------------------
 

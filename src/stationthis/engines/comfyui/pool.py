@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from stationthis.core.engine import ServerInfo
 from stationthis.core.errors import EngineFailed
 
 from .client import ComfyClient, ServerUnavailable
@@ -194,6 +195,29 @@ class ServerPool:
             best = min(fits, key=lambda s: s.score)
             best.in_flight += 1
             return best
+
+    async def check_graph(self, graph: dict[str, Any]) -> dict[str, list[str]]:
+        """What each healthy server lacks to run ``graph``: node classes and model files."""
+        await self.refresh()
+        report: dict[str, list[str]] = {}
+        for server in self.servers:
+            if not server.healthy or server.object_info is None:
+                continue
+            problems = [
+                f"node {node.get('class_type')!r} is not installed"
+                for node in graph.values()
+                if node.get("class_type") not in server.object_info
+            ]
+            problems += [f"model {name!r} is missing"
+                         for name in await self.has_models(server, required_models(graph))]
+            report[server.url] = problems
+        return report
+
+    def info(self) -> list[ServerInfo]:
+        """Each server as last checked (no request is made)."""
+        return [ServerInfo(s.url, bool(s.healthy), s.load, s.error,
+                           {folder: len(names) for folder, names in s.models.items()})
+                for s in self.servers]
 
     async def close(self) -> None:
         for server in self.servers:

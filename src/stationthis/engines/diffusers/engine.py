@@ -20,7 +20,14 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from stationthis.core.engine import Artifact, EngineEvent, EngineHealth, JobSpec, RunHandle
+from stationthis.core.engine import (
+    Artifact,
+    Capability,
+    EngineEvent,
+    EngineHealth,
+    JobSpec,
+    RunHandle,
+)
 from stationthis.core.errors import EngineFailed
 
 from ..local_runs import LocalRun, LocalRuns
@@ -43,6 +50,7 @@ class DiffusersEngine:
     """Stable Diffusion (diffusers) on this machine: txt2img with LoRAs, and LoRA training."""
 
     name = "diffusers"
+    capabilities = frozenset({Capability.TRAIN})  # LoRA files
 
     def __init__(
         self,

@@ -11,10 +11,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
-from stationthis.core.engine import Artifact, EngineEvent, EngineHealth, JobSpec, RunHandle
+from stationthis.core.engine import (
+    Artifact,
+    Capability,
+    EngineEvent,
+    EngineHealth,
+    JobSpec,
+    RunHandle,
+)
 from stationthis.core.errors import EngineFailed
 
 from ..local_runs import LocalRun, LocalRuns
+from . import loras as preview_loras
 from .imageio import ENGINE_VERSION
 from .params import steps_for
 from .pipelines import PIPELINES, Context
@@ -27,6 +35,7 @@ class PreviewEngine:
     style-profile training: everything works without a GPU or a network."""
 
     name = "preview"
+    capabilities = frozenset({Capability.TRAIN})  # style profiles
     version = ENGINE_VERSION  # also in every output's PNG text and metadata
 
     def __init__(
@@ -65,6 +74,10 @@ class PreviewEngine:
 
     async def health(self) -> EngineHealth:
         return EngineHealth(ok=True, name=self.name, detail=DETAIL, load=self._runs.load)
+
+    async def lora_names(self) -> list[str]:
+        """The fixed preview looks that stand in for a server's LoRA files (loras.py)."""
+        return list(preview_loras.NAMES)
 
     async def aclose(self) -> None:
         """Cancel every run in flight (call on shutdown)."""

@@ -5,10 +5,12 @@ action goes through ``workflows/operators.py``, which writes the audit entry."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from ...core.engine import server_lister
 from ...core.errors import InvalidInput, NotFound, StationError
 from ...core.users import Account
 from ...workflows.operators import Operators
@@ -42,14 +44,8 @@ def _render(request: Request, template: str, status: int = 200, **context: Any) 
 
 def _servers(request: Request) -> list[dict[str, Any]]:
     """Each ComfyUI server of the engine's pool, when the engine has one."""
-    pool = getattr(station(request).engine, "pool", None)
-    out = []
-    for server in getattr(pool, "servers", []) or []:
-        models = getattr(server, "models", {}) or {}
-        out.append({"url": server.url, "up": bool(server.healthy),
-                    "load": getattr(server, "load", 0), "error": getattr(server, "error", ""),
-                    "models": {folder: len(names) for folder, names in models.items()}})
-    return out
+    lister = server_lister(station(request).engine)
+    return [] if lister is None else [asdict(server) for server in lister.servers()]
 
 
 @router.get("")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from ... import __version__
+from ...core.engine import webhook_receiver
 from ...workflows.app import App
 from . import admin_console, errors, observe, pages
 from .api import ROUTERS
@@ -129,13 +130,14 @@ def create_app(
     async def comfydeploy_webhook(token: str, request: Request) -> Response:
         """Run status from ComfyUI Deploy. The token in the URL authenticates it; the run is
         then read back from the API, so the body itself is never trusted."""
-        receive = getattr(app.engine, "receive_webhook", None)
-        if receive is None:
+        receiver = webhook_receiver(app.engine)
+        if receiver is None:
             return error_response(404, "not_found", "ComfyUI Deploy is not the active engine")
         body = await request.body()
         if len(body) > 1_000_000:
             return error_response(413, "too_large", "a webhook body is at most 1 MB")
-        await receive(token, body)  # Forbidden → 403, InvalidInput → 400 (errors.py)
+        # Forbidden → 403, InvalidInput → 400 (errors.py)
+        await receiver.receive_webhook(token, body)
         return Response(status_code=204)
 
     errors.document_common(web.routes)
