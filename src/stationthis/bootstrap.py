@@ -54,6 +54,7 @@ from .core.refunds import RefundAwareLedger
 from .core.review import CheckTool, OutputCheck
 from .core.runner import JobRunner
 from .core.signals import LocalSignals, Signals
+from .core.styles import StyleBook
 from .core.tools import CostFormula, ToolRegistry
 from .core.users import Users
 from .core.worker import WakeOnly, Worker
@@ -72,6 +73,7 @@ from .workflows.operators import Operators
 from .workflows.purchases import Purchases
 from .workflows.settings import SettingsWorkflow
 from .workflows.status import Status
+from .workflows.styles import Styles
 from .workflows.training import Training, TrainingCosts
 
 log = logging.getLogger(__name__)
@@ -126,9 +128,10 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
     models = ModelRegistry(db)
     datasets = DatasetService(db, media, max_images=settings.dataset_max_images,
                               resolution=settings.training_resolution)
+    styles = Styles(StyleBook(db))  # saved styles and wildcard lists (--style, __colours__)
     make_image = MakeImage(
         tools, jobs, ledger, media, queue, engine.name, preferences=preferences, tiers=tiers,
-        prompt_filter=prompt_filter, users=users, models=models,
+        prompt_filter=prompt_filter, users=users, models=models, styles=styles,
     )
     collection_store = CollectionStore(db)
     auth_store = AuthStore(db)
@@ -178,6 +181,7 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         role=role,
         periodic=None if role == "web" else _periodic(db, queue, cook.runner),
         operators=operators,
+        styles=styles,
     )
 
 

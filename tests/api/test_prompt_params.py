@@ -38,7 +38,8 @@ async def test_a_bad_parameter_is_refused_before_anything_is_held(
     for prompt, message in (
         ("a fox --batch 9", "batch must be between 1 and 6 (got 9)"),
         ("a fox --ar 16-9", "--ar takes W:H, e.g. --ar 16:9 (got '16-9')"),
-        ("a fox --style raw", "unknown parameter --style in the prompt"),
+        ("a fox --sref raw", "unknown parameter --sref in the prompt"),
+        ("a fox --style raw", "there is no style 'raw' (your styles: none yet"),
     ):
         answer = await alice.post("/api/v1/jobs", json={"options": {"prompt": prompt}})
         assert answer.status_code == 400, answer.text

@@ -21,6 +21,7 @@ from . import (
     points,
     purchases,
     serve,
+    styles,
     tools,
     train,
     user_settings,
@@ -63,6 +64,8 @@ for _name, _group in (
     ("discord", discord.discord_cli),
     ("media", media.media_cli),
     ("purchases", purchases.purchases_cli),
+    ("styles", styles.styles_cli),
+    ("wildcards", styles.wildcards_cli),
 ):
     cli.add_typer(_group, name=_name)
 

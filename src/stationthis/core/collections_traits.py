@@ -17,8 +17,9 @@ import math
 import random
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import InvalidInput
 
@@ -26,6 +27,7 @@ PLACEHOLDER = re.compile(r"\[([^\[\]]+)\]")
 PROMPT_MAX = 2000
 NAME_MAX = 50
 RESERVED_OPTIONS = ("prompt", "seed", "batch")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -163,12 +165,18 @@ def _keys(chosen: dict[str, Trait]) -> set[str]:
 
 
 def _pick(rng: random.Random, traits: list[Trait]) -> Trait:
-    point = rng.random() * sum(t.weight for t in traits)
-    for trait in traits:
-        point -= trait.weight
+    return weighted_pick(rng, traits, [t.weight for t in traits])
+
+
+def weighted_pick(rng: random.Random, choices: Sequence[T], weights: Sequence[float]) -> T:
+    """One of ``choices``, each as likely as its (positive) weight — one draw of ``rng``, so
+    the same seed picks the same. Cook's traits and prompt wildcards both draw with it."""
+    point = rng.random() * sum(weights)
+    for choice, weight in zip(choices, weights, strict=True):
+        point -= weight
         if point < 0:
-            return trait
-    return traits[-1]
+            return choice
+    return choices[-1]
 
 
 def _list(value: Any, what: str) -> list[Any]:

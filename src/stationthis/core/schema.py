@@ -7,11 +7,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
@@ -19,18 +17,40 @@ from sqlalchemy import (
     false,
 )
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
+from .schema_base import ID, TS, metadata
+from .schema_collections import (
+    collection_items,
+    collection_links,
+    collection_shares,
+    collections,
+    cook_pieces,
+    cook_runs,
+)
+from .schema_operators import (
+    audit_log,
+    moderation_events,
+    moderation_rules,
+    payment_events,
+    purchases,
+)
+from .schema_web import (
+    api_keys,
+    login_failures,
+    login_links,
+    seen_requests,
+    throttle_counters,
+    web_logins,
+    web_sessions,
 )
 
-ID = String(32)  # uuid4 hex
-TS = DateTime(timezone=True)
+# The tables of schema_collections, schema_operators and schema_web are re-exported: every
+# table is found here, and importing this module puts them all in ``metadata``.
+__all__ = [  # noqa: RUF022
+    "ID", "TS", "metadata", "collections", "collection_items", "collection_shares",
+    "collection_links", "cook_runs", "cook_pieces", "moderation_rules", "moderation_events",
+    "audit_log", "purchases", "payment_events", "web_logins", "web_sessions", "login_links",
+    "api_keys", "login_failures", "throttle_counters", "seen_requests",
+]  # the tables defined below are exported as well
 
 # A user or a group (a Telegram group, a Discord guild): anything that can hold points.
 accounts = Table(
@@ -259,260 +279,4 @@ models = Table(
     Column("job_id", ID, nullable=True),
     Column("created_at", TS, nullable=False),
     UniqueConstraint("owner_id", "name", name="uq_models_owner_name"),
-)
-
-# ----- web accounts (core/auth.py) ----------------------------------------------------------
-# A web sign-in: the password of the identity ``web:<username>`` (the account is found through
-# ``identities``, so it follows the identity when accounts are linked).
-web_logins = Table(
-    "web_logins",
-    metadata,
-    Column("username", String(32), primary_key=True),
-    Column("email", String(254), nullable=True, unique=True),
-    Column("password_hash", String(200), nullable=False),
-    Column("created_at", TS, nullable=False),
-)
-
-# Browser sessions, one-time sign-in links and API keys: only a SHA-256 of each secret is kept.
-web_sessions = Table(
-    "web_sessions",
-    metadata,
-    Column("token_hash", String(64), primary_key=True),
-    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False, index=True),
-    Column("created_at", TS, nullable=False),
-    Column("expires_at", TS, nullable=False),
-    Column("revoked_at", TS, nullable=True),
-)
-
-login_links = Table(
-    "login_links",
-    metadata,
-    Column("token_hash", String(64), primary_key=True),
-    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
-    Column("created_at", TS, nullable=False),
-    Column("expires_at", TS, nullable=False),
-    Column("used_at", TS, nullable=True),
-)
-
-api_keys = Table(
-    "api_keys",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False, index=True),
-    Column("name", String(100), nullable=False),
-    Column("prefix", String(16), nullable=False),
-    Column("key_hash", String(64), nullable=False, unique=True),
-    Column("created_at", TS, nullable=False),
-    Column("last_used_at", TS, nullable=True),
-    Column("revoked_at", TS, nullable=True),
-)
-
-# Failed sign-ins per (username, client address): the backoff against password guessing.
-login_failures = Table(
-    "login_failures",
-    metadata,
-    Column("key", String(64), primary_key=True),  # sha256 of "username|address"
-    Column("failures", Integer, nullable=False),
-    Column("last_failed_at", TS, nullable=False),
-    Column("locked_until", TS, nullable=True),
-)
-
-# Collections (issue #8): a user's kept images, shared with users or by link, and "cooked"
-# from a master prompt with weighted traits. See docs/decisions/0014-collections-and-cook.md.
-collections = Table(
-    "collections",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("owner_id", ID, ForeignKey("accounts.id"), nullable=False, index=True),
-    Column("name", String(100), nullable=False),
-    Column("description", Text, nullable=True),
-    Column("cook", JSON, nullable=True),  # the cook configuration (master prompt, traits, …)
-    Column("meta", JSON, nullable=False, default=dict),  # royalty, edition title, chain, …
-    Column("created_at", TS, nullable=False),
-    Column("updated_at", TS, nullable=False),
-)
-
-collection_items = Table(
-    "collection_items",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("collection_id", ID, ForeignKey("collections.id", ondelete="CASCADE"),
-           nullable=False, index=True),
-    Column("media_id", ID, ForeignKey("media.id"), nullable=False),
-    Column("name", String(200), nullable=True),
-    Column("description", Text, nullable=True),
-    Column("attributes", JSON, nullable=False, default=list),  # [{trait_type, value}]
-    Column("piece_id", ID, nullable=True),  # the cook piece it was kept from
-    Column("position", Integer, nullable=False),
-    Column("added_by", ID, ForeignKey("accounts.id"), nullable=False),
-    Column("created_at", TS, nullable=False),
-)
-
-collection_shares = Table(
-    "collection_shares",
-    metadata,
-    Column("collection_id", ID, ForeignKey("collections.id", ondelete="CASCADE"),
-           primary_key=True),
-    Column("account_id", ID, ForeignKey("accounts.id"), primary_key=True),
-    Column("permission", String(8), nullable=False),  # view | edit
-    Column("created_at", TS, nullable=False),
-)
-
-collection_links = Table(
-    "collection_links",
-    metadata,
-    Column("token", String(32), primary_key=True),
-    Column("collection_id", ID, ForeignKey("collections.id", ondelete="CASCADE"),
-           nullable=False, index=True),
-    Column("expires_at", TS, nullable=True),  # None: never
-    Column("revoked_at", TS, nullable=True),
-    Column("created_at", TS, nullable=False),
-)
-
-cook_runs = Table(
-    "cook_runs",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("collection_id", ID, ForeignKey("collections.id", ondelete="CASCADE"),
-           nullable=False, index=True),
-    Column("config", JSON, nullable=False),
-    Column("config_hash", String(64), nullable=False),
-    Column("state", String(16), nullable=False),  # running | paused | finished | cancelled
-    Column("reason", Text, nullable=True),  # why it paused by itself (e.g. balance short)
-    Column("reply", JSON, nullable=True),
-    Column("total", Integer, nullable=False),
-    Column("created_at", TS, nullable=False),
-    Column("updated_at", TS, nullable=False),
-    Index("ix_cook_runs_state", "state"),
-)
-
-cook_pieces = Table(
-    "cook_pieces",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("run_id", ID, ForeignKey("cook_runs.id", ondelete="CASCADE"), nullable=False),
-    Column("number", Integer, nullable=False),
-    Column("traits", JSON, nullable=False),  # [{trait_type, value}]
-    Column("prompt", Text, nullable=False),
-    Column("seed", BigInteger, nullable=False),
-    Column("attempt", Integer, nullable=False),
-    # pending | claimed | running | done | failed | cancelled
-    Column("state", String(16), nullable=False),
-    Column("review", String(16), nullable=True),  # kept | rejected
-    Column("job_id", ID, nullable=True, index=True),
-    Column("media_id", ID, nullable=True),
-    Column("error", Text, nullable=True),
-    Column("updated_at", TS, nullable=False),
-    UniqueConstraint("run_id", "number", name="uq_cook_pieces_run_number"),
-)
-
-# Atomic throttles (core/throttle.py): hits per key in a fixed window, e.g. sign-ups per
-# address, wrong link codes per account.
-throttle_counters = Table(
-    "throttle_counters",
-    metadata,
-    Column("key", String(200), primary_key=True),
-    Column("hits", Integer, nullable=False),
-    Column("resets_at", TS, nullable=False, index=True),
-)
-
-# Replay protection (core/replay.py): ids of signed requests already accepted (Discord
-# interactions), kept while a replay of them could still pass the freshness check.
-seen_requests = Table(
-    "seen_requests",
-    metadata,
-    Column("key", String(200), primary_key=True),
-    Column("expires_at", TS, nullable=False, index=True),
-)
-
-# Operators (workflows/operators.py) --------------------------------------------------------
-
-# Blocked words and patterns added at runtime from the admin console (merged with the
-# settings' STATIONTHIS_BLOCKED_WORDS / _PATTERNS; core/moderation_rules.py).
-moderation_rules = Table(
-    "moderation_rules",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(16), nullable=False),  # word | pattern
-    Column("value", String(300), nullable=False),
-    Column("created_by", ID, nullable=True),
-    Column("created_at", TS, nullable=False),
-    UniqueConstraint("kind", "value", name="uq_moderation_rules_kind_value"),
-)
-
-# Refused prompts and flagged outputs: who, when, which rule, what. A flagged output's
-# ``status`` is its review: held | released | rejected (refusals have none).
-moderation_events = Table(
-    "moderation_events",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(16), nullable=False),  # refused | flagged
-    Column("account_id", ID, nullable=True, index=True),
-    Column("job_id", ID, nullable=True, index=True),
-    Column("rule", String(300), nullable=False),
-    Column("text", Text, nullable=True),  # the prompt (refused) or the classifier's note
-    Column("outputs", JSON, nullable=True),  # a held job's outputs (media ids), until released
-    Column("status", String(16), nullable=True),
-    Column("reviewed_by", ID, nullable=True),
-    Column("created_at", TS, nullable=False),
-    Column("reviewed_at", TS, nullable=True),
-    Index("ix_moderation_events_kind_id", "kind", "id"),
-)
-
-# Every admin action: who, what, on what, before and after. Append-only (nothing updates or
-# deletes a row; core/audit.py has no such method).
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("actor_id", ID, nullable=True),
-    Column("actor", String(200), nullable=False),  # the admin's name as it was then
-    Column("action", String(64), nullable=False),
-    Column("target", String(200), nullable=True),  # e.g. "account:<id>", "job:<id>"
-    Column("before", JSON, nullable=True),
-    Column("after", JSON, nullable=True),
-    Column("reason", Text, nullable=True),
-    Column("created_at", TS, nullable=False),
-)
-
-# ----- purchases (core/purchases.py; issue 18) ----------------------------------------------
-# Points bought with Telegram Stars or a card (Stripe Checkout). A purchase is ``pending`` until
-# the provider confirms the payment (a signed webhook, Telegram's successful_payment); its
-# points are then a ``purchase`` ledger row keyed by the provider's payment id, and refunds or
-# chargebacks are ``refund`` rows (core/refunds.py).
-purchases = Table(
-    "purchases",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
-    Column("channel", String(16), nullable=False),  # telegram | stripe
-    Column("package", String(64), nullable=False),
-    Column("points", BigInteger, nullable=False),  # bonus included
-    Column("amount", BigInteger, nullable=False),  # minor units (cents), or Stars
-    Column("currency", String(8), nullable=False),  # XTR for Stars
-    # pending | paid | failed | refunded | disputed
-    Column("status", String(16), nullable=False),
-    # The provider's id of the money movement: Telegram's telegram_payment_charge_id, Stripe's
-    # PaymentIntent id. Unique: one payment is one purchase.
-    Column("provider_payment_id", String(200), nullable=True, unique=True),
-    Column("checkout_id", String(200), nullable=True, unique=True),  # Stripe Checkout Session
-    Column("payer_ref", String(200), nullable=True),  # who paid there (a Telegram user id)
-    Column("refunded_points", BigInteger, nullable=False, default=0, server_default="0"),
-    Column("refunded_amount", BigInteger, nullable=False, default=0, server_default="0"),
-    Column("note", String(300), nullable=True),  # why it failed, what the operator did
-    Column("created_at", TS, nullable=False),
-    Column("updated_at", TS, nullable=False),
-    Column("paid_at", TS, nullable=True),
-    Index("ix_purchases_account_id_created_at", "account_id", "created_at"),
-)
-
-# Provider events already handled (Stripe event ids): a replayed webhook is answered and
-# changes nothing. (Each effect is idempotent by itself as well; this is the record.)
-payment_events = Table(
-    "payment_events",
-    metadata,
-    Column("provider", String(16), primary_key=True),
-    Column("event_id", String(200), primary_key=True),
-    Column("type", String(64), nullable=False),
-    Column("created_at", TS, nullable=False),
 )

@@ -44,6 +44,7 @@ from .operators import Operators
 from .purchases import Purchases
 from .settings import SettingsWorkflow
 from .status import Status
+from .styles import Styles
 from .training import Training
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class App:
     role: str = "embedded"  # embedded (web + worker) | web | worker (bootstrap.build)
     periodic: Periodic | None = None  # clean-ups, once per tick across processes
     operators: Operators | None = None  # the admin console's use cases (workflows/operators.py)
+    styles: Styles | None = None  # saved styles and wildcard lists (workflows/styles.py)
     _started: bool = False
     _publishing: bool = False
     _background: list[asyncio.Task[Any]] = field(default_factory=list)

@@ -104,8 +104,14 @@ class ReproCard:
             + (f" (this image: {self.output_seed})"
                if self.output_seed not in (None, self.params.get("seed")) else ""),
         ]
+        if self.params.get("_style"):
+            lines.append(f"style:  {self.params['_style']}")
+        drawn = self.params.get("_wildcards") or []
+        if drawn:  # the wildcards drawn for it (workflows/styles.py): already in the prompt
+            lines.append("drawn:  " + "; ".join(f"{d.get('source')} → {d.get('value')}"
+                                                for d in drawn if isinstance(d, dict)))
         lines += [f"  {k} = {json.dumps(v)}" for k, v in sorted(self.params.items())
-                  if k != "seed"]
+                  if k not in ("seed", "_style", "_wildcards")]
         lines += [f"  input {k} = image {v}" for k, v in sorted(self.inputs.items())]
         return "\n".join(lines)
 

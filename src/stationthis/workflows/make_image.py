@@ -32,6 +32,7 @@ from .limits import SIZE_KEYS, TierPolicy
 from .prompt_params import apply as apply_inline
 from .prompt_params import take as take_inline
 from .settings import PARAM_KEYS, layers, preferred_tool
+from .styles import STYLE_KEY, Styles, apply_style
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class MakeImage:
         tiers: TierPolicy | None = None, prompt_filter: PromptFilter | None = None,
         users: Users | None = None, models: ModelRegistry | None = None,
         groups: Groups | None = None,
+        styles: Styles | None = None,
     ) -> None:
         self.tools = tools
         self.jobs = jobs
@@ -85,6 +87,7 @@ class MakeImage:
         self.prompt_filter = prompt_filter or PromptFilter()
         self.users = users  # to read bans and tiers as they are now, not as the caller saw them
         self.models = models  # the users' trained models, applied by name or trigger word
+        self.styles = styles  # saved styles (--style) and wildcard lists (__colours__)
         # who pays for a request made in a group (its policy); none: the requester
         self.groups = groups or (Groups(preferences, ledger) if preferences else None)
         self.planners: dict[type[Any], Planner] = {Make: self._plan_make}
@@ -176,7 +179,16 @@ class MakeImage:
             raise Forbidden("This account is blocked from generating images.")
         tool = self.tools.get(request.tool)
         options = dict(request.options)
+        style_name = options.pop("style", None)  # the studio's select; --style wins
         inline = take_inline(options)  # `--ar 16:9 --seed 5 …` written in the prompt
+        style_name = (inline.style if inline is not None and inline.style else style_name)
+        styled: set[str] = set()
+        style = None
+        if style_name:
+            if self.styles is None:
+                raise InvalidInput("styles are not available here", input="style")
+            style = await self.styles.find(user, group, str(style_name))
+            options, inline, styled = apply_style(style, tool, options, inline)
         inputs: dict[str, str] = {}
         for name, spec in tool.inputs.items():
             if spec.type != "image":
@@ -207,10 +219,14 @@ class MakeImage:
             side = min(limits.bound(k, tool.inputs.get(k)).high or math.inf for k in SIZE_KEYS)
             params = apply_inline(tool, params, inline, max_side=side,
                                   max_pixels=limits.max_pixels)
+        if self.styles is not None:  # {fox|wolf} and __colours__, drawn from the seed
+            params = await self.styles.draw(user, group, tool, params)
         for name in ("prompt", "negative"):
             self.prompt_filter.check(params.get(name), field=name)
-        explicit = {k for k, v in options.items() if v not in (None, "")}
+        explicit = {k for k, v in options.items() if v not in (None, "")} - styled
         params = limits.enforce(tool, params, explicit)
+        if style is not None:
+            params[STYLE_KEY] = style.name
         return tool, await self._with_models(user, tool, params), inputs
 
     async def _with_models(

@@ -12,7 +12,8 @@ The rules:
 - A parameter starts with ``--`` (or the ``—``/``–`` a phone keyboard makes of it) at the
   start of the prompt or after a space: ``--ar W:H`` (also ``--aspect``), ``--seed N``,
   ``--steps N``, ``--batch N``, and ``--no TEXT`` (everything up to the next parameter: what
-  to keep out of the image; it is added to the negative prompt). Any other ``--name`` is
+  to keep out of the image; it is added to the negative prompt), and ``--style NAME`` (a
+  saved style of the user's or the group's: workflows/styles.py). Any other ``--name`` is
   refused naming the known ones, rather than drawn as words.
 - What is written in the prompt wins over the request's other options and over saved
   settings: it is what the person typed last, and forms send their defaults too.
@@ -36,8 +37,8 @@ from ..core.errors import InvalidInput
 from ..core.tools import IMAGE_ONLY, Tool
 
 NAMES = {"ar": "ar", "aspect": "ar", "seed": "seed", "steps": "steps", "batch": "batch",
-         "no": "no"}
-KNOWN = "--ar W:H, --seed N, --steps N, --batch N, --no TEXT"
+         "no": "no", "style": "style"}
+KNOWN = "--ar W:H, --seed N, --steps N, --batch N, --no TEXT, --style NAME"
 MAX_RATIO = 4.0
 SIDE_STEP = 8  # latent images are 1/8 of the picture: sides are multiples of 8
 _MARK = re.compile(r"(?:(?<=\s)|^)(?:--|—|–)([A-Za-z][A-Za-z_-]*)(?=\s|$)")
@@ -53,10 +54,12 @@ class Inline:
     options: dict[str, str] = field(default_factory=dict)
     ratio: tuple[int, int] | None = None
     no: str | None = None
+    style: str | None = None
 
     @property
     def any(self) -> bool:
-        return bool(self.options) or self.ratio is not None or self.no is not None
+        return (bool(self.options) or self.ratio is not None or self.no is not None
+                or self.style is not None)
 
 
 def parse(prompt: str) -> Inline:
@@ -89,7 +92,8 @@ def parse(prompt: str) -> Inline:
     text = " ".join(w.strip() for w in words if w.strip())
     ratio = _ratio(seen.pop("ar")) if "ar" in seen else None
     no = seen.pop("no", None)
-    return Inline(text, seen, ratio, no)
+    style = seen.pop("style", None)
+    return Inline(text, seen, ratio, no, style)
 
 
 def take(options: dict[str, Any]) -> Inline | None:
@@ -156,4 +160,4 @@ def _ratio(text: str) -> tuple[int, int]:
 
 def _example(name: str) -> str:
     return {"ar": "--ar 16:9", "seed": "--seed 5", "steps": "--steps 30",
-            "batch": "--batch 2", "no": "--no text, watermark"}[name]
+            "batch": "--batch 2", "no": "--no text, watermark", "style": "--style noir"}[name]

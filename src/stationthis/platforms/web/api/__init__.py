@@ -16,11 +16,12 @@ from . import (
     media,
     purchases,
     settings,
+    styles,
     tools,
 )
 
 ROUTERS: list[APIRouter] = [
     auth.router, auth.links, tools.router, jobs.router, history.router, media.router,
     settings.router, account.router, datasets.router, collections.router,
-    collections_links.router, cook.router, purchases.router,
+    collections_links.router, cook.router, purchases.router, styles.router,
 ]
