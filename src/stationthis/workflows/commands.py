@@ -1,7 +1,7 @@
 """Image commands: what a person asks for, on any platform, as plain values.
 
 A platform builds a command (``Make``, ``Regenerate``, ``Vary``, ``Tweak``, ``Upscale``,
-``RemoveBackground``, ``ZoomOut``, ``Pan``) with its ``Requester`` and hands it to
+``RemoveBackground``, ``ZoomOut``, ``Pan``, ``Inpaint``) with its ``Requester`` and hands it to
 ``MakeImage.offer``, which plans it into a ``Plan`` (a request and its lineage), prepares it
 once (settings, limits, prompt filter), decides who pays and prices it for them: an
 ``Offer``. ``MakeImage.start(offer, reply=…)`` then holds the points and queues the job —
@@ -111,7 +111,21 @@ class Pan:
     share: float = PAN
 
 
-Command = Make | Regenerate | Vary | Tweak | Upscale | RemoveBackground | ZoomOut | Pan
+@dataclass(frozen=True)
+class Inpaint:
+    """The region of an image that ``mask`` (a media id: an image of the same size, white
+    where to repaint) marks, repainted from ``prompt``; the rest is kept. ``options``: the
+    inpaint tool's other inputs (negative, seed, steps, grow, cfg)."""
+
+    requester: Requester
+    media_id: str
+    mask: str
+    prompt: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+Command = (Make | Regenerate | Vary | Tweak | Upscale | RemoveBackground | ZoomOut | Pan
+           | Inpaint)
 
 
 @dataclass(frozen=True)
