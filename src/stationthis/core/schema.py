@@ -280,3 +280,50 @@ models = Table(
     Column("created_at", TS, nullable=False),
     UniqueConstraint("owner_id", "name", name="uq_models_owner_name"),
 )
+
+# ----- styles and wildcard lists (core/styles.py; issue 20) ---------------------------------
+# A saved style of a user or a group: a prompt template (``{prompt}`` marks where the prompt
+# goes; without it the template is a prefix), a negative prompt and default inputs.
+styles = Table(
+    "styles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(40), nullable=False),  # lowercase
+    Column("template", Text, nullable=False),
+    Column("negative", Text, nullable=True),
+    Column("defaults", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("account_id", "name", name="uq_styles_account_name"),
+)
+
+# A saved wildcard list (``__colours__`` in a prompt): weighted items of a user or a group.
+wildcard_lists = Table(
+    "wildcard_lists",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(40), nullable=False),  # lowercase
+    Column("items", JSON, nullable=False),  # [{"value": str, "weight": float}]
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("account_id", "name", name="uq_wildcard_lists_account_name"),
+)
+
+# The LoRA files the ComfyUI servers have (``LoraLoader``'s list), as operators present them:
+# a display name, trigger words, a preview (an https URL), a price factor in percent (150:
+# ×1.5) and whether it is hidden. Keyed by the server's file name; a file nobody described
+# has no row and is listed by its file name (core/server_loras.py).
+server_loras = Table(
+    "server_loras",
+    metadata,
+    Column("file_name", String(300), primary_key=True),
+    Column("display_name", String(100), nullable=True, unique=True),
+    Column("triggers", JSON, nullable=False),
+    Column("preview", String(500), nullable=True),
+    Column("price_percent", Integer, nullable=False, default=100, server_default="100"),
+    Column("hidden", Boolean, nullable=False, default=False, server_default=false()),
+    Column("updated_by", ID, nullable=True),
+    Column("updated_at", TS, nullable=False),
+)
