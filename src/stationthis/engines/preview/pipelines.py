@@ -18,6 +18,7 @@ from stationthis.core.errors import EngineFailed
 
 from . import imageio, ops, style
 from .caption import describe
+from .inpaint import inpaint_png
 from .outpaint import outpaint_png
 from .palette import analyse
 from .params import MAX_SIDE, GenParams, gen_params, int_param, steps_for
@@ -140,7 +141,7 @@ def _rmbg_png(job: JobSpec, img: Image.Image) -> bytes:
 
 
 async def transform(job: JobSpec, ctx: Context) -> list[Artifact]:
-    """upscale, rmbg and outpaint: one output image from ``images["image"]``."""
+    """upscale, rmbg, outpaint and inpaint: one output image from ``images["image"]``."""
     img = input_image(job)
     await ctx.advance(0.25)
     if job.category == "upscale":
@@ -150,6 +151,8 @@ async def transform(job: JobSpec, ctx: Context) -> list[Artifact]:
         png = await ctx.work(_upscale_png, job, img, scale)
     elif job.category == "outpaint":
         png = await ctx.work(outpaint_png, job, img)
+    elif job.category == "inpaint":
+        png = await ctx.work(inpaint_png, job, img)
     else:
         png = await ctx.work(_rmbg_png, job, img)
     await ctx.advance(1.0)
@@ -208,6 +211,7 @@ PIPELINES: dict[str, Callable[[JobSpec, Context], Awaitable[list[Artifact]]]] = 
     "upscale": transform,
     "rmbg": transform,
     "outpaint": transform,
+    "inpaint": transform,
     "train": train,
     "caption": caption,
 }
