@@ -34,12 +34,13 @@ from .commands import (
     Vary,
     ZoomOut,
 )
+from .inpaint import Inpainting
 from .make_image import MakeImage, Quote, Request
 
 RANDOM_SEED = -1
 _LINEAGE_DEPTH = 8  # how far up ``parent_id`` a variation looks for a prompt
 _NOT_CARRIED = {"seed", "width", "height", "strength", "batch"}  # chosen anew by a variation
-_SIZED_BY_IMAGE = ("upscale", "rmbg", "outpaint")  # width/height follow from the input
+_SIZED_BY_IMAGE = ("upscale", "rmbg", "outpaint", "inpaint")  # width/height follow from the input
 _PAD_STEP = 8  # outpaint borders are multiples of this (the latent's cell)
 __all__ = ["Again", "Plan"]
 
@@ -70,6 +71,7 @@ class Again:
                                                                c.factor))
         make_image.plans(Pan, lambda c: self.plan_pan(c.requester.user, c.media_id,
                                                       c.direction, c.share))
+        self.inpainting = Inpainting(make_image, jobs, media, tools)  # plans ``Inpaint``
 
     # ----- acting --------------------------------------------------------------------------
     # ``payer``, ``reply`` and ``group`` are passed on to ``MakeImage.make`` as given.

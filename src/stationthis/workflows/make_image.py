@@ -16,8 +16,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core import masks
 from ..core.errors import Forbidden, InsufficientPoints, InvalidInput
 from ..core.jobs import Job, JobService, NewJob
+from ..core.masks import MASK_INPUT
 from ..core.media import MediaService
 from ..core.models import ModelRegistry
 from ..core.moderation import PromptFilter
@@ -196,7 +198,8 @@ class MakeImage:
             media_id = request.images.get(name) or options.pop(name, None)
             if not media_id:
                 if spec.required:
-                    raise InvalidInput(f"{tool.name} needs an input image", input=name)
+                    what = "a mask" if name == MASK_INPUT else "an input image"
+                    raise InvalidInput(f"{tool.name} needs {what}", input=name)
                 continue
             item = await self.media.get(str(media_id), owner_id=user.id)
             if not item.is_image:
@@ -207,10 +210,12 @@ class MakeImage:
             for key, value in (("width", item.width), ("height", item.height)):
                 if key not in tool.inputs:
                     continue  # a tool may have no size inputs at all
-                if tool.category in ("upscale", "rmbg"):
+                if tool.category in ("upscale", "rmbg", "inpaint"):
                     options[key] = value
                 else:
                     options.setdefault(key, value)
+        if tool.category == "inpaint" and MASK_INPUT in inputs and len(inputs) > 1:
+            await masks.check_inputs(self.media, inputs)  # its size, not empty: free
         options = {k: v for k, v in options.items() if k in tool.inputs or v is not None}
         mine, theirs = await self._settings(user, group)
         params = tool.resolve(options, mine, theirs)
@@ -271,7 +276,7 @@ class MakeImage:
         for n in range(batch - 1, 0, -1):
             candidates.append((f"{n} image{'s' if n > 1 else ''} instead of {batch}", {"batch": n}))
         width, height = int(params.get("width") or 0), int(params.get("height") or 0)
-        if tool.category not in ("upscale", "rmbg", "outpaint"):  # their size is the image's
+        if tool.category not in ("upscale", "rmbg", "outpaint", "inpaint"):  # the image's size
             while width > 512 or height > 512:
                 width, height = max(512, width // 2 // 8 * 8), max(512, height // 2 // 8 * 8)
                 candidates.append((f"{width}×{height} pixels", {"width": width, "height": height}))
