@@ -237,7 +237,7 @@ REJECTED = {
     "tool": (
         ["a fox", "--tool", "nope"],
         ["unknown tool 'nope'",
-         "available: caption, img2img, make, outpaint, rmbg, train, upscale"],
+         "available: caption, img2img, inpaint, make, outpaint, rmbg, train, upscale"],
     ),
     "prompt-length": (["x" * 3000], ["prompt", "3000", "limit is 2000"]),
 }
@@ -411,7 +411,8 @@ def test_tools_list_shows_the_builtin_tools_with_prices(tools_runs: dict[str, Re
     result = tools_runs["builtin"]
     assert result.code == 0, str(result)
     prices = _tool_prices(result.out)
-    assert set(prices) == {"make", "img2img", "upscale", "rmbg", "outpaint", "caption"}, result.out
+    assert set(prices) == {"make", "img2img", "upscale", "rmbg", "outpaint", "inpaint",
+                           "caption"}, result.out
     assert all(price > 0 for price in prices.values())
     assert "    width: int [64..2048] = 512" in result.out
 
@@ -423,7 +424,8 @@ def test_tools_list_includes_a_custom_tool_from_the_tools_dir(
     assert result.code == 0, str(result)
     prices = _tool_prices(result.out)
     assert set(prices) == {
-        "make", "img2img", "upscale", "rmbg", "outpaint", "caption", "sketch"}, result.out
+        "make", "img2img", "upscale", "rmbg", "outpaint", "inpaint", "caption", "sketch"
+    }, result.out
     assert prices["sketch"] == prices["make"]
     assert "A quick sketch." in result.out
 

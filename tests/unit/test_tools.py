@@ -73,6 +73,7 @@ def test_builtin_tools_load_with_their_categories(registry: ToolRegistry) -> Non
         "upscale": "upscale",
         "rmbg": "rmbg",
         "outpaint": "outpaint",
+        "inpaint": "inpaint",
         "train": "train",
         "caption": "caption",
     }
