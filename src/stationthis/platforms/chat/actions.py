@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ...workflows.commands import (
     Command,
@@ -21,6 +22,9 @@ from ...workflows.commands import (
     Vary,
     ZoomOut,
 )
+
+if TYPE_CHECKING:
+    from ...workflows.app import App
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,10 @@ ACTIONS = {a.code: a for a in (
     Action("c", "✖️ Cancel", "✖️", "job"),
     Action("da", "📁 Add", "📁", "media"),  # + the dataset (an id or the select's value)
     Action("cas", "📚 Add", "📚", "media"),  # the collection select under 📚 (Discord)
+    Action("ir", "🖌 Vary region", "🖌", "media"),  # a link into the web painter (PAINTER)
 )}
+# The web page where a mask is painted on an image to inpaint it ("vary region").
+PAINTER = "/media/{media_id}/inpaint"
 # Codes that buttons on old messages still carry: Telegram's 📚 was "k" before 0021.
 ALIASES = {"k": "ca"}
 # Under a single image: three rows — 🔄 ⬆️ 🎲; the zoom outs (×1.5, ×2), 📁 📚; the four pans.
@@ -68,22 +75,43 @@ def code_of(code: str) -> str:
 
 @dataclass(frozen=True)
 class Key:
-    """One button of a layout: its text, action code and id."""
+    """One button of a layout: its text, action code and id; ``url``: a link button."""
 
     text: str
     code: str
     object_id: str
+    url: str | None = None
 
 
-def result_layout(job_id: str, media_ids: Sequence[str], max_images: int | None = None
-                  ) -> list[list[Key]]:
-    """The rows of buttons under a result: ``max_images`` numbered rows at most."""
+def painter_url(web: str, media_id: str) -> str:
+    """The web painter of an image (``web``: the web app's public address)."""
+    return web.rstrip("/") + PAINTER.format(media_id=media_id)
+
+
+def painter_base(app: App) -> str | None:
+    """Where results link to the web painter (🖌 Vary region): the web app's public
+    address, when one is set (a chat cannot open a listening address) and a tool inpaints."""
+    url = app.settings.public_url or ""
+    if not url.startswith(("https://", "http://")) or not app.tools.by_category("inpaint"):
+        return None
+    return url.rstrip("/")
+
+
+def result_layout(job_id: str, media_ids: Sequence[str], max_images: int | None = None,
+                  web: str | None = None) -> list[list[Key]]:
+    """The rows of buttons under a result: ``max_images`` numbered rows at most. With
+    ``web`` (the web app's public address), a single image also gets 🖌 Vary region: a link
+    to its mask painter (sign-in first where the browser has no session)."""
     def key(code: str, media: str, text: str | None = None) -> Key:
         action = ACTIONS[code]
         return Key(text or action.label, code, job_id if action.target == "job" else media)
 
     if len(media_ids) == 1:
-        return [[key(code, media_ids[0]) for code in line] for line in SINGLE]
+        rows = [[key(code, media_ids[0]) for code in line] for line in SINGLE]
+        if web:
+            rows[0].append(Key(ACTIONS["ir"].label, "ir", media_ids[0],
+                               painter_url(web, media_ids[0])))
+        return rows
     rows = [[Key("🔄 Regenerate all", "r", job_id)]]
     for number, media in enumerate(media_ids[:max_images], start=1):
         rows.append([key(code, media, f"{ACTIONS[code].icon} {number}") for code in PER_IMAGE])

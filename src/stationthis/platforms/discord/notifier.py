@@ -20,6 +20,7 @@ from ...core.media import MediaItem
 from ...core.notify import JobNotice
 from ...core.ratelimit import LocalPacer, Pacer
 from ...workflows.app import App
+from ..chat.actions import painter_base
 from . import render
 from .cook_watch import cook_payload
 from .rest import MAX_FILES, DiscordError, DiscordRest, File, RateLimited
@@ -149,7 +150,8 @@ class DiscordNotifier:
             return render.message(text, components=[]), [], []
         files = [await self._file(i) for i in images]
         payload = render.message(render.result_text(notice, len(images)), components=render
-                                 .result_components(notice.job_id, [i.id for i in images]))
+                                 .result_components(notice.job_id, [i.id for i in images],
+                                                    painter_base(self.app)))
         rest = [files[n:n + MAX_FILES] for n in range(MAX_FILES, len(files), MAX_FILES)]
         return payload, files[:MAX_FILES], rest
 

@@ -46,6 +46,11 @@ def button(label: str, action: str, *parts: str, style: int = SECONDARY) -> dict
     return {"type": 2, "style": style, "label": label[:80], "custom_id": pack(action, *parts)}
 
 
+def link(label: str, url: str) -> dict[str, Any]:
+    """A link button (style 5): opens ``url``, sends no interaction."""
+    return {"type": 2, "style": 5, "label": label[:80], "url": url}
+
+
 def row(*components: dict[str, Any]) -> dict[str, Any]:
     return {"type": 1, "components": list(components)}
 
@@ -115,11 +120,14 @@ def short_of_points(quote: Quote | TrainingQuote) -> str:
 
 # ----- jobs ---------------------------------------------------------------------------------
 
-def result_components(job_id: str, media_ids: Sequence[str]) -> list[dict[str, Any]]:
+def result_components(job_id: str, media_ids: Sequence[str], web: str | None = None
+                      ) -> list[dict[str, Any]]:
     """The buttons under a result (``chat/actions.py`` lays them out): 🔄 the whole job;
-    ⬆️ 🎲 🔍 📁 📚 per image (the first four: five rows at most)."""
-    return [row(*(button(k.text, k.code, k.object_id) for k in line))
-            for line in result_layout(job_id, media_ids, max_images=4)]
+    ⬆️ 🎲 🔍 📁 📚 per image (the first four: five rows at most); with ``web`` (the web
+    app's public address) a single image's 🖌 link into the mask painter."""
+    return [row(*(link(k.text, k.url) if k.url else button(k.text, k.code, k.object_id)
+                  for k in line))
+            for line in result_layout(job_id, media_ids, max_images=4, web=web)]
 
 
 def model_ready_text(model: Model | None, notice: JobNotice) -> str:

@@ -24,6 +24,7 @@ from ...core.media import MediaItem
 from ...core.notify import JobNotice
 from ...core.ratelimit import LocalPacer, Pacer
 from ...workflows.app import App
+from ..chat.actions import painter_base
 from . import cook_notify, render
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ class TelegramNotifier:
         bot = await self._bot()
         ids = [i.id for i in images]
         caption = render.result_text(notice, len(images))
-        keyboard = render.result_keyboard(notice.job_id, ids)
+        keyboard = render.result_keyboard(notice.job_id, ids, painter_base(self.app))
         reply = _reply(reply_to)
         if len(images) == 1:
             data = await self.app.media.read(images[0])
@@ -277,4 +278,3 @@ def _chat(address: dict[str, Any]) -> int | None:
 
 def _seconds(value: Any) -> float:
     return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
-

@@ -47,6 +47,8 @@ def help_text(username: str, trigger: str | None) -> str:
         "/make a red fox in the snow — make an image",
         "/effect watercolor (reply to a photo) — restyle a photo; /img2img works too",
         "/upscale or /rmbg (reply to a photo or one of my images)",
+        "/inpaint PROMPT — as the caption of a mask (white = repaint) sent as a reply to an "
+        "image: repaints that region",
         "/settings — your defaults; /settings steps 30, /settings size 1024x768",
         "/balance · /history · /status · /cancel",
         "/train create mydog — datasets and trainings; /train for more",
@@ -65,10 +67,13 @@ def help_text(username: str, trigger: str | None) -> str:
 
 # ----- jobs -------------------------------------------------------------------------------
 
-def result_keyboard(job_id: str, media_ids: Sequence[str]) -> Keyboard:
-    """The buttons under a result (``chat/actions.py`` lays them out)."""
-    return InlineKeyboardMarkup([[button(k.text, k.code, k.object_id) for k in line]
-                                 for line in result_layout(job_id, media_ids)])
+def result_keyboard(job_id: str, media_ids: Sequence[str], web: str | None = None) -> Keyboard:
+    """The buttons under a result (``chat/actions.py`` lays them out; ``web``: the web
+    app's public address, for the 🖌 link into the mask painter)."""
+    return InlineKeyboardMarkup([
+        [InlineKeyboardButton(k.text, url=k.url) if k.url else button(k.text, k.code, k.object_id)
+         for k in line]
+        for line in result_layout(job_id, media_ids, web=web)])
 
 
 def model_ready_text(model: Model | None, notice: JobNotice) -> str:

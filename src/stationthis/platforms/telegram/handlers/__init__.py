@@ -15,6 +15,7 @@ from telegram.ext import (
 
 from ....core.text import invalid_text
 from . import account, buttons, collections, cook, generate, payments, settings, train, web
+from . import inpaint
 from .common import Ctx, Station, answer, in_group, station
 
 COMMANDS = {
@@ -24,7 +25,7 @@ COMMANDS = {
     "history": account.history, "status": account.status, "cancel": account.cancel,
     "link": account.link, "train": train.train, "models": train.models,
     "web": web.web, "collections": collections.collections,
-    "collection": collections.collection, "cook": cook.cook,
+    "collection": collections.collection, "cook": cook.cook, "inpaint": inpaint.inpaint,
 }
 DESCRIPTIONS = {
     "make": "make an image: /make a red fox", "effect": "restyle a photo (reply to it)",
@@ -36,6 +37,7 @@ DESCRIPTIONS = {
     "web": "a sign-in link for the web studio", "collections": "your collections",
     "collection": "create, view, share, export a collection",
     "cook": "cook a collection from traits",
+    "inpaint": "repaint a region: a mask's caption, replying to the image",
     "buy": payments.DESCRIPTION,
     "help": "what I can do",
 }

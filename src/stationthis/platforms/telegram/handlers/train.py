@@ -15,6 +15,7 @@ from ....core.errors import InvalidInput, NotFound
 from ....core.users import Account
 from ...chat import flows
 from .. import render
+from . import inpaint
 from .common import Ctx, TelegramTurn, answer, guarded, station, user_of
 from .generate import effect, rest_of, rmbg, upscale
 from .images import download
@@ -153,6 +154,10 @@ async def photo(update: Update, context: Ctx) -> None:
         await rmbg(update, context)
     elif command in ("effect", "img2img"):
         await effect(update, context)
+    elif command == "inpaint":
+        await inpaint.inpaint(update, context)
+    elif inpaint.is_captioned_mask(message, context.bot.id):
+        await inpaint.captioned(update, context)
     elif message.chat.type == "private":
         await answer(update, "Got it. Reply to it with /upscale, /rmbg, /effect PROMPT or "
                      "/train add DATASET.")
