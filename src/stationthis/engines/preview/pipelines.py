@@ -21,6 +21,7 @@ from .caption import describe
 from .inpaint import inpaint_png
 from .outpaint import outpaint_png
 from .palette import analyse
+from .reference import reference_png
 from .params import MAX_SIDE, GenParams, gen_params, int_param, steps_for
 from .render import enlarge, render, work_size
 
@@ -141,7 +142,8 @@ def _rmbg_png(job: JobSpec, img: Image.Image) -> bytes:
 
 
 async def transform(job: JobSpec, ctx: Context) -> list[Artifact]:
-    """upscale, rmbg, outpaint and inpaint: one output image from ``images["image"]``."""
+    """upscale, rmbg, outpaint, inpaint and reference: one output image from
+    ``images["image"]``."""
     img = input_image(job)
     await ctx.advance(0.25)
     if job.category == "upscale":
@@ -153,6 +155,8 @@ async def transform(job: JobSpec, ctx: Context) -> list[Artifact]:
         png = await ctx.work(outpaint_png, job, img)
     elif job.category == "inpaint":
         png = await ctx.work(inpaint_png, job, img)
+    elif job.category == "reference":
+        png = await ctx.work(reference_png, job, img)
     else:
         png = await ctx.work(_rmbg_png, job, img)
     await ctx.advance(1.0)
@@ -212,6 +216,7 @@ PIPELINES: dict[str, Callable[[JobSpec, Context], Awaitable[list[Artifact]]]] = 
     "rmbg": transform,
     "outpaint": transform,
     "inpaint": transform,
+    "reference": transform,
     "train": train,
     "caption": caption,
 }
