@@ -26,7 +26,7 @@ from ..chat.actions import action_of, code_of
 from ..chat.flows import STALE, button_refusal, image_action, is_image_action
 from . import render
 from .cook_watch import CookWatch
-from .handlers import account, generate, settings, train
+from .handlers import account, generate, inpaint, settings, train
 from .handlers import collections as colls
 from .handlers.buy import buy as _buy
 from .handlers.common import SORRY, Interaction, Station, error_text, run_guarded
@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
     "make": (generate.make, "public"),
     "upscale": (generate.upscale, "public"),
     "rmbg": (generate.rmbg, "public"),
+    "inpaint": (inpaint.inpaint, "public"),
     "settings": (settings.show, "ephemeral"),
     "server": (settings.server, "ephemeral"),
     "balance": (account.balance, "ephemeral"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from telegram import Message, Update
 
-from ....core.errors import InvalidInput
+from ....core.errors import InvalidImage, InvalidInput
 from ....workflows.commands import Inpaint
 from ...chat.actions import painter_base, painter_url
 from ...chat.flows import submit
@@ -67,6 +67,9 @@ async def _submit(update: Update, context: Ctx, mask_message: Message, prompt: s
                            "(as the caption of the mask).")
     user = await user_of(update, context)
     image = await media_from(image_message, user, context, what="/inpaint")
-    mask = await media_from(mask_message, user, context, what="/inpaint")
+    try:
+        mask = await media_from(mask_message, user, context, what="/inpaint")
+    except InvalidImage as exc:
+        raise InvalidImage(f"The mask: {exc.message}") from None
     await submit(TelegramTurn(update, context), station(context).app,
                  lambda who: Inpaint(who, image, mask, prompt.strip()))
