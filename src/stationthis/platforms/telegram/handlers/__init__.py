@@ -16,6 +16,7 @@ from telegram.ext import (
 from ....core.text import invalid_text
 from . import account, buttons, collections, cook, generate, payments, settings, train, web
 from . import inpaint
+from . import styles
 from .common import Ctx, Station, answer, in_group, station
 
 COMMANDS = {
@@ -26,6 +27,7 @@ COMMANDS = {
     "link": account.link, "train": train.train, "models": train.models,
     "web": web.web, "collections": collections.collections,
     "collection": collections.collection, "cook": cook.cook, "inpaint": inpaint.inpaint,
+    "styles": styles.styles, "style": styles.style,
 }
 DESCRIPTIONS = {
     "make": "make an image: /make a red fox", "effect": "restyle a photo (reply to it)",
@@ -38,6 +40,8 @@ DESCRIPTIONS = {
     "collection": "create, view, share, export a collection",
     "cook": "cook a collection from traits",
     "inpaint": "repaint a region: a mask's caption, replying to the image",
+    "styles": "your saved styles and wildcard lists",
+    "style": "save a style: /style noir = film noir, {prompt}",
     "buy": payments.DESCRIPTION,
     "help": "what I can do",
 }

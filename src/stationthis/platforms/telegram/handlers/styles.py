@@ -1,0 +1,30 @@
+"""/styles and /style: saved styles (``--style NAME`` in a prompt), worded by the shared
+chat kernel (platforms/chat/styles.py). In a group, only its admins (asked from Telegram)
+change the group's styles: ``/style group NAME = …``."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from ...chat import styles as chat_styles
+from ..render import WORDS
+from .common import Ctx, answer, group_of, guarded, is_admin, station, user_of
+from .generate import rest_of
+
+
+@guarded
+async def styles(update: Update, context: Ctx) -> None:
+    app = station(context).app
+    user, group = await user_of(update, context), await group_of(update, context)
+    await answer(update, await chat_styles.list_styles(app, user, group, WORDS))
+
+
+@guarded
+async def style(update: Update, context: Ctx) -> None:
+    app = station(context).app
+    text = rest_of(update.effective_message)
+    user, group = await user_of(update, context), await group_of(update, context)
+    wants_group = text.split(maxsplit=1)[:1] in (["group"], ["Group"])
+    admin = group is not None and wants_group and await is_admin(update, context)
+    await answer(update, await chat_styles.style_command(app, user, group, text, WORDS,
+                                                        admin=admin))
