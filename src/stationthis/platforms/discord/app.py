@@ -26,7 +26,7 @@ from ..chat.actions import action_of, code_of
 from ..chat.flows import STALE, button_refusal, image_action, is_image_action
 from . import render
 from .cook_watch import CookWatch
-from .handlers import account, generate, inpaint, settings, train
+from .handlers import account, generate, inpaint, settings, styles, train
 from .handlers import collections as colls
 from .handlers.buy import buy as _buy
 from .handlers.common import SORRY, Interaction, Station, error_text, run_guarded
@@ -62,6 +62,8 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
     "train": (train.command, "ephemeral"),
     "collections": (colls.command, "ephemeral"),
     "buy": (_buy, "ephemeral"),  # the link in it is personal
+    "styles": (styles.list_, "ephemeral"),
+    "style": (styles.style, "ephemeral"),
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 SUB, STRING, INTEGER, ATTACHMENT, NUMBER = 1, 3, 4, 11, 10
 USER = 6
+BOOLEAN = 5
 Option = dict[str, Any]
 
 
@@ -65,6 +66,7 @@ def commands() -> list[dict[str, Any]]:
                 option(STRING, "code", "a code from /link elsewhere (none: get a code)")),
         command("models", "Your trained models"),
         command("help", "What StationThis can do"),
+        *style_commands(),
         command("buy", "Buy points (you pay by card on the web studio)"),
         command("train", "Datasets and trainings",
                 option(SUB, "create", "Create a dataset"),
@@ -114,3 +116,20 @@ def collections_command() -> dict[str, Any]:
             COLLECTION, option(STRING, "layout", "both (default), nft or captions", choices=[
                 {"name": n, "value": n} for n in ("both", "nft", "captions")])]),
     )
+
+
+def style_commands() -> list[dict[str, Any]]:
+    """/styles and /style (platforms/discord/handlers/styles.py)."""
+    return [
+        command("styles", "Your saved styles and wildcard lists, and the server's"),
+        command("style", "Show, save or remove a style (use it: --style NAME in a prompt)",
+                option(STRING, "name", "the style's name", True, max_length=40),
+                option(STRING, "template", "e.g. film noir photo of {prompt}, grainy",
+                       max_length=2000),
+                option(STRING, "negative", "what the style keeps out", max_length=2000),
+                option(INTEGER, "steps", "sampling steps", min_value=1, max_value=150),
+                option(NUMBER, "cfg", "prompt strength", min_value=0, max_value=30),
+                option(STRING, "ar", "aspect ratio W:H, e.g. 16:9", max_length=9),
+                option(BOOLEAN, "server", "the server's style (Manage Server)"),
+                option(BOOLEAN, "remove", "remove this style")),
+    ]

@@ -1,0 +1,49 @@
+"""/styles and /style: saved styles (``--style NAME`` in a prompt), worded by the shared chat
+kernel (platforms/chat/styles.py). ``/style`` takes options — the name, the template
+(``{prompt}`` where the prompt goes), a negative, steps, cfg, an aspect ratio — and
+``server: true`` for the server's styles, which only members with Manage Server change;
+``remove: true`` removes one, and the name alone shows it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ....core.errors import Forbidden, InvalidInput
+from ...chat import styles as chat_styles
+from ..render import WORDS
+from .common import Interaction
+
+NOT_MANAGER = "Only members with the Manage Server permission can change the server's styles."
+
+
+async def list_(ix: Interaction) -> None:
+    await ix.say(await chat_styles.list_styles(ix.app, await ix.user(), await ix.group(),
+                                               WORDS))
+
+
+async def style(ix: Interaction) -> None:
+    options = ix.options()
+    flow = chat_styles.flow_of(ix.app)
+    user, group = await ix.user(), await ix.group()
+    name = str(options.get("name") or "").strip()
+    owner = user
+    if options.get("server"):
+        if group is None:
+            raise InvalidInput("The server's styles are changed in the server.")
+        if not ix.can_manage_guild:
+            raise Forbidden(NOT_MANAGER)
+        owner = group
+    whose = " (server)" if owner is group else ""
+    if options.get("remove"):
+        await flow.delete_style(owner, name, by=user)
+        await ix.say(f"Removed the style {name}{whose}.")
+        return
+    template = options.get("template")
+    if not template:
+        await ix.say(chat_styles.style_text(await flow.find(user, group, name), WORDS))
+        return
+    defaults: dict[str, Any] = {k: options[k] for k in ("steps", "cfg", "ar")
+                                if options.get(k) is not None}
+    saved = await flow.save_style(owner, name, template, options.get("negative"), defaults,
+                                  by=user)
+    await ix.say("Saved. " + chat_styles.style_text(saved, WORDS, whose))
