@@ -9,13 +9,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import account, auth, collections, cook, docs, feed, gallery, studio, training
+from . import account, auth, collections, cook, docs, feed, gallery, inpaint, studio, training
 from .buy import router as buy_router
 from .common import STATIC, error_page
 
 
 def install(web: FastAPI) -> None:
-    for module in (auth, studio, feed, gallery, training, account, collections, cook):
+    for module in (auth, studio, feed, gallery, training, account, collections, cook, inpaint):
         web.include_router(module.router)
     web.include_router(buy_router)  # /buy: buying points (issue 18)
     docs.install(web)
