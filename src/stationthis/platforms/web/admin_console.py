@@ -14,7 +14,7 @@ from ...core.engine import server_lister
 from ...core.errors import InvalidInput, NotFound, StationError
 from ...core.users import Account
 from ...workflows.operators import Operators
-from .auth import station
+from .auth import runtime, station
 from .errors import status_of
 from .pages.common import PageRoute, SignedIn, form_of, page, redirect, text
 
@@ -44,7 +44,7 @@ def _render(request: Request, template: str, status: int = 200, **context: Any) 
 
 def _servers(request: Request) -> list[dict[str, Any]]:
     """Each ComfyUI server of the engine's pool, when the engine has one."""
-    lister = server_lister(station(request).engine)
+    lister = server_lister(runtime(request).engine)
     return [] if lister is None else [asdict(server) for server in lister.servers()]
 
 
@@ -203,7 +203,7 @@ async def refund(request: Request, purchase_id: str, admin: Admin) -> Response:
     """Refund a paid purchase at its provider (Stripe, Telegram Stars) and take the points
     back, once; the audit log records who, why, and the purchase before and after."""
     form = await form_of(request)
-    app = station(request)
+    app = runtime(request)  # the payment provider is bootstrap's
     try:
         if app.payment_provider is None:
             raise InvalidInput("refunds are not set up on this instance")

@@ -28,6 +28,7 @@ from ...core.errors import Forbidden
 from ...core.users import Account
 from ...workflows.app import App
 from ...workflows.auth import Session
+from ...workflows.services import Services
 
 SESSION_COOKIE = "stationthis_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -42,8 +43,15 @@ class CsrfFailed(Forbidden):
     code = "csrf_failed"
 
 
-def station(request: Request) -> App:
-    """The application container (set by ``create_app``)."""
+def station(request: Request) -> Services:
+    """What a handler may use: the workflows (``workflows/services.py``), not the runtime."""
+    services: Services = request.app.state.station
+    return services
+
+
+def runtime(request: Request) -> App:
+    """The whole container, runtime included (the database, the bus, the engine): only for
+    the few pages that report on the process itself (status, event stream, admin)."""
     app: App = request.app.state.station
     return app
 

@@ -13,7 +13,7 @@ from ....core.job_queries import JobQueries
 from ....core.jobs import ACTIVE, FINAL
 from ....core.users import Account
 from ....workflows.make_image import Request as MakeRequest
-from ..auth import current_account, station
+from ..auth import current_account, runtime, station
 from ..errors import documented
 from .stream import job_events
 from .views import WEB_REPLY, JobOut, QuoteOut, jobs_response
@@ -70,7 +70,7 @@ async def list_jobs(
 ) -> Response:
     """The user's jobs, newest first."""
     states = {"active": ACTIVE, "finished": FINAL, "all": None}[state]
-    found = await JobQueries(station(request).db).listing(user.id, states=states, limit=limit)
+    found = await JobQueries(runtime(request).db).listing(user.id, states=states, limit=limit)
     return jobs_response(found)  # a JobList
 
 
@@ -104,7 +104,7 @@ async def cancel_job(
 async def stream_job(
     job_id: str, request: Request, user: Account = Depends(current_account)
 ) -> StreamingResponse:
-    app = station(request)
+    app = runtime(request)  # the stream listens on the bus and the signals
     await app.jobs.get_owned(job_id, user.id)
     return StreamingResponse(
         job_events(app, job_id), media_type="text/event-stream",

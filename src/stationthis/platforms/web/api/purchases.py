@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field
 from ....core.errors import InvalidInput, StationError
 from ....core.purchases import Purchase, money
 from ....core.users import Account
-from ....workflows.app import App
 from ....workflows.purchases import NOT_FOR_SALE, Offer
+from ....workflows.services import Services
 from ..auth import current_account, station
 from ..errors import documented, error_response
 from ..stripe_checkout import SIGNATURE_HEADER, StripeCheckout, verify_signature
@@ -142,7 +142,7 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     return JSONResponse(Received(result=result).model_dump())
 
 
-async def start_checkout(app: App, request: Request, account: Account,
+async def start_checkout(app: Services, request: Request, account: Account,
                          package: str) -> tuple[Purchase, str]:
     """A pending purchase and its Checkout Session (shared by the API and the Buy page)."""
     purchase, offer = await app.purchases.start(account, package, "stripe")

@@ -17,7 +17,7 @@ from starlette.datastructures import FormData, UploadFile
 from ....core.collections import Collection
 from ....core.errors import Forbidden, InvalidInput, StationError
 from ....core.users import Account
-from ....workflows.app import App
+from ....workflows.services import Services
 from ..auth import optional_account, station
 from ..errors import status_of
 from .common import PageRoute, SignedIn, form_of, page, redirect, text
@@ -85,7 +85,7 @@ async def collection(collection_id: str, request: Request, account: SignedIn,
     return await _collection(request, account, collection_id, number)
 
 
-Action = Callable[[App, Account, str, FormData, Request], Awaitable[str | None]]
+Action = Callable[[Services, Account, str, FormData, Request], Awaitable[str | None]]
 
 
 def _change(path: str) -> Callable[[Action], Action]:
@@ -115,7 +115,7 @@ def _change(path: str) -> Callable[[Action], Action]:
 
 
 @_change("/edit")
-async def edit(app: App, account: Account, cid: str, form: FormData,
+async def edit(app: Services, account: Account, cid: str, form: FormData,
                _: Request) -> str | None:
     current = await app.collections.view(account, cid)
     name, description = text(form, "name"), text(form, "description")
@@ -127,14 +127,14 @@ async def edit(app: App, account: Account, cid: str, form: FormData,
 
 
 @_change("/delete")
-async def delete(app: App, account: Account, cid: str, form: FormData,
+async def delete(app: Services, account: Account, cid: str, form: FormData,
                  _: Request) -> str | None:
     await app.collections.delete(account, cid)
     return "/collections"
 
 
 @_change("/uploads")
-async def upload(app: App, account: Account, cid: str, form: FormData,
+async def upload(app: Services, account: Account, cid: str, form: FormData,
                  _: Request) -> str | None:
     limit = app.settings.max_upload_bytes
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
@@ -153,7 +153,7 @@ async def upload(app: App, account: Account, cid: str, form: FormData,
 
 
 @_change("/items/{item_id}/describe")
-async def describe_item(app: App, account: Account, cid: str, form: FormData,
+async def describe_item(app: Services, account: Account, cid: str, form: FormData,
                         request: Request) -> str | None:
     item_id = request.path_params["item_id"]
     await app.collections.edit_item(account, cid, item_id, text(form, "description") or None)
@@ -161,7 +161,7 @@ async def describe_item(app: App, account: Account, cid: str, form: FormData,
 
 
 @_change("/items/{item_id}/move")
-async def move_item(app: App, account: Account, cid: str, form: FormData,
+async def move_item(app: Services, account: Account, cid: str, form: FormData,
                     request: Request) -> str | None:
     position = _number(text(form, "position"), 0)
     await app.collections.move_item(account, cid, request.path_params["item_id"], position)
@@ -169,14 +169,14 @@ async def move_item(app: App, account: Account, cid: str, form: FormData,
 
 
 @_change("/items/{item_id}/remove")
-async def remove_item(app: App, account: Account, cid: str, form: FormData,
+async def remove_item(app: Services, account: Account, cid: str, form: FormData,
                       request: Request) -> str | None:
     await app.collections.remove_item(account, cid, request.path_params["item_id"])
     return _back(cid, form)
 
 
 @_change("/shares")
-async def share(app: App, account: Account, cid: str, form: FormData,
+async def share(app: Services, account: Account, cid: str, form: FormData,
                 _: Request) -> str | None:
     user = text(form, "user").strip()
     if not user:
@@ -186,28 +186,28 @@ async def share(app: App, account: Account, cid: str, form: FormData,
 
 
 @_change("/shares/remove")
-async def unshare(app: App, account: Account, cid: str, form: FormData,
+async def unshare(app: Services, account: Account, cid: str, form: FormData,
                   _: Request) -> str | None:
     await app.collections.unshare(account, cid, text(form, "user"))
     return f"/collections/{cid}#sharing"
 
 
 @_change("/links")
-async def create_link(app: App, account: Account, cid: str, form: FormData,
+async def create_link(app: Services, account: Account, cid: str, form: FormData,
                       _: Request) -> str | None:
     await app.collections.create_link(account, cid, text(form, "expires") or "7d")
     return f"/collections/{cid}#links"
 
 
 @_change("/links/{token}/revoke")
-async def revoke_link(app: App, account: Account, cid: str, form: FormData,
+async def revoke_link(app: Services, account: Account, cid: str, form: FormData,
                       request: Request) -> str | None:
     await app.collections.revoke_link(account, cid, request.path_params["token"])
     return f"/collections/{cid}#links"
 
 
 @_change("/dataset")
-async def to_dataset(app: App, account: Account, cid: str, form: FormData,
+async def to_dataset(app: Services, account: Account, cid: str, form: FormData,
                      _: Request) -> str | None:
     made = await app.training.dataset_from_collection(
         account, app.collections, cid, text(form, "name").strip(),

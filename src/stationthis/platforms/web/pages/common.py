@@ -23,7 +23,14 @@ from starlette.datastructures import FormData
 
 from ....core.errors import InsufficientPoints, StationError
 from ....core.users import Account
-from ..auth import SESSION_COOKIE, check_csrf, csrf_token, optional_account, station
+from ..auth import (
+    SESSION_COOKIE,
+    check_csrf,
+    csrf_token,
+    optional_account,
+    runtime,
+    station,
+)
 from ..errors import status_of
 from .format import filters
 from .short import GET_POINTS_URL, explain
@@ -78,14 +85,14 @@ def page(
     request: Request, template: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     """Render a page with what the layout needs: the account, the CSRF token, the engine."""
-    app = station(request)
+    engine = runtime(request).engine.name
     account = getattr(request.state, "account", None)
     if getattr(request.state, "auth_via", "") != "session":
         account = None  # pages are for browser sessions; an API key signs no page in
     context.setdefault("account", account)
     context.setdefault("csrf", csrf_token(request) if account is not None else None)
-    context.setdefault("engine", app.engine.name)
-    context.setdefault("preview", app.engine.name == "preview")
+    context.setdefault("engine", engine)
+    context.setdefault("preview", engine == "preview")
     context.setdefault("path", request.url.path)
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from ....core.db import utcnow
 from ....core.errors import InsufficientPoints, StationError
-from ....workflows.app import App
 from ....workflows.make_image import Alternative
+from ....workflows.services import Services
 
 GET_POINTS_URL = "/buy"
 
@@ -48,7 +48,7 @@ def short_of(exc: StationError) -> InsufficientPoints | None:
     return exc if isinstance(exc, InsufficientPoints) else None
 
 
-async def explain(app: App, account_id: str, exc: InsufficientPoints) -> Short:
+async def explain(app: Services, account_id: str, exc: InsufficientPoints) -> Short:
     """The way forward for a refused request (the error's details: quote, available,
     alternatives)."""
     details = exc.details
@@ -58,7 +58,7 @@ async def explain(app: App, account_id: str, exc: InsufficientPoints) -> Short:
     return await _with_refill(app, account_id, points, available, alternatives)
 
 
-async def _with_refill(app: App, account_id: str, points: int, available: int,
+async def _with_refill(app: Services, account_id: str, points: int, available: int,
                        alternatives: list[Option]) -> Short:
     policy = app.account.policy
     balance = await app.account.ledger.balance(account_id)

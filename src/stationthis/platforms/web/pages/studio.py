@@ -23,7 +23,7 @@ from ....core.tools import Tool
 from ....core.users import Account
 from ....workflows.make_image import Request as MakeRequest
 from ....workflows.settings import PARAM_KEYS
-from ..auth import optional_account, station
+from ..auth import optional_account, runtime, station
 from ..errors import status_of
 from .common import PageRoute, SignedIn, form_of, page, redirect, text
 from .feed import feed, tile_of, ui_tools
@@ -249,7 +249,7 @@ async def _results(request: Request, account: Account, job: Job) -> dict[str, An
 
 
 async def _health(request: Request) -> dict[str, Any]:
-    app = station(request)
+    app = runtime(request)  # the status of the process itself
     engine = await app.engine.health()
     try:
         async with app.db.read() as conn:
