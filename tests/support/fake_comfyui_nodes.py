@@ -14,6 +14,9 @@ JSON = dict[str, Any]
 DEFAULT_MODELS: dict[str, list[str]] = {
     "checkpoints": ["v1-5-pruned-emaonly.safetensors"],
     "upscale_models": ["RealESRGAN_x4plus.pth"],
+    "controlnet": ["control_v11p_sd15_canny.pth"],
+    "clip_vision": ["clip_vision_vit_l14.safetensors"],
+    "style_models": ["t2iadapter_style_sd14v1.pth"],
 }
 # Folder names a stock ComfyUI lists under GET /models (models given to the fake are added).
 MODEL_FOLDERS = [
@@ -127,6 +130,36 @@ def default_object_info(models: dict[str, list[str]]) -> JSON:
               module="comfy_extras.nodes_upscale_model"),
         _node("SaveImageWebsocket", "SaveImageWebsocket", "api node/image", {"images": _IMAGE},
               output_node=True, module="custom_nodes.websocket_image_save"),
+        # outpaint (zoom out, pan) and reference images (ControlNet, style model): stock nodes
+        _node("ImagePadForOutpaint", "Pad Image for Outpainting", "image", {
+            "image": _IMAGE, "left": _int(0, 0, 16384), "top": _int(0, 0, 16384),
+            "right": _int(0, 0, 16384), "bottom": _int(0, 0, 16384),
+            "feathering": _int(40, 0, 16384)}, ["IMAGE", "MASK"]),
+        _node("VAEEncodeForInpaint", "VAE Encode (for Inpainting)", "latent/inpaint", {
+            "pixels": _IMAGE, "vae": ["VAE"], "mask": ["MASK"],
+            "grow_mask_by": _int(6, 0, 64)}, ["LATENT"]),
+        _node("Canny", "Canny", "image/preprocessors", {
+            "image": _IMAGE, "low_threshold": _float(0.4, 0.01, 0.99),
+            "high_threshold": _float(0.8, 0.01, 0.99)}, _IMAGE, module="comfy_extras.nodes_canny"),
+        _node("ControlNetLoader", "Load ControlNet Model", "loaders",
+              {"control_net_name": [list(models.get("controlnet", []))]}, ["CONTROL_NET"]),
+        _node("ControlNetApplyAdvanced", "Apply ControlNet", "conditioning/controlnet", {
+            "positive": ["CONDITIONING"], "negative": ["CONDITIONING"],
+            "control_net": ["CONTROL_NET"], "image": _IMAGE, "strength": _float(1.0, 0.0, 10.0),
+            "start_percent": _float(0.0, 0.0, 1.0, 0.001),
+            "end_percent": _float(1.0, 0.0, 1.0, 0.001)}, ["CONDITIONING", "CONDITIONING"]),
+        _node("CLIPVisionLoader", "Load CLIP Vision", "loaders",
+              {"clip_name": [list(models.get("clip_vision", []))]}, ["CLIP_VISION"]),
+        _node("CLIPVisionEncode", "CLIP Vision Encode", "conditioning", {
+            "clip_vision": ["CLIP_VISION"], "image": _IMAGE, "crop": [["center", "none"]]},
+            ["CLIP_VISION_OUTPUT"]),
+        _node("StyleModelLoader", "Load Style Model", "loaders",
+              {"style_model_name": [list(models.get("style_models", []))]}, ["STYLE_MODEL"]),
+        _node("StyleModelApply", "Apply Style Model", "conditioning/style_model", {
+            "conditioning": ["CONDITIONING"], "style_model": ["STYLE_MODEL"],
+            "clip_vision_output": ["CLIP_VISION_OUTPUT"],
+            "strength": _float(1.0, 0.0, 10.0, 0.001),
+            "strength_type": [["multiply", "attn_bias"]]}, ["CONDITIONING"]),
     ]
     return {node["name"]: node for node in nodes}
 

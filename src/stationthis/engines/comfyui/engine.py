@@ -180,7 +180,7 @@ class ComfyUIEngine:
         if not job.graph:
             raise EngineFailed(f"the tool {job.tool!r} has no ComfyUI workflow")
         needed = required_models(job.graph)
-        nodes = training.needed_nodes(job)
+        nodes = needed_nodes(job)
         tried = list(exclude)
         while True:
             server = await self.pool.choose(needed, exclude=tried, nodes=nodes)
@@ -392,3 +392,16 @@ def _media_type(filename: str) -> str:
     suffix = filename.rsplit(".", 1)[-1].lower()
     return {"jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}.get(
         suffix, "image/png")
+
+
+def needed_nodes(job: JobSpec) -> dict[str, str]:
+    """Every node class the job's graph uses and what it is needed for, where the graph says
+    (a node's ``_meta.title``): a server that lacks one is not chosen, and when none has it
+    the job is refused by name before it runs (nothing is charged)."""
+    needed: dict[str, str] = {}
+    for node in (job.graph or {}).values():
+        title = (node.get("_meta") or {}).get("title")
+        needed.setdefault(str(node.get("class_type")), str(title or ""))
+    for name in training.needed_nodes(job):
+        needed[name] = "training: ComfyUI's built-in training nodes, as in 0.3.75"
+    return needed

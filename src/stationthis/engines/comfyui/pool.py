@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,9 @@ MODEL_INPUTS = {
     "LoraLoader": ("lora_name", "loras"),
     "LoraLoaderModelOnly": ("lora_name", "loras"),
     "VAELoader": ("vae_name", "vae"),
+    "ControlNetLoader": ("control_net_name", "controlnet"),
+    "CLIPVisionLoader": ("clip_name", "clip_vision"),
+    "StyleModelLoader": ("style_model_name", "style_models"),
 }
 
 
@@ -154,7 +157,7 @@ class ServerPool:
         nodes: Iterable[str] = (),
     ) -> Server:
         """The least-loaded healthy server that has every model ``needed`` (and every node
-        class in ``nodes``)."""
+        class in ``nodes``; a mapping also says what each is needed for)."""
         async with self._lock:
             await self.refresh()
             skip = {s.url for s in exclude}
@@ -174,10 +177,10 @@ class ServerPool:
                 if not capable:
                     lacking = next(n for n in wanted_nodes
                                    if any(n not in (s.object_info or {}) for s in healthy))
+                    purpose = nodes.get(lacking) if isinstance(nodes, Mapping) else None
+                    why = f" (needed for {purpose})" if purpose else ""
                     raise EngineFailed(
-                        f"no ComfyUI server has the node {lacking!r} this job needs "
-                        "(training needs ComfyUI's built-in training nodes, as in 0.3.75); "
-                        "nothing was charged"
+                        f"this server lacks the node {lacking!r}{why}; nothing was charged"
                     )
                 healthy = capable
             fits: list[Server] = []
