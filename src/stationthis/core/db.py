@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from . import sqlite_driver
 from .sqlite_writer import SqliteWriter
 from .text import load_json
 
@@ -42,7 +43,10 @@ class Database:
         # load_json: a lone surrogate stored before the edges refused them reads back as U+FFFD
         kwargs: dict[str, Any] = {"echo": echo, "json_deserializer": load_json}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 60}
+            # check_same_thread off: the writer's statements run in the event loop's thread
+            # (core/sqlite_driver.py) on a connection aiosqlite opened in its own.
+            kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
+            kwargs["module"] = sqlite_driver.dbapi()  # one thread hop per statement
             if ":memory:" in url or url.endswith("://"):
                 raise ValueError("use a SQLite file, not :memory: (several connections share it)")
         else:

@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import TextClause, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import Database, as_utc, utcnow
@@ -31,6 +29,36 @@ from .schema import accounts, ledger
 
 ALLOWANCE = "allowance"
 CREDIT = "credit"
+_ROW_COLUMNS = ("account_id", "kind", "bucket", "amount", "ref", "idem_key", "memo", "charged",
+                "created_at")  # what Ledger._row gives
+_INSERTS: dict[int, TextClause] = {}  # ledger-row INSERTs by row count
+
+# The hot statements, built once: a statement built per call costs more Python than SQLite
+# spends running it (its expressions, then its cache key).
+_LOCK = select(accounts).where(accounts.c.id == bindparam("account_id")).with_for_update()
+_REF_ROWS = (
+    select(ledger.c.account_id, ledger.c.kind, ledger.c.bucket, ledger.c.amount,
+           ledger.c.charged, accounts.c.merged_into)
+    .join(accounts, accounts.c.id == ledger.c.account_id)
+    .where(ledger.c.ref == bindparam("ref"))
+)
+_MOVE = (
+    update(accounts).where(accounts.c.id == bindparam("account_id"))
+    .values(allowance_balance=accounts.c.allowance_balance + bindparam("allowance"),
+            credit_balance=accounts.c.credit_balance + bindparam("credit"))
+)
+
+
+def _insert_rows(count: int) -> TextClause:
+    """``INSERT … ON CONFLICT (idem_key) DO NOTHING RETURNING id`` for ``count`` rows, in
+    the SQL SQLite and PostgreSQL share, its parameters typed by their columns."""
+    names = [[f"{c}_{i}" for c in _ROW_COLUMNS] for i in range(count)]
+    values = ", ".join("(" + ", ".join(f":{n}" for n in row) + ")" for row in names)
+    return text(
+        f"INSERT INTO ledger ({', '.join(_ROW_COLUMNS)}) VALUES {values} "
+        "ON CONFLICT (idem_key) DO NOTHING RETURNING id"
+    ).bindparams(*[bindparam(n, type_=ledger.c[c].type)
+                   for row in names for n, c in zip(row, _ROW_COLUMNS, strict=True)])
 
 
 @dataclass(frozen=True)
@@ -244,12 +272,7 @@ class Ledger:
 
     async def _state(self, conn: AsyncConnection, ref: str) -> _RefState | None:
         """Everything settle and release need about ``ref``, in one read."""
-        rows = (await conn.execute(
-            select(ledger.c.account_id, ledger.c.kind, ledger.c.bucket, ledger.c.amount,
-                   ledger.c.charged, accounts.c.merged_into)
-            .join(accounts, accounts.c.id == ledger.c.account_id)
-            .where(ledger.c.ref == ref)
-        )).all()
+        rows = (await conn.execute(_REF_ROWS, {"ref": ref})).all()
         holds = [r for r in rows if r.kind == "hold"]
         if not holds:
             return None
@@ -304,24 +327,21 @@ class Ledger:
     async def _insert(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> bool:
         """Insert ledger rows in one statement; False (and nothing written) when their
         idempotency keys were used before."""
-        insert_ = sqlite_insert if self.db.is_sqlite else pg_insert
-        done = await conn.execute(
-            insert_(ledger).values(rows).on_conflict_do_nothing(index_elements=["idem_key"])
-            .returning(ledger.c.id)
-        )
+        statement = _INSERTS.get(len(rows))
+        if statement is None:  # one statement per row count, bound by name: compiled once
+            # (SQLAlchemy's ON CONFLICT constructs have no cache key: compiled every time)
+            statement = _insert_rows(len(rows))
+            _INSERTS[len(rows)] = statement
+        params = {f"{c}_{i}": row[c] for i, row in enumerate(rows) for c in _ROW_COLUMNS}
+        done = await conn.execute(statement, params)
         return bool(done.all())
 
     async def _move(self, conn: AsyncConnection, account_id: str, allowance: int,
                     credit: int) -> None:
         """Move an account's cached balances by these amounts (one UPDATE, or none)."""
-        values: dict[Any, Any] = {}
-        if allowance:
-            values[accounts.c.allowance_balance] = accounts.c.allowance_balance + allowance
-        if credit:
-            values[accounts.c.credit_balance] = accounts.c.credit_balance + credit
-        if values:
-            await conn.execute(update(accounts).where(accounts.c.id == account_id)
-                               .values(values))
+        if allowance or credit:
+            await conn.execute(_MOVE, {"account_id": account_id, "allowance": allowance,
+                                       "credit": credit})
 
     async def _append(
         self, conn: AsyncConnection, account_id: str, kind: str, bucket: str, amount: int,
@@ -350,11 +370,7 @@ class Ledger:
                 for account_id in sorted(set(account_ids))}
 
     async def _lock(self, conn: AsyncConnection, account_id: str):  # type: ignore[no-untyped-def]
-        row = (
-            await conn.execute(
-                select(accounts).where(accounts.c.id == account_id).with_for_update()
-            )
-        ).one_or_none()
+        row = (await conn.execute(_LOCK, {"account_id": account_id})).one_or_none()
         if row is None:
             raise NotFound("no such account")
         return row

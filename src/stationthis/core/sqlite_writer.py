@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .sqlite_driver import set_inline
+
 log = logging.getLogger(__name__)
 
 
@@ -115,11 +117,16 @@ class SqliteWriter:
         if self._conn is None:
             conn = await self.engine.connect()
             await conn.execution_options(stationthis_write=True)
+            # Statements in this thread, no trip each (core/sqlite_driver.py); BEGIN and
+            # COMMIT still go to the driver's thread.
+            set_inline((await conn.get_raw_connection()).dbapi_connection, True)
             self._conn = conn
         return self._conn
 
     async def _drop_connection(self) -> None:
         if self._conn is not None:
+            with contextlib.suppress(Exception):
+                set_inline((await self._conn.get_raw_connection()).dbapi_connection, False)
             with contextlib.suppress(Exception):
                 await self._conn.close()
             self._conn = None
@@ -147,19 +154,20 @@ class SqliteWriter:
                 item = self._queue.popleft()
                 if item.abandoned:
                     continue
-                savepoint = await conn.begin_nested()
+                await conn.exec_driver_sql("SAVEPOINT write")
                 if item.turn.done():  # its caller was cancelled while we began
-                    await savepoint.rollback()
+                    await conn.exec_driver_sql("RELEASE write")
                     continue
                 count += 1
                 ran.append(item)
                 item.turn.set_result(conn)
                 keep = await asyncio.shield(item.done)
                 if keep:
-                    await savepoint.commit()
+                    await conn.exec_driver_sql("RELEASE write")
                     kept.append(item)
                 else:
-                    await savepoint.rollback()
+                    await conn.exec_driver_sql("ROLLBACK TO write")
+                    await conn.exec_driver_sql("RELEASE write")
             await transaction.commit()
             self.stats.transactions += 1
             self.stats.writes += len(kept)

@@ -1,0 +1,163 @@
+"""aiosqlite for SQLAlchemy, one thread hop per statement.
+
+SQLAlchemy's aiosqlite adapter makes three or four trips to aiosqlite's thread for every
+statement (open a cursor, execute, fetch the rows, close the cursor); each trip wakes that
+thread and then the event loop. Here a statement is one trip: a function run in aiosqlite's
+thread opens the cursor, executes, fetches every row and closes it. Profiles of the write
+paths (docs/benchmarks.md) showed the event loop and aiosqlite's thread both mostly idle,
+waiting on each other: the hops were the cost.
+
+``dbapi()`` is passed to ``create_async_engine(module=...)``; nothing else changes.
+
+A connection marked ``inline`` (the one writer's, core/sqlite_writer.py) runs its statements
+in the calling thread, with no trip at all, except ``BEGIN``, which may wait for another
+process's lock, and commit and rollback (a commit may checkpoint the WAL): those still go to
+aiosqlite's thread. Inside a write transaction nothing waits for a lock, so a statement
+blocks the event loop only for its own work (microseconds for the app's one-row writes; a
+bulk statement should be split).
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
+from sqlalchemy.util import await_
+
+_Outcome = tuple[Any, list[Any], int, Any]  # description, rows, rowcount, lastrowid
+
+
+def _run(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
+    """In aiosqlite's thread: the whole statement, its rows included."""
+    cursor = conn.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
+    _adapt_connection: Any
+    """A buffered cursor: every row is fetched in the statement's one trip."""
+
+    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection) -> None:
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = None  # type: ignore[assignment]  # no aiosqlite cursor is opened
+        self._soft_closed_memoized = {}  # type: ignore[assignment]
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: Any = None
+        self._arraysize = 1
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> Any:
+        return self._lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
+
+    async def _async_soft_close(self) -> None:
+        return None  # nothing is open between trips
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        try:
+            if self._adapt_connection.inline and not operation.startswith("BEGIN"):
+                return await_(self._here(operation, parameters, False))
+            return await_(self._trip(operation, parameters, False))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        try:
+            if self._adapt_connection.inline:
+                return await_(self._here(operation, seq_of_parameters, True))
+            return await_(self._trip(operation, seq_of_parameters, True))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    async def _trip(self, operation: Any, parameters: Any, many: bool) -> None:
+        connection: Any = self._connection
+        async with self._adapt_connection._execute_mutex:
+            outcome: _Outcome = await connection._execute(
+                _run, connection._conn, operation, parameters, many
+            )
+        self._description, rows, self._rowcount, self._lastrowid = outcome
+        self._rows = collections.deque(rows)
+
+    async def _here(self, operation: Any, parameters: Any, many: bool) -> None:
+        # A coroutine that never suspends: SQLAlchemy's async connection expects each
+        # statement to await something.
+        outcome = _run(self._connection._conn, operation, parameters, many)
+        self._description, rows, self._rowcount, self._lastrowid = outcome
+        self._rows = collections.deque(rows)
+
+    def nextset(self) -> None:
+        return None
+
+    def setinputsizes(self, *inputsizes: Any) -> None:
+        return None
+
+
+class _Connection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ("inline",)
+    _cursor_cls = OneHopCursor  # type: ignore[assignment]
+    _adapt_connection: Any
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.inline = False  # statements in the caller's thread (the writer's connection)
+
+
+class _Dbapi(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        adapted = super().connect(*arg, **kw)
+        return _Connection(self, adapted._connection)
+
+
+def dbapi() -> Any:
+    """The DBAPI module for ``create_async_engine(..., module=dbapi())``."""
+    return _Dbapi(aiosqlite, sqlite3)
+
+
+def set_inline(dbapi_connection: Any, inline: bool) -> bool:
+    """Run this connection's statements in the calling thread (True) or in aiosqlite's.
+    False when the connection is not one of ours (nothing changes then)."""
+    if not isinstance(dbapi_connection, _Connection):
+        return False
+    dbapi_connection.inline = inline
+    return True
