@@ -254,9 +254,15 @@ class Settings(BaseSettings):
     telegram_trigger: str | None = Field(
         None, description="prefix of a plain prompt in groups (default: @<bot username>)"
     )
-    telegram_rate_burst: int = Field(8, ge=1, description="commands a user may send at once")
+    telegram_rate_burst: int = Field(
+        12, ge=1, description="jobs a user may start at once (an uploaded image counts ¼)"
+    )
     telegram_rate_per_minute: float = Field(
-        30.0, gt=0, description="sustained commands per user and minute"
+        30.0, gt=0, description="sustained job starts per user and minute"
+    )
+    telegram_flood_burst: int = Field(
+        60, ge=1, description="messages and button presses a user may send at once "
+        "(refilled over a minute): only a flood meets it"
     )
     telegram_edit_interval: float = Field(
         1.0, ge=0, description="seconds between progress edits in one chat"
@@ -271,9 +277,15 @@ class Settings(BaseSettings):
     discord_api_url: str = Field(
         "https://discord.com/api/v10", description="Discord REST API base URL"
     )
-    discord_rate_burst: int = Field(8, ge=1, description="commands a Discord user may send at once")
+    discord_rate_burst: int = Field(
+        12, ge=1, description="jobs a Discord user may start at once (an image added counts ¼)"
+    )
     discord_rate_per_minute: float = Field(
-        30.0, gt=0, description="sustained commands per Discord user and minute"
+        30.0, gt=0, description="sustained job starts per Discord user and minute"
+    )
+    discord_flood_burst: int = Field(
+        60, ge=1, description="commands and button presses a Discord user may send at once "
+        "(refilled over a minute): only a flood meets it"
     )
     discord_edit_interval: float = Field(
         1.0, ge=0, description="seconds between progress edits of one Discord response"

@@ -18,6 +18,7 @@ from stationthis.core.db import Database
 from stationthis.core.ratelimit import Limits, LocalLimits, PaceLimits
 from stationthis.core.redis_limits import RedisLimits
 from stationthis.core.throttle import Allowed, Refused
+from stationthis.platforms.chat.limits import START, UPLOAD, ChatLimits
 from tests.support.redis import RedisServer
 from tests.support.scripted import ScriptedEngine
 
@@ -115,6 +116,36 @@ async def test_a_chat_limiter_allows_a_burst_then_tells_the_user_once(limits: Li
     assert [v.warn for v in verdicts[3:]] == [True, False]  # a flood is answered once
     assert 1.5 <= verdicts[3].retry_after <= 2.0  # one token at 0.5/s
     assert (await limiter.take("43")).allowed  # per key
+
+
+async def test_a_chat_limiter_takes_what_an_action_costs(limits: Limits) -> None:
+    # the work allowance of chat/limits.py: 3 job starts; an upload costs a quarter
+    limiter = limits.chat_limiter("telegram:1:work", 3, 0.01)
+    uploads = [await limiter.take("42", 0.25) for _ in range(8)]  # two starts' worth
+    assert all(v.allowed for v in uploads)
+    assert (await limiter.take("42", 1.0)).allowed
+    refused = await limiter.take("42", 1.0)
+    assert not refused.allowed and refused.warn
+    assert 99 <= refused.retry_after <= 100  # one whole start at 0.01/s
+    assert not (await limiter.take("42", 0.25)).allowed  # a refusal took nothing, none left
+    dear = limits.chat_limiter("telegram:1:dear", 2, 0.01)
+    assert (await dear.take("42", 5.0)).allowed  # dearer than the bucket: a full one pays
+
+
+async def test_chat_allowances_are_shared_between_processes(
+        redis_limits: RedisLimits, db: Database, redis_url: str) -> None:
+    other = RedisLimits(db, redis_url)  # a second process of the same bot
+    try:
+        one, two = (ChatLimits(limits, "telegram:1", burst=2, per_minute=0.6, flood_burst=5)
+                    for limits in (redis_limits, other))
+        starts = [await (one if n % 2 else two).spend("42", START) for n in range(3)]
+        uploads = [await (one if n % 2 else two).spend("43", UPLOAD) for n in range(9)]
+        reads = [await (one if n % 2 else two).message("42") for n in range(6)]
+    finally:
+        await other.close()
+    assert [v.allowed for v in starts] == [True, True, False]
+    assert sum(v.allowed for v in uploads) == 8  # two starts' worth, across both
+    assert [v.allowed for v in reads] == [True] * 5 + [False]  # reads: the flood cap only
 
 
 async def test_chat_buckets_are_shared_between_processes(redis_limits: RedisLimits,

@@ -18,7 +18,7 @@ ALICE = Member("111", "alice")
 
 @pytest.fixture
 async def env(make_settings: Callable[..., Settings]) -> AsyncIterator[Env]:
-    async with discord_env(make_settings, ScriptedEngine(), discord_rate_burst=3) as found:
+    async with discord_env(make_settings, ScriptedEngine(), discord_flood_burst=3) as found:
         yield found
 
 

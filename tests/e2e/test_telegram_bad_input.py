@@ -95,7 +95,7 @@ async def test_a_flood_of_commands_is_answered_once_and_dropped(
     fake: FakeTelegram, make_settings: Callable[..., Settings]
 ) -> None:
     alice, bob = fake.user(1502), fake.user(1503)
-    async with run_bot(fake, make_settings, engine=ScriptedEngine(), telegram_rate_burst=3,
+    async with run_bot(fake, make_settings, engine=ScriptedEngine(), telegram_flood_burst=3,
                        telegram_rate_per_minute=1):
         for _ in range(8):
             fake.send_text(alice, "/help")

@@ -94,11 +94,12 @@ def test_history_and_status_lines() -> None:
 def test_short_of_points_with_and_without_alternatives() -> None:
     quote = Quote("make", {}, 30, 20, [Alternative("512×512", {}, 15)])
     assert chat.short_of_points(quote) == (
-        "That costs 30 points; 20 are available.\nThese would fit:\n• 512×512: 15 points\n"
+        "That costs 30 points; 20 are available (10 short).\nThese would fit:\n"
+        "• 512×512: 15 points\n"
         "Nothing was charged. See /balance for when the allowance refills.")
     training = TrainingQuote("d", {}, 500, 20)
     assert chat.short_of_points(training, balance="`/balance`") == (
-        "That costs 500 points; 20 are available.\n"
+        "That costs 500 points; 20 are available (480 short).\n"
         "Nothing was charged. See `/balance` for when the allowance refills.")
 
 

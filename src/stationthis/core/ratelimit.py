@@ -1,7 +1,8 @@
 """Chat rate limits and send pacing, as small ports with in-process defaults.
 
-``RateLimiter``: a per-key token bucket (a burst of ``capacity`` actions, then ``rate`` per
-second), used by platforms against floods of commands from one user. ``take`` is the port
+``RateLimiter``: a per-key token bucket (a burst of ``capacity`` tokens, then ``rate`` per
+second), used by platforms against floods from one user; an action may cost more or less
+than one token (``cost``: a job start 1, an upload a fraction). ``take`` is the port
 (``ChatLimiter``); the in-memory bucket is per process. ``redis_limits.RedisRateLimiter`` shares
 the buckets between processes when Redis is configured.
 
@@ -35,8 +36,8 @@ class Verdict:
 
 
 class ChatLimiter(Protocol):
-    async def take(self, key: str) -> Verdict:
-        """Take one token for ``key``; refused when its bucket is empty."""
+    async def take(self, key: str, cost: float = 1.0) -> Verdict:
+        """Take ``cost`` tokens for ``key``; refused (nothing taken) when it has fewer."""
         ...
 
 
@@ -58,24 +59,26 @@ class RateLimiter:
         self.remember = remember
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
-    async def take(self, key: str) -> Verdict:
-        if self.allow(key):
+    async def take(self, key: str, cost: float = 1.0) -> Verdict:
+        if self.allow(key, cost):
             return Verdict(True)
-        return Verdict(False, self.retry_after(key), self.first_refusal(key))
+        return Verdict(False, self.retry_after(key, cost), self.first_refusal(key))
 
-    def allow(self, key: str) -> bool:
-        """Take one token for ``key``; False when its bucket is empty."""
+    def allow(self, key: str, cost: float = 1.0) -> bool:
+        """Take ``cost`` tokens for ``key``; False (nothing taken) when it has fewer."""
         bucket = self._bucket(key)
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
+        cost = min(cost, self.capacity)  # a dear action still goes once the bucket is full
+        if bucket.tokens >= cost:
+            bucket.tokens -= cost
             bucket.warned = False
             return True
         return False
 
-    def retry_after(self, key: str) -> float:
-        """Seconds until ``key`` has a token again (0 when it has one now)."""
+    def retry_after(self, key: str, cost: float = 1.0) -> float:
+        """Seconds until ``key`` has ``cost`` tokens again (0 when it has them now)."""
         bucket = self._bucket(key)
-        return 0.0 if bucket.tokens >= 1 else (1 - bucket.tokens) / self.rate
+        cost = min(cost, self.capacity)
+        return 0.0 if bucket.tokens >= cost else (cost - bucket.tokens) / self.rate
 
     def first_refusal(self, key: str) -> bool:
         """True once per run of refusals, so a flood is answered once, not once per message."""

@@ -67,9 +67,11 @@ local n = tonumber(redis.call('GET', KEYS[1]))
 if n and n > 0 then redis.call('DECR', KEYS[1]) end
 return 0
 """
-# A token bucket in a hash (tokens, at, warned); returns {allowed, warn, "seconds to wait"}.
+# A token bucket in a hash (tokens, at, warned); ARGV[3] tokens are taken (at most the
+# capacity, as RateLimiter does). Returns {allowed, warn, "seconds to wait"}.
 _TAKE = """
 local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local cost = math.min(tonumber(ARGV[3] or '1'), capacity)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local b = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'warned')
@@ -80,10 +82,10 @@ else
   tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
 end
 local allowed, warn, wait = 0, 0, 0
-if tokens >= 1 then
-  tokens, allowed, warned = tokens - 1, 1, '0'
+if tokens >= cost then
+  tokens, allowed, warned = tokens - cost, 1, '0'
 else
-  wait = (1 - tokens) / rate
+  wait = (cost - tokens) / rate
   if warned ~= '1' then warn, warned = 1, '1' end
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now), 'warned', warned)
@@ -269,12 +271,13 @@ class RedisRateLimiter:
         self.rate = rate
         self.fallback = RateLimiter(capacity, rate)
 
-    async def take(self, key: str) -> Verdict:
+    async def take(self, key: str, cost: float = 1.0) -> Verdict:
         try:
             allowed, warn, wait = await self.link.script(
-                "take", [_key(f"rate:{self.name}", key)], [self.capacity, repr(self.rate)])
+                "take", [_key(f"rate:{self.name}", key)],
+                [self.capacity, repr(self.rate), repr(float(cost))])
         except RedisDown:
-            return await self.fallback.take(key)
+            return await self.fallback.take(key, cost)
         if int(allowed):
             return Verdict(True)
         return Verdict(False, float(wait), bool(int(warn)))

@@ -15,6 +15,7 @@ from ...workflows.app import App
 from ...workflows.commands import Command, Requester
 from ...workflows.make_image import Quote
 from .actions import action_of
+from .limits import START
 from .texts import error_text, queued_text, short_of_points
 from .turn import ChatTurn
 
@@ -27,7 +28,10 @@ SORRY = "Something went wrong on our side; nothing was charged."
 async def submit(turn: ChatTurn, app: App, build: Callable[[Requester], Command]
                  ) -> Job | None:
     """Offer the command (priced for whoever pays), post the status message, start the job
-    with that message as its reply address, then note its place in the queue."""
+    with that message as its reply address, then note its place in the queue. Refused
+    (nothing priced) while the speaker starts jobs faster than ``limits`` allow."""
+    if not await turn.allowed(START):
+        return None
     requester = Requester(await turn.user(), await turn.group())
     offer = await app.make_image.offer(build(requester))
     if not offer.fits:
@@ -48,6 +52,8 @@ async def submit(turn: ChatTurn, app: App, build: Callable[[Requester], Command]
 async def train(turn: ChatTurn, app: App, dataset_id: str,
                 options: dict[str, Any] | None = None) -> Job | None:
     """A training of one of the user's datasets, behind a status message like an image."""
+    if not await turn.allowed(START):
+        return None
     user = await turn.user()
     priced = await app.training.quote(user, dataset_id, options)
     if not priced.fits:

@@ -13,9 +13,10 @@ from typing import Any
 
 from ...core.datasets import Dataset, Readiness
 from ...core.errors import InsufficientPoints, StationError, TooManyJobs
+from ...core.jobs import Job
 from ...core.models import Model
 from ...core.notify import JobNotice
-from ...workflows.history import HistoryEntry
+from ...workflows.history import HistoryEntry, ReproCard
 from ...workflows.make_image import Quote
 from ...workflows.status import ActiveJob
 from ...workflows.training import TrainingQuote
@@ -101,6 +102,29 @@ def cancelled_text(count: int, released: int, stopping: int) -> str:
     return text
 
 
+def seed_text(job: Job, seeds: Sequence[int], *, one: bool = False) -> str:
+    """/seed: the seed of one image, or of each image of a job."""
+    prompt = str(job.params.get("prompt") or "")
+    what = f"{job.tool} {prompt[:40]!r}" if prompt else job.tool
+    if one or len(seeds) == 1:
+        head = f"🎲 Seed {seeds[0]}" + ("" if one else f" · {what}")
+    else:
+        head = f"🎲 Seeds of {what}: " + " · ".join(
+            f"{n}. {s}" for n, s in enumerate(seeds, start=1))
+    return f"{head}\nThe same prompt, settings and seed make the same image again."
+
+
+def card_text(card: ReproCard, images: int, state: str) -> str:
+    """/card: the reproducibility card of one image (or of a job without one yet)."""
+    if card.media_id is None:
+        note = f"(the job {state}: no image yet)"
+    elif images > 1:
+        note = f"(image {card.output_index + 1} of {images}; reply to another for its card)"
+    else:
+        note = ""
+    return "\n".join(line for line in (card.to_text(), note) if line)
+
+
 def history_line(entry: HistoryEntry) -> str:
     prompt = str(entry.params.get("prompt") or "")[:40]
     cost = f"{entry.cost} pts" if entry.cost is not None else entry.state
@@ -167,7 +191,9 @@ def alternative_lines(alternatives: Sequence[Any]) -> list[str]:
 
 
 def short_of_points(quote: Quote | TrainingQuote, balance: str = "/balance") -> str:
-    lines = [f"That costs {quote.points} points; {quote.available} are available."]
+    short = quote.points - quote.available
+    lines = [f"That costs {quote.points} points; {quote.available} are available "
+             f"({short} short)."]
     alternatives = getattr(quote, "alternatives", [])
     if alternatives:
         lines.append("These would fit:")

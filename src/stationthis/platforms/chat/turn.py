@@ -56,3 +56,9 @@ class ChatTurn(Protocol):
         """A refusal, where only the speaker sees it if the platform can; once a status
         message was posted, in place of it."""
         ...
+
+    async def allowed(self, cost: float) -> bool:
+        """Take work worth ``cost`` (``limits.START``, ``UPLOAD``) from the speaker's
+        allowance; when refused the speaker is told when to try again (``limits.busy_text``)
+        and the caller does nothing."""
+        ...

@@ -24,9 +24,10 @@ from ...core.text import invalid_text
 from ...workflows.app import App
 from ..chat.actions import action_of, code_of
 from ..chat.flows import STALE, button_refusal, image_action, is_image_action
+from ..chat.limits import ChatLimits, flood_text
 from . import render
 from .cook_watch import CookWatch
-from .handlers import account, generate, inpaint, settings, styles, train
+from .handlers import account, generate, inpaint, recall, settings, styles, train
 from .handlers import collections as colls
 from .handlers.buy import buy as _buy
 from .handlers.common import SORRY, Interaction, Station, error_text, run_guarded
@@ -59,6 +60,9 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
     "link": (account.link, "ephemeral"),
     "models": (account.models, "ephemeral"),
     "help": (account.help_, "ephemeral"),
+    "regen": (recall.regen, "public"),
+    "seed": (recall.seed, "ephemeral"),
+    "card": (recall.card, "ephemeral"),
     "train": (train.command, "ephemeral"),
     "collections": (colls.command, "ephemeral"),
     "buy": (_buy, "ephemeral"),  # the link in it is personal
@@ -83,8 +87,10 @@ class DiscordPlatform:
         self.verifier = Verifier(settings.discord_public_key)
         self.rest = DiscordRest(settings.discord_api_url, str(settings.discord_application_id),
                                 settings.discord_bot_token.get_secret_value())
-        self.station = Station(app, self.rest, app.limits.chat_limiter(
-            "discord", settings.discord_rate_burst, settings.discord_rate_per_minute / 60))
+        self.station = Station(app, self.rest, ChatLimits(
+            app.limits, "discord", burst=settings.discord_rate_burst,
+            per_minute=settings.discord_rate_per_minute,
+            flood_burst=settings.discord_flood_burst))
         self.notifier = DiscordNotifier(app, self.rest, pacer=app.limits.pacer(
             "discord", PaceLimits(settings.discord_edit_interval)))
         self.station.notifier = self.notifier
@@ -164,10 +170,10 @@ class DiscordPlatform:
         return not await self.replay.first_time(f"discord:{interaction_id}", ttl)
 
     async def _dispatch(self, ix: Interaction, kind: int) -> dict[str, Any]:
-        verdict = await self.station.limiter.take(ix.user_id) if ix.user_id else None
+        # The flood cap only; what costs is limited where it starts (Interaction.allowed).
+        verdict = await self.station.limiter.message(ix.user_id) if ix.user_id else None
         if verdict is not None and not verdict.allowed:
-            wait = max(1, round(verdict.retry_after))
-            return ephemeral(f"Slow down a little: try again in {wait}s.")
+            return ephemeral(flood_text(verdict))
         if invalid_text(ix.data) is not None:  # refused before anything reads or stores it
             return ephemeral(INVALID_TEXT)
         try:

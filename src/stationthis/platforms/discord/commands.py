@@ -67,6 +67,7 @@ def commands() -> list[dict[str, Any]]:
         command("models", "Your trained models"),
         command("help", "What StationThis can do"),
         *style_commands(),
+        *recall_commands(),
         command("buy", "Buy points (you pay by card on the web studio)"),
         command("train", "Datasets and trainings",
                 option(SUB, "create", "Create a dataset"),
@@ -116,6 +117,14 @@ def collections_command() -> dict[str, Any]:
             COLLECTION, option(STRING, "layout", "both (default), nft or captions", choices=[
                 {"name": n, "value": n} for n in ("both", "nft", "captions")])]),
     )
+
+
+def recall_commands() -> list[dict[str, Any]]:
+    which = option(INTEGER, "which", "1 = your last image job (default), 2 = the one before",
+                   min_value=1, max_value=50)
+    return [command("regen", "Your last image again with a new seed", which),
+            command("seed", "The seed(s) of your last image job", which),
+            command("card", "How to make your last image again exactly", which)]
 
 
 def style_commands() -> list[dict[str, Any]]:

@@ -107,6 +107,8 @@ def help_text() -> str:
         "`/upscale` · `/rmbg` — on an image you attach",
         "`/settings` — your defaults · `/server` — this server's defaults and who pays",
         "`/balance` · `/history` · `/status` · `/cancel` · `/link`",
+        "`/regen` · `/seed` · `/card` — your last image again, its seed, its recipe "
+        "(`which:2` for the one before)",
         "`/train create` — datasets and trainings · `/models` — your trained models",
         "`/collections` — collections: share them, cook pieces from traits, export",
         "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, "

@@ -18,6 +18,7 @@ from telegram.ext import Application
 from ...config import Settings
 from ...core.ratelimit import PaceLimits
 from ...workflows.app import App
+from ..chat.limits import ChatLimits
 from .handlers import DESCRIPTIONS, register
 from .handlers.common import Station
 from .notifier import TelegramNotifier
@@ -72,9 +73,10 @@ class TelegramPlatform:
             builder = builder.updater(None)
         self.application = builder.build()
         self.bot_id = settings.telegram_token.get_secret_value().split(":", 1)[0]
-        self.station = Station(app, app.limits.chat_limiter(
-            f"telegram:{self.bot_id}", settings.telegram_rate_burst,
-            settings.telegram_rate_per_minute / 60))
+        self.station = Station(app, ChatLimits(
+            app.limits, f"telegram:{self.bot_id}", burst=settings.telegram_rate_burst,
+            per_minute=settings.telegram_rate_per_minute,
+            flood_burst=settings.telegram_flood_burst))
         register(self.application, self.station)
         self.application.add_error_handler(_log_error)
         self.notifier = TelegramNotifier(

@@ -51,6 +51,8 @@ def help_text(username: str, trigger: str | None) -> str:
         "image: repaints that region",
         "/settings — your defaults; /settings steps 30, /settings size 1024x768",
         "/balance · /history · /status · /cancel",
+        "/regen · /seed · /card — your last image again, its seed, its recipe (or reply "
+        "with one to a result)",
         "/train create mydog — datasets and trainings; /train for more",
         "/models — your trained models",
         "/link — connect this account with the web or Discord",

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 
 from ....core.errors import StationError
-from ....core.ratelimit import ChatLimiter
 from ....core.users import Account, Identity
 from ....workflows.app import App
 from ...chat.flows import SORRY as SORRY
+from ...chat.limits import ChatLimits, busy_text
 from ...chat.texts import error_text as chat_error_text
 from .. import render
 from ..rest import DiscordError, DiscordRest, File
@@ -35,7 +35,7 @@ class Station:
 
     app: App
     rest: DiscordRest
-    limiter: ChatLimiter
+    limiter: ChatLimits
     http: httpx.AsyncClient | None = None  # downloads of attachments
     notifier: Any = None  # DiscordNotifier: the queue note goes through its per-response lock
 
@@ -185,6 +185,15 @@ class Interaction:
             await rest.followup(self.token, render.message(text, ephemeral=True))
         except (DiscordError, httpx.HTTPError) as exc:
             log.info("could not tell the user about an error: %s", type(exc).__name__)
+
+    async def allowed(self, cost: float) -> bool:
+        """Every refusal is told: each interaction must be answered anyway."""
+        if not self.user_id:
+            return True
+        verdict = await self.station.limiter.spend(self.user_id, cost)
+        if not verdict.allowed:
+            await self.fail(busy_text(verdict, cost))
+        return verdict.allowed
 
 
 def error_text(exc: StationError) -> str:

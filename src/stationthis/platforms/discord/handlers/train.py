@@ -10,6 +10,7 @@ from ....core.datasets import Dataset
 from ....core.errors import InvalidInput, NotFound
 from ....core.users import Account
 from ...chat import flows
+from ...chat.limits import UPLOAD
 from .. import render
 from ..ids import unpack
 from .common import Interaction
@@ -59,6 +60,8 @@ async def add(ix: Interaction) -> None:
     if not items:
         raise InvalidInput("Attach at least one image (image1 … image10).")
     text = str(options.get("caption") or "").strip() or None
+    if not await ix.allowed(UPLOAD * len(items)):
+        return
     batch = [(await download(ix, item), text) for item in items]
     added = await ix.app.datasets.add_images(user.id, ds.id, batch)
     ds = await ix.app.datasets.get(user.id, ds.id)

@@ -14,9 +14,21 @@ from telegram.ext import (
 )
 
 from ....core.text import invalid_text
-from . import account, buttons, collections, cook, generate, payments, settings, train, web
-from . import inpaint
-from . import styles
+from ...chat.limits import flood_text
+from . import (
+    account,
+    buttons,
+    collections,
+    cook,
+    generate,
+    inpaint,
+    payments,
+    recall,
+    settings,
+    styles,
+    train,
+    web,
+)
 from .common import Ctx, Station, answer, in_group, station
 
 COMMANDS = {
@@ -28,6 +40,7 @@ COMMANDS = {
     "web": web.web, "collections": collections.collections,
     "collection": collections.collection, "cook": cook.cook, "inpaint": inpaint.inpaint,
     "styles": styles.styles, "style": styles.style,
+    "regen": recall.regen, "seed": recall.seed, "card": recall.card,
 }
 DESCRIPTIONS = {
     "make": "make an image: /make a red fox", "effect": "restyle a photo (reply to it)",
@@ -42,6 +55,9 @@ DESCRIPTIONS = {
     "inpaint": "repaint a region: a mask's caption, replying to the image",
     "styles": "your saved styles and wildcard lists",
     "style": "save a style: /style noir = film noir, {prompt}",
+    "regen": "your last image again, new seed (or reply to a result)",
+    "seed": "the seed of your last image (or reply to a result)",
+    "card": "how to make your last image again exactly (or reply to a result)",
     "buy": payments.DESCRIPTION,
     "help": "what I can do",
 }
@@ -73,13 +89,18 @@ def register(application: Application, bot: Station) -> None:  # type: ignore[ty
 
 
 async def _rate_limit(update: Update, context: Ctx) -> None:
-    """Per-user token bucket; the items of one album count once. Over the limit the user
-    is told once, and the update is dropped before any handler runs."""
+    """The flood cap (``chat/limits.py``): every message and button press of a user counts
+    one, the items of an album once, group chatter not meant for the bot not at all. What
+    costs is limited again where it starts (``TelegramTurn.allowed``). Over the cap the user
+    is told once when to try again, and the update is dropped before any handler runs."""
     user = update.effective_user
     if user is None:
         return
     bot = station(context)
     message = update.effective_message
+    if update.callback_query is None and in_group(update) and message is not None and (
+            message.text and not _for_us(message.text, context)):
+        return
     group_id = message.media_group_id if message is not None else None
     seen = bot.seen_albums
     if group_id is not None:
@@ -88,16 +109,15 @@ async def _rate_limit(update: Update, context: Ctx) -> None:
         seen[group_id] = None
         if len(seen) > _SEEN_ALBUMS:
             seen.popitem(last=False)
-    verdict = await bot.limiter.take(str(user.id))
+    verdict = await bot.limiter.message(str(user.id))
     if verdict.allowed:
         return
-    if verdict.warn:
-        wait = max(1, round(verdict.retry_after))
-        text = f"Slow down a little — try again in {wait}s."
-        if update.callback_query is not None:
-            await update.callback_query.answer(text, show_alert=True)
-        else:
-            await answer(update, text)
+    query = update.callback_query
+    if query is not None:  # always answered, so the button stops spinning
+        await query.answer(flood_text(verdict) if verdict.warn else None,
+                           show_alert=verdict.warn)
+    elif verdict.warn:
+        await answer(update, flood_text(verdict))
     raise ApplicationHandlerStop
 
 

@@ -16,10 +16,10 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from ....core.errors import StationError
-from ....core.ratelimit import ChatLimiter
 from ....core.users import Account, Identity
 from ....workflows.app import App
 from ...chat.flows import SORRY
+from ...chat.limits import ChatLimits, busy_text
 from ...chat.texts import error_text as error_text
 from .. import render
 
@@ -35,7 +35,7 @@ class Station:
     """The platform's state shared by the handlers (no per-user state lives here)."""
 
     app: App
-    limiter: ChatLimiter
+    limiter: ChatLimits
     trigger: str | None = None  # plain-prompt prefix in groups
     username: str = ""
     albums: dict[str, Any] = field(default_factory=dict)  # media_group_id -> pending album
@@ -163,3 +163,14 @@ class TelegramTurn:
             await self._status.edit_text(text)
         else:
             await answer(self.update, text)
+
+    async def allowed(self, cost: float) -> bool:
+        """A run of refusals is answered once: Telegram needs no answer to each message,
+        and a flood answered in full would only flood the chat back."""
+        tg = self.update.effective_user
+        if tg is None:
+            return True
+        verdict = await station(self.context).limiter.spend(str(tg.id), cost)
+        if not verdict.allowed and verdict.warn:
+            await self.fail(busy_text(verdict, cost))
+        return verdict.allowed

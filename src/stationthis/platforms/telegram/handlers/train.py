@@ -14,6 +14,7 @@ from ....core.datasets import Dataset
 from ....core.errors import InvalidInput, NotFound
 from ....core.users import Account
 from ...chat import flows
+from ...chat.limits import UPLOAD
 from .. import render
 from . import inpaint
 from .common import Ctx, TelegramTurn, answer, guarded, station, user_of
@@ -118,6 +119,8 @@ async def _add(update: Update, context: Ctx, user: Account, ds: Dataset,
         raise InvalidInput(f"{len(items)} images do not fit: {ds.name} has {free} free slot"
                            f"{'s' if free != 1 else ''} of {app.datasets.max_images}. "
                            "Nothing was added.")
+    if not await TelegramTurn(update, context).allowed(UPLOAD * len(items)):
+        return
     batch = [(await download(message, context), caption) for message, caption in items]
     await app.datasets.add_images(user.id, ds.id, batch)
     fresh = await app.datasets.get(user.id, ds.id)
