@@ -41,6 +41,8 @@ for _name, _command in (
     ("upscale", images.upscale),
     ("rmbg", images.rmbg),
     ("inpaint", inpaint.inpaint),
+    ("zoom-out", images.zoom_out),
+    ("pan", images.pan),
     ("rerun", images.rerun),
     ("upload", images.upload),
     ("history", history.history),

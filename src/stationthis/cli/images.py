@@ -1,5 +1,6 @@
 """``stationthis make`` and the actions on what it made: ``regen``, ``vary``, ``tweak``,
-``upscale``, ``rmbg``, ``rerun``, and ``upload`` to bring an image of one's own."""
+``upscale``, ``rmbg``, ``zoom-out``, ``pan``, ``rerun``, and ``upload`` to bring an image of
+one's own."""
 
 from __future__ import annotations
 
@@ -213,6 +214,35 @@ def rmbg(
            lambda app, me, chat: app.again.quote_remove_background(me, media, group=chat),
            lambda app, me, chat: app.again.remove_background(me, media, group=chat,
                                                              reply=CLI_REPLY))
+
+
+def zoom_out(
+    media: Annotated[str, typer.Argument(help="image id: an output or an upload")],
+    factor: Annotated[float, typer.Option(help="the result's size: 1.5 or 2 times (up to 4)")
+                      ] = 1.5,
+    user: UserOpt = "local", group: GroupOpt = None, dry_run: DryRunOpt = False,
+    out: OutOpt = None,
+) -> None:
+    """Zoom out: the image centred on a larger canvas, the border painted from its prompt."""
+    _again(user, group, dry_run, out, f"zoom out ×{factor:g} of {media}",
+           lambda app, me, chat: app.again.quote_zoom_out(me, media, factor, group=chat),
+           lambda app, me, chat: app.again.zoom_out(me, media, factor, group=chat,
+                                                    reply=CLI_REPLY))
+
+
+def pan(
+    media: Annotated[str, typer.Argument(help="image id: an output or an upload")],
+    direction: Annotated[str, typer.Argument(help="left, up, right or down")],
+    share: Annotated[float, typer.Option(help="how much is added: a share of the image's size")
+                     ] = 0.5,
+    user: UserOpt = "local", group: GroupOpt = None, dry_run: DryRunOpt = False,
+    out: OutOpt = None,
+) -> None:
+    """Pan: the image extended on one side, the new part painted from its prompt."""
+    _again(user, group, dry_run, out, f"pan {direction} of {media}",
+           lambda app, me, chat: app.again.quote_pan(me, media, direction, share, group=chat),
+           lambda app, me, chat: app.again.pan(me, media, direction, share, group=chat,
+                                               reply=CLI_REPLY))
 
 
 def rerun(
