@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from . import account, auth, collections, cook, docs, feed, gallery, inpaint, studio, training
+from . import styles
 from .buy import router as buy_router
 from .common import STATIC, error_page
 
@@ -17,6 +18,7 @@ from .common import STATIC, error_page
 def install(web: FastAPI) -> None:
     for module in (auth, studio, feed, gallery, training, account, collections, cook, inpaint):
         web.include_router(module.router)
+    web.include_router(styles.router)  # /styles: saved styles and wildcard lists (issue 20)
     web.include_router(buy_router)  # /buy: buying points (issue 18)
     docs.install(web)
     web.mount("/static", StaticFiles(directory=STATIC), name="static")

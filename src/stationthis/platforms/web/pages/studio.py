@@ -60,6 +60,8 @@ async def run(request: Request, account: SignedIn) -> Response:
     app = station(request)
     tool = app.tools.get(text(form, "tool") or "make")
     options, images = options_of(tool, form)
+    if text(form, "style"):  # the prompt bar's style select (workflows/styles.py)
+        options["style"] = text(form, "style")
     try:
         _check_images(tool, images, app.settings.max_upload_bytes)
         job = await app.make_image.make(account, MakeRequest(tool.name, options, images),
@@ -212,6 +214,8 @@ async def _studio(
     filled = {**mine, **values}
     balance = await app.account.balance(account)
     models = await app.training.my_models(account) if "loras" in tool.inputs else []
+    styles = (await app.styles.book.styles(account.id)
+              if app.styles is not None and "prompt" in tool.inputs else [])
     short = (await explain(app, account.id, error)
              if isinstance(error, InsufficientPoints) else None)
     policy = app.account.policy
@@ -222,6 +226,7 @@ async def _studio(
         fields=fields_of(tool, filled, limits), aspects=aspects(tool, filled, limits),
         error=error.message if error and short is None else None, short=short,
         balance=balance, models=models, tier=limits.tier, get_points=GET_POINTS_URL,
+        styles=styles, style=str(values.get("style") or ""),
         max_upload=app.settings.max_upload_bytes, refill_step=policy.step_amount,
         refill_every=policy.interval_seconds, refill_next=refill_next,
         allowance_room=balance.balance.allowance_max - balance.balance.allowance,
