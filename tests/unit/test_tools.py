@@ -327,7 +327,8 @@ def test_tools_dir_file_overrides_a_builtin_of_the_same_name(tmp_path: Path) -> 
     assert make.description == "our own make"
     assert make.source == str(path)
     assert set(make.inputs) == {"width"}
-    assert len(registry.all()) == 7  # replaced, not added
+    builtins = ToolRegistry.load([BUILTIN], DEFAULT_COST).all()
+    assert len(registry.all()) == len(builtins)  # replaced, not added
 
 
 def test_tools_dir_setting_is_used_by_the_app(
