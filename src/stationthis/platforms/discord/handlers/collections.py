@@ -14,6 +14,7 @@ from typing import Any
 from ....core.collections import Collection
 from ....core.errors import InvalidInput, NotFound
 from ....core.users import Account
+from ...chat.limits import START
 from .. import collections_render as cr
 from ..render import message
 from ..rest import File
@@ -258,6 +259,8 @@ async def pressed(ix: Interaction, action: str, cid: str, extra: list[str],
         await cook.show_review(ix, user, c, _number(extra[0]) if extra else 1)
     elif action in ("crk", "crx", "crg") and extra:
         number, page = _number(extra[0]), _number(extra[1]) if len(extra) > 1 else 1
+        if action == "crg" and not await ix.allowed(START):
+            return
         step = {"crk": app.cook.keep, "crx": app.cook.reject, "crg": app.cook.regenerate}
         await step[action](user, cid, number)
         await cook.show_review(ix, user, await app.collections.view(user, cid), page)

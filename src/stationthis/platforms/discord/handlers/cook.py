@@ -11,6 +11,7 @@ from ....core.collections import Collection
 from ....core.collections_traits import CookConfig
 from ....core.errors import InvalidInput, StationError
 from ....core.users import Account
+from ...chat.limits import START
 from .. import collections_render as cr
 from ..cook_watch import cook_payload
 from ..render import button, row
@@ -47,6 +48,8 @@ async def cook_pressed(ix: Interaction, user: Account, c: Collection, action: st
         await ix.reply(cr.plain("Not started; nothing was charged.", components=[]))
         return
     if action == "cks":
+        if not await ix.allowed(START):
+            return
         status = await ix.reply(cr.plain(f"🍳 Cooking **{c.name}**: starting…", components=[]))
         try:
             found = await cook.start(user, c.id, reply=reply_address(ix, status))

@@ -12,10 +12,20 @@ from telegram import InputMediaPhoto, Update
 from ....core.collections import Collection
 from ....core.errors import InvalidInput, NotFound, StationError
 from ....core.users import Account
+from ...chat.limits import START
 from .. import cook_notify
 from .. import render_collections as rc
 from .collections import find, owner_only
-from .common import PLATFORM, Ctx, answer, error_text, guarded, station, user_of
+from .common import (
+    PLATFORM,
+    Ctx,
+    TelegramTurn,
+    answer,
+    error_text,
+    guarded,
+    station,
+    user_of,
+)
 from .generate import rest_of
 
 SUBCOMMANDS = ("set", "start", "pause", "resume", "cancel", "review", "status")
@@ -176,6 +186,8 @@ async def pressed(update: Update, context: Ctx, action: str, parts: list[str]) -
         await app.cook.reject(user, c.id, number)
         await answer(update, f"❌ Rejected #{number}.")
     elif action == "qr" and number is not None:
+        if not await TelegramTurn(update, context).allowed(START):
+            return
         _cooking_again(context, c)
         await app.cook.regenerate(user, c.id, number)
         await answer(update, f"🔄 Making #{number} again with a new seed; the cook status "
@@ -190,6 +202,8 @@ async def _start(update: Update, context: Ctx, user: Account, c: Collection) -> 
     app = station(context).app
     chat = update.effective_chat
     assert chat is not None
+    if not await TelegramTurn(update, context).allowed(START):
+        return
     status_message = await answer(update, f"🍳 {c.name}: starting…")
     _cooking_again(context, c)
     assert status_message is not None
