@@ -54,13 +54,20 @@ async def test_the_same_buttons_on_both_platforms_and_zoom_out_from_each(
         keys = buttons(first)
         telegram_codes = {unpack(data)[0] for data in keys.values()}
         fake.press(alice, first, keys["🔍 Zoom out"])
-        await wait_message(fake, alice, said("✅ outpaint"), timeout=30)
+        zoom_done = await wait_message(fake, alice, said("✅ outpaint"), timeout=30)
+        fake.press(alice, first, keys["⬅️ Pan"])
+        panned = await wait_message(fake, alice, lambda m: said("✅ outpaint")(m)
+                                    and m["message_id"] > zoom_done["message_id"], timeout=30)
         account = await bot.app.users.resolve(Identity("telegram", "1301"))
         jobs = {j.origin or "new": j for j in await bot.app.jobs.recent(account.id, limit=5)}
     assert "🔍 Zoom out" in keys and "📚 Add to collection" in keys
     zoomed = jobs["zoom_out"]
     assert zoomed.tool == "outpaint" and zoomed.parent_id == jobs["new"].id
     assert zoomed.params["prompt"] == "a lighthouse on a cliff"
+    pan = jobs["pan_left"]  # half the image more on the left, the prompt carried
+    assert (pan.params["left"], pan.params["right"], pan.params["width"]) == (256, 0, 768)
+    assert pan.params["prompt"] == "a lighthouse on a cliff" and panned
+    assert all(len(data.encode()) <= 64 for data in keys.values())
     assert (zoomed.params["width"], zoomed.params["height"]) == (768, 768)  # 512 × 1.5
 
     async with discord_env(make_settings, ScriptedEngine()) as env:
@@ -75,7 +82,8 @@ async def test_the_same_buttons_on_both_platforms_and_zoom_out_from_each(
         job = await env.app.jobs.get(next(unpack(c)[1][0] for c in zoomed_message.custom_ids()
                                           if c.startswith("r:")))
         theirs = await env.discord.press(BOB, f"zo:{media}")
-    assert telegram_codes == discord_codes == {"r", "u", "v", "zo", "d", "ca"}
+    assert telegram_codes == discord_codes == {"r", "u", "v", "zo", "z2", "d", "ca",
+                                               "pl", "pu", "pr", "pd"}
     assert job.tool == "outpaint" and job.origin == "zoom_out"
     assert (job.params["width"], job.params["height"]) == (96, 96)
     assert "belong to whoever made the image" in theirs.ephemeral_text

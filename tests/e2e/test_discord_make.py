@@ -55,7 +55,7 @@ async def test_make_edits_progress_then_delivers_the_image_with_buttons(env: Env
     assert message.content.startswith("✅ make: done")
     assert image_of(message).size == (128, 96)
     ids = buttons(message)
-    assert set(ids) == {"r", "u", "v", "zo", "d", "ca"}
+    assert set(ids) == {"r", "u", "v", "zo", "z2", "d", "ca", "pl", "pu", "pr", "pd"}
     job = await env.app.jobs.get(ids["r"])
     assert job.state == "succeeded" and job.params["prompt"] == "a red fox"
     assert ids["u"] == job.outputs[0]
@@ -194,7 +194,8 @@ async def test_after_the_token_expires_the_result_goes_to_the_channel(
     env.fake.expire(sent.token)  # as Discord does after 15 minutes
     posted = await _channel_message(env, "c-1")
     assert posted.content.startswith("<@111> ✅ make: done")
-    assert len(posted.files) == 1 and set(buttons(posted)) == {"r", "u", "v", "zo", "d", "ca"}
+    assert len(posted.files) == 1 and set(buttons(posted)) == {
+        "r", "u", "v", "zo", "z2", "d", "ca", "pl", "pu", "pr", "pd"}
     call = env.fake.calls_to("POST", "/channels/c-1/messages")[0]
     assert call.authorization == f"Bot {BOT_TOKEN}"
     assert "could not complete the response" in caplog.text  # the fallback was logged…
