@@ -76,6 +76,11 @@ def test_builtin_tools_load_with_their_categories(registry: ToolRegistry) -> Non
         "inpaint": "inpaint",
         "train": "train",
         "caption": "caption",
+        "describe": "describe",
+        "reference": "reference",
+        "reference-pose": "reference",
+        "reference-depth": "reference",
+        "reference-style": "reference",
     }
     assert [t.name for t in registry.by_category("txt2img")] == ["make"]
 
