@@ -10,6 +10,7 @@ import pytest
 
 from stationthis.config import Settings
 from stationthis.platforms.discord.commands import commands
+from tests.support.fake_discord import Message
 from tests.support.fake_discord_env import Env, discord_env
 from tests.support.fake_discord_users import Member
 from tests.support.scripted import ScriptedEngine
@@ -34,15 +35,31 @@ async def said(env: Env, who: Member, name: str, options: dict | None = None) ->
     return (await env.original(sent.token)).content
 
 
-async def make(env: Env, who: Member, prompt: str) -> None:
+async def make(env: Env, who: Member, prompt: str) -> Message:
     sent = await env.discord.command(who, "make", {"prompt": prompt})
-    await env.finished(sent.token)
+    return await env.finished(sent.token)
+
+
+async def on_message(env: Env, who: Member, name: str, message: Message) -> str:
+    """A message command (the message's menu → Apps → ``name``), as Discord sends it."""
+    data = {"id": "cmd-m", "name": name, "type": 3, "target_id": message.id,
+            "resolved": {"messages": {message.id: {
+                "id": message.id, "channel_id": message.channel, "content": message.content,
+                "components": message.components}}}}
+    sent = await env.discord.post(env.discord.base(2, who, data))
+    await env.settled()
+    followups = env.fake.followups.get(sent.token)
+    if followups:
+        return env.fake.messages[followups[-1]].content
+    return (await env.original(sent.token)).content
 
 
 def test_the_commands_are_registered() -> None:
     names = {c["name"]: c for c in commands()}
     for name in ("regen", "seed", "card"):
         assert names[name]["options"][0]["name"] == "which"
+    for name in ("Regenerate", "Seed", "Card"):
+        assert names[name]["type"] == 3  # on a result: its menu → Apps
 
 
 async def test_with_no_job_yet_each_says_so(env: Env) -> None:
@@ -78,6 +95,21 @@ async def test_one_user_never_reaches_anothers_jobs(env: Env) -> None:
     [job] = await env.app.jobs.recent(alice.id)
     assert all("You have no images yet" in a for a in answers), answers
     assert not any(str(job.params["seed"]) in a or "secret garden" in a for a in answers)
+    assert await env.app.jobs.recent((await env.account(BOB)).id) == []
+
+
+async def test_message_commands_on_a_result_reach_only_ones_own(env: Env) -> None:
+    fox = await make(env, ALICE, "a red fox")
+    await make(env, ALICE, "a blue owl")
+    alice = await env.account(ALICE)
+    fox_job = (await env.app.jobs.recent(alice.id, limit=2))[1]
+    seed = await on_message(env, ALICE, "Seed", fox)
+    card = await on_message(env, ALICE, "Card", fox)
+    theirs = [await on_message(env, BOB, name, fox) for name in ("Seed", "Card", "Regenerate")]
+    assert f"Seed {fox_job.params['seed']}" in seed
+    assert "a red fox" in card and "reproducibility card" in card
+    assert all("someone else's" in a for a in theirs), theirs
+    assert not any(str(fox_job.params["seed"]) in a for a in theirs)
     assert await env.app.jobs.recent((await env.account(BOB)).id) == []
 
 

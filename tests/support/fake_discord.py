@@ -217,6 +217,10 @@ def _apply(message: Message, call: Call) -> str | None:
 
 def _check_commands(commands: list[Any]) -> str | None:
     for c in commands:
+        if isinstance(c, dict) and c.get("type") in (2, 3):  # user and message commands
+            if not c.get("name") or c.get("description") or c.get("options"):
+                return "a user or message command has a name, no description, no options"
+            continue
         if not isinstance(c, dict) or not c.get("name") or not c.get("description"):
             return "every command needs a name and a description"
         if len(c["description"]) > 100:

@@ -6,6 +6,7 @@ is shown. ``/regen`` goes through ``flows.submit``: priced once, for whoever pay
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ...core.errors import InvalidInput, NotFound
@@ -15,6 +16,7 @@ from ...workflows.app import App
 from ...workflows.commands import Regenerate
 from ...workflows.history import ReproCard
 from ...workflows.training import TRAIN_CATEGORY
+from .actions import code_of
 from .flows import object_exists, submit
 from .texts import card_text, seed_text
 from .turn import ChatTurn
@@ -30,6 +32,21 @@ class Target:
     job_id: str | None = None
     media_id: str | None = None
     number: int = 1
+
+
+def target_of_buttons(buttons: Iterable[tuple[str, list[str]]]) -> Target | None:
+    """The result a message's buttons (action code, ids) belong to: one image (its ⬆️
+    button's image), or a batch (its 🔄 job); None when they are not a result's."""
+    job_id, media = None, []
+    for code, parts in buttons:
+        action = code_of(code)
+        if action == "r" and parts:
+            job_id = job_id or parts[0]
+        elif action == "u" and parts and parts[0] not in media:
+            media.append(parts[0])
+    if len(media) == 1:
+        return Target(media_id=media[0])
+    return Target(job_id=job_id) if job_id is not None else None
 
 
 def number_of(text: str, usage: str) -> int:

@@ -63,6 +63,9 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
     "regen": (recall.regen, "public"),
     "seed": (recall.seed, "ephemeral"),
     "card": (recall.card, "ephemeral"),
+    "Regenerate": (recall.regen, "public"),  # message commands, on a result
+    "Seed": (recall.seed, "ephemeral"),
+    "Card": (recall.card, "ephemeral"),
     "train": (train.command, "ephemeral"),
     "collections": (colls.command, "ephemeral"),
     "buy": (_buy, "ephemeral"),  # the link in it is personal

@@ -124,7 +124,17 @@ def recall_commands() -> list[dict[str, Any]]:
                    min_value=1, max_value=50)
     return [command("regen", "Your last image again with a new seed", which),
             command("seed", "The seed(s) of your last image job", which),
-            command("card", "How to make your last image again exactly", which)]
+            command("card", "How to make your last image again exactly", which),
+            *(message_command(name) for name in MESSAGE_COMMANDS)]
+
+
+# Message commands (a message's menu → Apps): /regen, /seed and /card on that result.
+# Discord allows 5 message commands per application.
+MESSAGE_COMMANDS = ("Regenerate", "Seed", "Card")
+
+
+def message_command(name: str) -> dict[str, Any]:
+    return {"name": name, "type": 3, "description": "", "contexts": [0, 1]}
 
 
 def style_commands() -> list[dict[str, Any]]:

@@ -108,7 +108,7 @@ def help_text() -> str:
         "`/settings` — your defaults · `/server` — this server's defaults and who pays",
         "`/balance` · `/history` · `/status` · `/cancel` · `/link`",
         "`/regen` · `/seed` · `/card` — your last image again, its seed, its recipe "
-        "(`which:2` for the one before)",
+        "(`which:2` for the one before; on any result: its menu → Apps)",
         "`/train create` — datasets and trainings · `/models` — your trained models",
         "`/collections` — collections: share them, cook pieces from traits, export",
         "Every image has buttons: 🔄 regenerate, ⬆️ upscale, 🎲 variations, "

@@ -6,7 +6,6 @@ from __future__ import annotations
 from telegram import Message, Update
 
 from ...chat import recall
-from ...chat.actions import code_of
 from ..callbacks import unpack
 from .common import Ctx, TelegramTurn, answer, guarded, station, user_of
 from .generate import rest_of
@@ -31,18 +30,10 @@ def _result_ids(message: Message, bot_id: int) -> recall.Target | None:
     if message.from_user is None or message.from_user.id != bot_id or \
             message.reply_markup is None:
         return None
-    job_id, media = None, []
-    for row in message.reply_markup.inline_keyboard:
-        for key in row:
-            action, parts = unpack(str(key.callback_data or ""))
-            action = code_of(action)
-            if action == "r" and parts:
-                job_id = job_id or parts[0]
-            elif action == "u" and parts and parts[0] not in media:
-                media.append(parts[0])
-    if len(media) == 1:  # one image: that image (a batch: its job)
-        return recall.Target(media_id=media[0])
-    return recall.Target(job_id=job_id) if job_id is not None else None
+    return recall.target_of_buttons(unpack(str(key.callback_data or ""))
+                                    for row in message.reply_markup.inline_keyboard
+                                    for key in row)
+
 
 @guarded
 async def regen(update: Update, context: Ctx) -> None:
