@@ -183,6 +183,22 @@ def status_line(number: int, job: ActiveJob) -> str:
     return f"{number}. {job.tool} · {job.state} · {where}{eta} · {job.quote} points"
 
 
+# ----- reference images -------------------------------------------------------------------
+
+REFERENCE_KINDS = {"canny": "its edges", "pose": "the pose of its people",
+                   "depth": "its near and far", "style": "its look (colours, texture)"}
+
+
+def reference_help(how: str, example: str, kinds: Sequence[str]) -> str:
+    """How /ref works: ``how`` says how the platform takes the image, ``example`` is a
+    command to copy, ``kinds`` are the reference kinds this server offers (canny first)."""
+    if not kinds:
+        return "This server has no reference tools."
+    told = "; ".join(f"{k}: {REFERENCE_KINDS.get(k, 'its ' + k)}" for k in kinds)
+    return (f"To draw something new that follows a reference image, {how}, e.g. {example}. "
+            f"Kinds ({kinds[0]} unless you name one): {told}.")
+
+
 # ----- refusals ---------------------------------------------------------------------------
 
 def alternative_lines(alternatives: Sequence[Any]) -> list[str]:

@@ -27,7 +27,7 @@ from ..chat.flows import STALE, button_refusal, image_action, is_image_action
 from ..chat.limits import ChatLimits, flood_text
 from . import render
 from .cook_watch import CookWatch
-from .handlers import account, generate, inpaint, recall, settings, styles, train
+from .handlers import account, generate, inpaint, recall, reference, settings, styles, train
 from .handlers import collections as colls
 from .handlers.buy import buy as _buy
 from .handlers.common import SORRY, Interaction, Station, error_text, run_guarded
@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
     "upscale": (generate.upscale, "public"),
     "rmbg": (generate.rmbg, "public"),
     "inpaint": (inpaint.inpaint, "public"),
+    "ref": (reference.ref, "public"),
     "settings": (settings.show, "ephemeral"),
     "server": (settings.server, "ephemeral"),
     "balance": (account.balance, "ephemeral"),

@@ -29,6 +29,8 @@ def command(name: str, description: str, *options: Option) -> dict[str, Any]:
 
 
 DATASET = option(STRING, "dataset", "the dataset's name", required=True)
+REFERENCE_KINDS = (("edges (canny)", "canny"), ("pose", "pose"), ("depth", "depth"),
+                   ("style (its look)", "style"))
 
 
 def commands() -> list[dict[str, Any]]:
@@ -53,6 +55,16 @@ def commands() -> list[dict[str, Any]]:
                 option(STRING, "prompt", "what the region shows", True, max_length=2000),
                 option(ATTACHMENT, "image", "the image", True),
                 option(ATTACHMENT, "mask", "its size: white = repaint, black = keep", True),
+                option(STRING, "negative", "what to avoid", max_length=2000),
+                option(INTEGER, "steps", "sampling steps", min_value=1, max_value=150),
+                option(INTEGER, "seed", "same prompt + seed = same image", min_value=-1)),
+        command("ref", "A new picture that follows a reference image",
+                option(STRING, "prompt", "what to draw", True, max_length=2000),
+                option(ATTACHMENT, "image", "the reference image", True),
+                option(STRING, "kind", "what to follow (default: its edges)", choices=[
+                    {"name": n, "value": v} for n, v in REFERENCE_KINDS]),
+                option(NUMBER, "strength", "how closely to follow it", min_value=0,
+                       max_value=2),
                 option(STRING, "negative", "what to avoid", max_length=2000),
                 option(INTEGER, "steps", "sampling steps", min_value=1, max_value=150),
                 option(INTEGER, "seed", "same prompt + seed = same image", min_value=-1)),

@@ -105,6 +105,8 @@ def help_text() -> str:
         "StationThis makes images for points.",
         "`/make prompt:a red fox` — make an image (add `image:` for image-to-image)",
         "`/upscale` · `/rmbg` — on an image you attach",
+        "`/ref prompt:… image:…` — a new picture that follows an image's edges "
+        "(`kind:` pose, depth or style for its pose, depth or look)",
         "`/settings` — your defaults · `/server` — this server's defaults and who pays",
         "`/balance` · `/history` · `/status` · `/cancel` · `/link`",
         "`/regen` · `/seed` · `/card` — your last image again, its seed, its recipe "

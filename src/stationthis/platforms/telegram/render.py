@@ -49,6 +49,8 @@ def help_text(username: str, trigger: str | None) -> str:
         "/upscale or /rmbg (reply to a photo or one of my images)",
         "/inpaint PROMPT — as the caption of a mask (white = repaint) sent as a reply to an "
         "image: repaints that region",
+        "/ref PROMPT (reply to a photo or one of my images) — a new picture that follows its "
+        "edges; /ref pose|depth|style PROMPT follows its pose, depth or look",
         "/settings — your defaults; /settings steps 30, /settings size 1024x768",
         "/balance · /history · /status · /cancel",
         "/regen · /seed · /card — your last image again, its seed, its recipe (or reply "

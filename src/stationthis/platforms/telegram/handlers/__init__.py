@@ -24,6 +24,7 @@ from . import (
     inpaint,
     payments,
     recall,
+    reference,
     settings,
     styles,
     train,
@@ -39,6 +40,7 @@ COMMANDS = {
     "link": account.link, "train": train.train, "models": train.models,
     "web": web.web, "collections": collections.collections,
     "collection": collections.collection, "cook": cook.cook, "inpaint": inpaint.inpaint,
+    "ref": reference.ref,
     "styles": styles.styles, "style": styles.style,
     "regen": recall.regen, "seed": recall.seed, "card": recall.card,
 }
@@ -53,6 +55,7 @@ DESCRIPTIONS = {
     "collection": "create, view, share, export a collection",
     "cook": "cook a collection from traits",
     "inpaint": "repaint a region: a mask's caption, replying to the image",
+    "ref": "follow a reference image (reply to it): /ref [pose|depth|style] PROMPT",
     "styles": "your saved styles and wildcard lists",
     "style": "save a style: /style noir = film noir, {prompt}",
     "regen": "your last image again, new seed (or reply to a result)",

@@ -16,7 +16,7 @@ from ....core.users import Account
 from ...chat import flows
 from ...chat.limits import UPLOAD
 from .. import render
-from . import inpaint
+from . import inpaint, reference
 from .common import Ctx, TelegramTurn, answer, guarded, station, user_of
 from .generate import effect, rest_of, rmbg, upscale
 from .images import download
@@ -159,6 +159,8 @@ async def photo(update: Update, context: Ctx) -> None:
         await effect(update, context)
     elif command == "inpaint":
         await inpaint.inpaint(update, context)
+    elif command == "ref":
+        await reference.ref(update, context)
     elif inpaint.is_captioned_mask(message, context.bot.id):
         await inpaint.captioned(update, context)
     elif message.chat.type == "private":
