@@ -10,11 +10,13 @@ waiting on each other: the hops were the cost.
 ``dbapi()`` is passed to ``create_async_engine(module=...)``; nothing else changes.
 
 A connection marked ``inline`` (the one writer's, core/sqlite_writer.py) runs its statements
-in the calling thread, with no trip at all, except ``BEGIN``, which may wait for another
-process's lock, and commit and rollback (a commit may checkpoint the WAL): those still go to
-aiosqlite's thread. Inside a write transaction nothing waits for a lock, so a statement
-blocks the event loop only for its own work (microseconds for the app's one-row writes; a
-bulk statement should be split).
+and its commits in the calling thread, with no trip at all. What could make it wait stays in
+aiosqlite's thread: a ``BEGIN`` that finds another process holding the write lock (tried
+here first without waiting), rollbacks, and checkpoints of the WAL (which write and sync the
+database file; the writer asks for them every few hundred commits). Inside a write
+transaction nothing waits for a lock, and in WAL mode with ``synchronous=NORMAL`` a commit
+is an append to the log, so a statement blocks the event loop only for its own work
+(microseconds for the app's one-row writes; a bulk statement should be split).
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import await_
 
 _Outcome = tuple[Any, list[Any], int, Any]  # description, rows, rowcount, lastrowid
+BUSY_TIMEOUT_MS = 60_000  # as core/db.py sets it on every connection
+
+
+def _begin_waiting(conn: sqlite3.Connection, operation: str) -> None:
+    """In aiosqlite's thread: BEGIN, waiting up to the busy timeout for another process."""
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        conn.execute(operation)
+    finally:
+        conn.execute("PRAGMA busy_timeout=0")
 
 
 def _run(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
@@ -96,7 +108,9 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         try:
-            if self._adapt_connection.inline and not operation.startswith("BEGIN"):
+            if self._adapt_connection.inline:
+                if operation.startswith("BEGIN"):
+                    return await_(self._begin(operation))
                 return await_(self._here(operation, parameters, False))
             return await_(self._trip(operation, parameters, False))
         except Exception as error:
@@ -126,6 +140,17 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows)
 
+    async def _begin(self, operation: str) -> None:
+        """BEGIN here when the lock is free (it almost always is: this is the process's one
+        writer); when another process holds it, wait for it in aiosqlite's thread."""
+        connection: Any = self._connection
+        try:  # (an inline connection's busy timeout is 0: it fails at once, never sleeps)
+            connection._conn.execute(operation)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            await connection._execute(_begin_waiting, connection._conn, operation)
+
     def nextset(self) -> None:
         return None
 
@@ -142,6 +167,14 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
         super().__init__(dbapi, connection)
         self.inline = False  # statements in the caller's thread (the writer's connection)
 
+    def commit(self) -> None:
+        if not self.inline:
+            return super().commit()
+        try:  # WAL with synchronous=NORMAL: an append to the log, no fsync, no lock to wait
+            self._connection._conn.commit()
+        except Exception as error:
+            self._handle_exception(error)
+
 
 class _Dbapi(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
@@ -156,8 +189,33 @@ def dbapi() -> Any:
 
 def set_inline(dbapi_connection: Any, inline: bool) -> bool:
     """Run this connection's statements in the calling thread (True) or in aiosqlite's.
-    False when the connection is not one of ours (nothing changes then)."""
+    An inline connection does not checkpoint the WAL as it commits (that writes the database
+    file and syncs it): its owner calls ``checkpoint`` instead, which runs in aiosqlite's
+    thread. False when the connection is not one of ours (nothing changes then)."""
     if not isinstance(dbapi_connection, _Connection):
         return False
     dbapi_connection.inline = inline
+    conn = dbapi_connection._connection._conn
+    # Inside a write transaction in WAL mode nothing waits for a lock (BEGIN IMMEDIATE took
+    # them all), so the busy timeout only matters to BEGIN, which waits in _begin_waiting.
+    conn.execute(f"PRAGMA busy_timeout={0 if inline else BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA wal_autocheckpoint={0 if inline else 1000}")  # 1000: the default
     return True
+
+
+def execute_here(dbapi_connection: Any, sql: str) -> None:
+    """A statement without parameters or rows (SAVEPOINT, RELEASE) on an inline
+    connection, straight to the driver: no SQLAlchemy execution around it."""
+    assert dbapi_connection.inline, "only the writer's connection runs statements here"
+    dbapi_connection._connection._conn.execute(sql)
+
+
+async def checkpoint(dbapi_connection: Any) -> None:
+    """Copy the WAL into the database file (PASSIVE: never waits for readers), in
+    aiosqlite's thread."""
+    connection = dbapi_connection._connection
+    await connection._execute(_checkpoint, connection._conn)
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .sqlite_driver import set_inline
+from .sqlite_driver import checkpoint, execute_here, set_inline
 
 log = logging.getLogger(__name__)
+CHECKPOINT_EVERY = 200  # commits between two WAL checkpoints (in the driver's thread)
 
 
 @dataclass
@@ -53,6 +54,8 @@ class SqliteWriter:
         self._conn: AsyncConnection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._holder: asyncio.Task[object] | None = None  # the task inside a write body
+        self._dbapi: object = None  # the write connection's driver-level connection
+        self._since_checkpoint = 0
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -119,7 +122,8 @@ class SqliteWriter:
             await conn.execution_options(stationthis_write=True)
             # Statements in this thread, no trip each (core/sqlite_driver.py); BEGIN and
             # COMMIT still go to the driver's thread.
-            set_inline((await conn.get_raw_connection()).dbapi_connection, True)
+            self._dbapi = (await conn.get_raw_connection()).dbapi_connection
+            set_inline(self._dbapi, True)
             self._conn = conn
         return self._conn
 
@@ -154,23 +158,28 @@ class SqliteWriter:
                 item = self._queue.popleft()
                 if item.abandoned:
                     continue
-                await conn.exec_driver_sql("SAVEPOINT write")
+                execute_here(self._dbapi, "SAVEPOINT write")
                 if item.turn.done():  # its caller was cancelled while we began
-                    await conn.exec_driver_sql("RELEASE write")
+                    execute_here(self._dbapi, "RELEASE write")
                     continue
                 count += 1
                 ran.append(item)
                 item.turn.set_result(conn)
                 keep = await asyncio.shield(item.done)
                 if keep:
-                    await conn.exec_driver_sql("RELEASE write")
+                    execute_here(self._dbapi, "RELEASE write")
                     kept.append(item)
                 else:
-                    await conn.exec_driver_sql("ROLLBACK TO write")
-                    await conn.exec_driver_sql("RELEASE write")
+                    execute_here(self._dbapi, "ROLLBACK TO write")
+                    execute_here(self._dbapi, "RELEASE write")
             await transaction.commit()
             self.stats.transactions += 1
             self.stats.writes += len(kept)
+            self._since_checkpoint += 1
+            if self._since_checkpoint >= CHECKPOINT_EVERY:
+                self._since_checkpoint = 0
+                with contextlib.suppress(Exception):  # a reader's snapshot: next time
+                    await checkpoint(self._dbapi)
         except asyncio.CancelledError as exc:
             failure = exc
             raise
