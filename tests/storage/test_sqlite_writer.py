@@ -1,0 +1,82 @@
+"""SQLite's one writer runs its statements in the event loop's thread: what another process
+does to the database file must never freeze that loop, and what it writes must be what the
+statements said."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+
+from sqlalchemy import text
+
+from stationthis.core.db import Database
+
+
+async def test_a_write_waits_for_another_process_lock_without_freezing_the_loop(
+    sqlite_url: str,
+) -> None:
+    db = Database(sqlite_url)
+    try:
+        async with db.write() as conn:  # the writer's connection is open and warm
+            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))
+            await conn.execute(text("INSERT INTO t VALUES (1, 0)"))
+
+        # "another process": its own connection holds the write lock until told to stop
+        other = sqlite3.connect(sqlite_url.split("///", 1)[1], check_same_thread=False,
+                                isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE t SET n = n + 100 WHERE id = 1")
+
+        async def write() -> None:
+            async with db.write() as conn:
+                await conn.execute(text("UPDATE t SET n = n + 1 WHERE id = 1"))
+
+        waiting = asyncio.create_task(write())
+        ticks = 0
+        for _ in range(50):  # the loop keeps turning while the write waits for the lock
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 50
+        assert not waiting.done()
+
+        released = threading.Event()
+        threading.Thread(target=lambda: (other.execute("COMMIT"), released.set())).start()
+        await asyncio.wait_for(waiting, 60)
+        assert released.is_set()
+        other.close()
+
+        async with db.read() as conn:
+            assert (await conn.execute(text("SELECT n FROM t"))).scalar_one() == 101
+    finally:
+        await db.dispose()
+
+
+async def test_group_commit_keeps_every_write_and_rolls_back_only_the_one_that_failed(
+    sqlite_url: str,
+) -> None:
+    db = Database(sqlite_url)
+    try:
+        async with db.write() as conn:
+            await conn.execute(text("CREATE TABLE u (k TEXT PRIMARY KEY, v INTEGER)"))
+
+        async def put(k: str, v: int) -> None:
+            async with db.write() as conn:
+                await conn.execute(text("INSERT INTO u VALUES (:k, :v)"), {"k": k, "v": v})
+                if v < 0:
+                    raise ValueError("refused")
+
+        results = await asyncio.gather(
+            *(put(f"k{i}", -1 if i % 7 == 3 else i) for i in range(300)),
+            return_exceptions=True,
+        )
+        failed = {f"k{i}" for i, r in enumerate(results) if isinstance(r, ValueError)}
+        assert failed == {f"k{i}" for i in range(300) if i % 7 == 3}
+
+        async with db.read() as conn:
+            kept = dict((await conn.execute(text("SELECT k, v FROM u"))).all())
+        assert set(kept) == {f"k{i}" for i in range(300)} - failed
+        assert all(kept[k] == int(k[1:]) for k in kept)
+        assert db.writer is not None and db.writer.stats.transactions < 300  # grouped
+    finally:
+        await db.dispose()
