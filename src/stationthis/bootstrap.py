@@ -86,7 +86,8 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
     ``worker`` (runs jobs, relays the outbox, notifies)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
-    db: Database = overrides.get("db") or Database(settings.db_url)
+    db: Database = overrides.get("db") or Database(settings.db_url,
+                                                   pool_size=settings.db_pool_size)
     bus = overrides.get("bus") or EventBus()
     signals: Signals = overrides.get("signals") or _signals(settings)
     if not isinstance(signals, LocalSignals):  # in one process the bus already carries it

@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy async URL; default: SQLite file in the data dir"
     )
+    db_pool_size: int = Field(
+        30, ge=1, le=1000,
+        description="PostgreSQL: connections this process keeps open and never exceeds "
+        "(every process of an install together must stay under the server's "
+        "max_connections, 100 by default); SQLite ignores it",
+    )
     redis_url: str | None = Field(
         None, description="Redis for signals between processes (optional)"
     )

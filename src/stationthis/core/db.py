@@ -37,7 +37,7 @@ def as_utc(value: datetime) -> datetime:
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 30) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         # load_json: a lone surrogate stored before the edges refused them reads back as U+FFFD
@@ -52,7 +52,10 @@ class Database:
         else:
             # No ping per checkout (three round trips on asyncpg): a connection that broke
             # is dropped when it fails (SQLAlchemy invalidates it) and the next one is new.
-            kwargs.update(pool_size=20, max_overflow=40, pool_pre_ping=False,
+            # The pool is kept whole (no overflow): opening a connection per burst costs more
+            # than waiting for a pooled one, and a fixed number per process is what has to
+            # fit the server's max_connections (STATIONTHIS_DB_POOL_SIZE).
+            kwargs.update(pool_size=pool_size, max_overflow=0, pool_pre_ping=False,
                           pool_recycle=3600)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self.writer: SqliteWriter | None = None
