@@ -117,3 +117,19 @@ async def test_reads_are_limited_only_by_the_flood_cap(
     assert sum("points" in r for r in said_all) == 5  # reads do not use the job allowance
     [slow] = [r for r in said_all if "Slow down" in r]
     assert "try again in" in slow.lower()
+
+
+async def test_group_chatter_not_for_the_bot_uses_no_allowance(
+    fake: FakeTelegram, make_settings: Callable[..., Settings]
+) -> None:
+    alice = fake.user(1705)
+    group = fake.group(-1705, "chatty")
+    group.admins.add(fake.bot["id"])  # the bot reads every message of the group
+    async with run_bot(fake, make_settings, telegram_flood_burst=3):
+        for n in range(6):
+            fake.send_text(alice, f"talking to friends {n}", chat=group)
+        await read_on(fake)
+        fake.send_text(alice, "/balance", chat=group)
+        await wait_message(fake, group, said("points"))
+    said_all = replies(fake, group)
+    assert not [t for t in said_all if "slow down" in t.lower()], said_all
