@@ -32,6 +32,10 @@ BUILTIN_TOOLS = Path(__file__).resolve().parents[2] / "src" / "stationthis" / "b
 # Allowance ticks are aligned to the wall clock (every 900 s by default), so a refill could land
 # between two commands of a test and change a balance. One tick every ~127 years: no refill.
 NO_REFILL = {"STATIONTHIS_ALLOWANCE__INTERVAL_SECONDS": "4000000000"}
+# The built-in tools (name → category), read from their files: the lists below follow them.
+BUILTIN = {data["name"]: data["category"] for data in (
+    json.loads(path.read_text(encoding="utf-8")) for path in BUILTIN_TOOLS.glob("*.json"))}
+PRICED = {name for name, category in BUILTIN.items() if category != "train"}
 
 
 @dataclass(frozen=True)
@@ -236,8 +240,7 @@ REJECTED = {
     "width": (["a fox", "--width", "99999"], ["width", "between 64 and 2048", "99999"]),
     "tool": (
         ["a fox", "--tool", "nope"],
-        ["unknown tool 'nope'",
-         "available: caption, img2img, inpaint, make, outpaint, rmbg, train, upscale"],
+        ["unknown tool 'nope'", "available: " + ", ".join(sorted(BUILTIN))],
     ),
     "prompt-length": (["x" * 3000], ["prompt", "3000", "limit is 2000"]),
 }
@@ -411,8 +414,10 @@ def test_tools_list_shows_the_builtin_tools_with_prices(tools_runs: dict[str, Re
     result = tools_runs["builtin"]
     assert result.code == 0, str(result)
     prices = _tool_prices(result.out)
-    assert set(prices) == {"make", "img2img", "upscale", "rmbg", "outpaint", "inpaint",
-                           "caption"}, result.out
+    assert set(prices) == PRICED, result.out
+    assert PRICED >= {"make", "img2img", "upscale", "rmbg", "outpaint", "inpaint", "caption",
+                      "describe", "reference", "reference-pose", "reference-depth",
+                      "reference-style"}
     assert all(price > 0 for price in prices.values())
     assert "    width: int [64..2048] = 512" in result.out
 
@@ -423,9 +428,7 @@ def test_tools_list_includes_a_custom_tool_from_the_tools_dir(
     result = tools_runs["custom"]
     assert result.code == 0, str(result)
     prices = _tool_prices(result.out)
-    assert set(prices) == {
-        "make", "img2img", "upscale", "rmbg", "outpaint", "inpaint", "caption", "sketch"
-    }, result.out
+    assert set(prices) == PRICED | {"sketch"}, result.out
     assert prices["sketch"] == prices["make"]
     assert "A quick sketch." in result.out
 

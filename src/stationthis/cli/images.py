@@ -11,7 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
+from ..core.errors import NotFound
 from ..core.jobs import Job
+from ..core.users import Account
 from ..workflows.app import App
 from ..workflows.make_image import Quote, Request
 from .common import (
@@ -25,6 +27,7 @@ from .common import (
     resolve_user,
     run,
 )
+from .inpaint import media_of
 
 # Commands that act take --user like `make`; those that only look take the USER argument.
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="print the price; run nothing")]
@@ -79,6 +82,7 @@ def make(
         account = await resolve_user(app, user)
         chat = await resolve_group(app, group) if group else None
         name = tool or await app.make_image.default_tool(account, chat)
+        await _image_files(app, account, name, options)
         quote = await app.make_image.quote(account, Request(name, options), group=chat)
         typer.echo(f"{name}: {quote.points} points (you have {quote.available})")
         if dry_run:
@@ -97,6 +101,24 @@ def make(
                    f"balance {balance.total}")
 
     run(body, start=not dry_run)
+
+
+async def _image_files(app: App, account: Account, tool: str, options: dict[str, Any]
+                       ) -> None:
+    """An image input given as a file (``--set image=photo.png``) is stored for the user
+    first and passed on as its media id; a media id is passed as it is."""
+    for name, spec in app.tools.get(tool).inputs.items():
+        value = options.get(name)
+        if spec.type != "image" or not isinstance(value, str) or not value:
+            continue
+        if Path(value).is_file():
+            options[name] = await media_of(app, account, value, name)
+            continue
+        try:
+            await app.media.get(value, owner_id=account.id)
+        except NotFound:
+            fail(f"--set {name}={value}: no such file, nor an image id of yours "
+                 "(`stationthis upload USER FILE` stores one)")
 
 
 def _echo_dry_run(quote: Quote) -> None:
