@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from ....core.tools import Tool, ToolInput
 from ....workflows.limits import LIMITED, Limits
 
-STUDIO_CATEGORIES = ("txt2img", "img2img", "upscale", "rmbg", "other")
+STUDIO_CATEGORIES = ("txt2img", "img2img", "reference", "upscale", "rmbg", "other")
 PRIMARY = {"prompt", "image", "scale", "strength", "batch", "loras"}
 ASPECTS = ((1, 1), (4, 3), (3, 4), (16, 9), (9, 16))
 _SIZED_BY_IMAGE = ("upscale", "rmbg", "caption")

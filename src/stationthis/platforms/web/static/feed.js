@@ -147,8 +147,10 @@
     }
   });
   tiles.addEventListener("click", (event) => {
-    const link = event.target instanceof Element ? event.target.closest("a.use-as-input") : null;
-    if (link && window.stationStudio && window.stationStudio.useImage(link.dataset.mediaId)) {
+    const link = event.target instanceof Element
+      ? event.target.closest("a.use-as-input, a.use-as-reference") : null;
+    if (link && window.stationStudio
+        && window.stationStudio.useImage(link.dataset.mediaId, link.dataset.category)) {
       event.preventDefault();
     }
   });

@@ -132,11 +132,12 @@
     thumb.src = `/api/v1/media/${encodeURIComponent(mediaId)}/thumbnail`;
   }
 
-  // "Use as input" on a tile: this form's image input takes that image.
+  // "Use as input" on a tile: this form's image input takes that image. "Use as reference"
+  // (``category``) only where this form's tool is of that category; else the link opens it.
   window.stationStudio = {
-    useImage(mediaId) {
+    useImage(mediaId, category) {
       const hidden = form.querySelector("[data-image-input]");
-      if (!hidden) return false;
+      if (!hidden || (category && form.dataset.category !== category)) return false;
       hidden.value = mediaId;
       delete rejected[hidden.name];
       const state = form.querySelector(`[data-upload-state="${hidden.name}"]`);
