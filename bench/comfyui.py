@@ -55,7 +55,7 @@ sys.path.insert(0, str(REPO / "bench"))  # for comfyui_fake
 import httpx  # noqa: E402
 import websockets  # noqa: E402
 from comfyui_fake import fake_comfyui  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import event, func, select  # noqa: E402
 
 from stationthis.bootstrap import build  # noqa: E402
 from stationthis.config import Settings  # noqa: E402
@@ -227,6 +227,7 @@ class Latency:
     ours: list[float] = field(default_factory=list)
     bare: list[float] = field(default_factory=list)
     startup_s: float = 0.0
+    statements: str = ""  # the database work of one job (StatementCount)
 
 
 @contextlib.contextmanager
@@ -242,6 +243,43 @@ def latency_server(kind: str) -> Iterator[tuple[str, str]]:
         raise SystemExit(NOT_INSTALLED)
     with comfyui_server() as server:
         yield "a real ComfyUI 0.3.75 on CPU (loopback)", server.url
+
+
+class StatementCount:
+    """Statements and transactions of one job (SQLAlchemy's events; BEGIN, COMMIT and the
+    writer's savepoints go straight to the driver and are counted as transactions)."""
+
+    def __init__(self, app: App) -> None:
+        self.engine = app.db.engine.sync_engine
+        self.writer = app.db.writer
+        self.statements: Counter[str] = Counter()
+        self.reads = 0
+        self.writes_before = self._writes()
+        event.listen(self.engine, "before_cursor_execute", self._statement)
+        event.listen(self.engine, "begin", self._begin)
+
+    def _writes(self) -> tuple[int, int]:
+        if self.writer is None:
+            return (0, 0)
+        return (self.writer.stats.transactions, self.writer.stats.writes)
+
+    def _statement(self, _conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        words = sql.split()
+        self.statements[" ".join(words[:3] if words[0] in ("UPDATE", "INSERT") else words[:1])] += 1
+
+    def _begin(self, conn: Any) -> None:
+        if not conn.get_execution_options().get("stationthis_write"):
+            self.reads += 1
+
+    def stop(self) -> str:
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+        event.remove(self.engine, "begin", self._begin)
+        commits, writes = (a - b for a, b in zip(self._writes(), self.writes_before,
+                                                  strict=True))
+        total = sum(self.statements.values())
+        detail = ", ".join(f"{k} {v}" for k, v in self.statements.most_common())
+        return (f"{total} statements, {writes} write blocks in {commits} commits, "
+                f"{self.reads} read transactions ({detail})")
 
 
 async def latency(jobs: int, kind: str) -> Latency:
@@ -272,6 +310,9 @@ async def latency(jobs: int, kind: str) -> Latency:
             for _ in range(WARMUP):
                 await ours()
                 await bare.run(next(colors))
+            counts = StatementCount(app)
+            await ours()  # one job, counted alone: the database work on its path
+            result.statements = counts.stop()
             for _ in range(jobs):  # alternating, so that drift hits both alike
                 result.ours.append(await ours())
                 result.bare.append(await bare.run(next(colors)))
@@ -300,6 +341,7 @@ def print_latency(result: Latency) -> None:
           f"{pct(ours, .99) - pct(bare, .99):>7.1f} | "
           f"{statistics.fmean(ours) - statistics.fmean(bare):>7.1f} | "
           f"{min(ours) - min(bare):>7.1f}")
+    print(f"\none job's database work: {result.statements}")
     print("\np50/p99: median and 99th percentile of the time from the call to the image being"
           "\nready for the user (ours: stored, JobSucceeded published; bare: PNG bytes fetched)."
           "\nThe difference row subtracts the bare client's figure from ours, column by column."

@@ -119,6 +119,27 @@ class JobService(JobReads):
                 run_id=run_id, run_data=run_data, started_at=utcnow(),
             )
 
+    async def start_running(
+        self, job: Job, run_id: str, run_data: dict[str, Any] | None = None,
+        *, worker: str | None = None,
+    ) -> Job | None:
+        """``mark_running`` that answers with the job as it is now (a cancel asked meanwhile
+        included), without reading it again; None when the job moved on without us."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            row = (await conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job.id, jobs.c.state.in_(("queued", "preparing", "running")),
+                       *_fence(worker))
+                .values(state="running", updated_at=now, run_id=run_id, run_data=run_data,
+                        started_at=now)
+                .returning(jobs.c.cancel_requested)
+            )).first()
+        if row is None:
+            return None
+        return replace(job, state=JobState.RUNNING, run_id=run_id, run_data=run_data,
+                       started_at=now, cancel_requested=bool(row.cancel_requested))
+
     async def mark_preparing(self, job_id: str, *, worker: str | None = None) -> bool:
         """queued → preparing: gathering a training's dataset before the engine starts."""
         async with self.db.write() as conn:

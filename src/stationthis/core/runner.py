@@ -100,18 +100,19 @@ class JobRunner:
                 )
             async with self._starting:
                 handle = await self.engine.submit(await self._spec(job))
-                running = await self.jobs.mark_running(job.id, handle.run_id, handle.data,
-                                                       worker=worker)
-            if not running:
+                running = await self.jobs.start_running(job, handle.run_id, handle.data,
+                                                        worker=worker)
+            if running is None:
                 current = await self.jobs.get(job.id)
                 if worker is None or current.lease_owner == worker:
                     await self.engine.cancel(handle)  # cancelled while we were submitting
                     await self.jobs.mark_cancelled(job.id, worker=worker)
                 return  # otherwise another worker owns the job (and the run) now
+            job = running  # as the row now says (its cancel flag too), not read again
         else:  # running/uploading when we (re)started: pick the run up again
             handle = RunHandle(self.engine.name, job.id, job.run_id or job.id, job.run_data or {})
+            job = await self.jobs.get(job.id)
         self._handles[job.id] = handle
-        job = await self.jobs.get(job.id)
         if job.cancel_requested:
             await self.engine.cancel(handle)
         outcome = await self._follow(job, handle, worker)
@@ -144,22 +145,41 @@ class JobRunner:
         last = 0.0
         started = time.monotonic()
         current: dict[str, Any] = {}  # a preview or node event keeps the last step/percent
-        async for event in self.engine.events(handle):
-            if event.kind == "error":
-                raise EngineFailed(event.message or "the engine reported an error")
-            if event.kind == "cancelled":
-                return "cancelled"
-            if event.kind == "done":
-                return "done"
-            if "run_data" in event.extra:
-                await self.jobs.update_run(job.id, dict(event.extra["run_data"]), worker=worker)
-            now = time.monotonic()
-            current = {**current, **_progress(event, now - started)}
-            if event.kind in ("started", "preview") or now - last >= self.progress_interval:
-                last = now
-                await self.jobs.report_progress(job, current, preview=event.preview,
-                                                worker=worker)
-        return "done"  # stream ended without a verdict: result() decides
+        # Progress is written beside the run, not in its way: each write waits for the one
+        # before it (same order, same events) and the last is awaited before the outcome.
+        writing: asyncio.Task[None] | None = None
+        outcome = "done"  # stream ended without a verdict: result() decides
+        try:
+            async for event in self.engine.events(handle):
+                if event.kind == "error":
+                    raise EngineFailed(event.message or "the engine reported an error")
+                if event.kind in ("cancelled", "done"):
+                    outcome = event.kind
+                    break
+                if "run_data" in event.extra:
+                    await self.jobs.update_run(job.id, dict(event.extra["run_data"]),
+                                               worker=worker)
+                now = time.monotonic()
+                current = {**current, **_progress(event, now - started)}
+                if event.kind in ("started", "preview") or now - last >= self.progress_interval:
+                    last = now
+                    writing = asyncio.create_task(
+                        self._report(writing, job, current, event.preview, worker))
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+            elif writing is not None and not writing.cancelled():
+                writing.exception()  # seen: the run's own error is the one that counts
+        return outcome
+
+    async def _report(self, before: asyncio.Task[None] | None, job: Job,
+                      progress: dict[str, Any], preview: bytes | None,
+                      worker: str | None) -> None:
+        if before is not None:
+            await before
+        await self.jobs.report_progress(job, progress, preview=preview, worker=worker)
 
     async def _spec(self, job: Job) -> JobSpec:
         tool = self.tools.get(job.tool)
