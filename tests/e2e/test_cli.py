@@ -415,9 +415,8 @@ def test_tools_list_shows_the_builtin_tools_with_prices(tools_runs: dict[str, Re
     assert result.code == 0, str(result)
     prices = _tool_prices(result.out)
     assert set(prices) == PRICED, result.out
-    assert {"make", "img2img", "upscale", "rmbg", "outpaint", "inpaint", "caption",
-                      "describe", "reference", "reference-pose", "reference-depth",
-                      "reference-style"} <= PRICED
+    assert {"make", "img2img", "upscale", "rmbg", "outpaint", "inpaint", "caption", "describe",
+            "reference", "reference-pose", "reference-depth", "reference-style"} <= PRICED
     assert all(price > 0 for price in prices.values())
     assert "    width: int [64..2048] = 512" in result.out
 
