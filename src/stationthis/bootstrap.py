@@ -53,6 +53,7 @@ from .core.ratelimit import Limits, LocalLimits
 from .core.refunds import RefundAwareLedger
 from .core.review import CheckTool, OutputCheck
 from .core.runner import JobRunner
+from .core.server_loras import ServerLoraCatalog
 from .core.signals import LocalSignals, Signals
 from .core.styles import StyleBook
 from .core.tools import CostFormula, ToolRegistry
@@ -71,6 +72,7 @@ from .workflows.limits import TierPolicy
 from .workflows.make_image import MakeImage
 from .workflows.operators import Operators
 from .workflows.purchases import Purchases
+from .workflows.server_loras import ServerLoras
 from .workflows.settings import SettingsWorkflow
 from .workflows.status import Status
 from .workflows.styles import Styles
@@ -130,9 +132,11 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
     datasets = DatasetService(db, media, max_images=settings.dataset_max_images,
                               resolution=settings.training_resolution)
     styles = Styles(StyleBook(db))  # saved styles and wildcard lists (--style, __colours__)
+    server_loras = ServerLoras(ServerLoraCatalog(db), engine)  # the servers' LoRA files
     make_image = MakeImage(
         tools, jobs, ledger, media, queue, engine.name, preferences=preferences, tiers=tiers,
         prompt_filter=prompt_filter, users=users, models=models, styles=styles,
+        server_loras=server_loras,
     )
     collection_store = CollectionStore(db)
     auth_store = AuthStore(db)
@@ -182,6 +186,7 @@ def build(settings: Settings, role: str = "embedded", **overrides: Any) -> App:
         role=role,
         periodic=None if role == "web" else _periodic(db, queue, cook.runner),
         operators=operators,
+        server_loras=server_loras,
         styles=styles,
     )
 

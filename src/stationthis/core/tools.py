@@ -185,7 +185,12 @@ class Tool:
         return params
 
     def price(self, params: dict[str, Any]) -> int:
-        return self.cost.price(params, self.scale_pixels)
+        """The configured price, times ``_price_factor`` when the request uses LoRAs an
+        operator priced (workflows/using_loras.py), rounded up."""
+        points = self.cost.price(params, self.scale_pixels)
+        given = params.get("_price_factor")
+        factor = 1.0 if given is None else float(given)
+        return points if factor == 1.0 else math.ceil(points * factor - 1e-9)
 
     def fill_graph(self, params: dict[str, Any]) -> dict[str, Any]:
         graph = copy.deepcopy(self.graph)

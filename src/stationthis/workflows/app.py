@@ -42,6 +42,7 @@ from .limits import TierPolicy
 from .make_image import MakeImage
 from .operators import Operators
 from .purchases import Purchases
+from .server_loras import ServerLoras
 from .settings import SettingsWorkflow
 from .status import Status
 from .styles import Styles
@@ -92,6 +93,7 @@ class App:
     role: str = "embedded"  # embedded (web + worker) | web | worker (bootstrap.build)
     periodic: Periodic | None = None  # clean-ups, once per tick across processes
     operators: Operators | None = None  # the admin console's use cases (workflows/operators.py)
+    server_loras: ServerLoras | None = None  # the servers' LoRA files (workflows/server_loras.py)
     styles: Styles | None = None  # saved styles and wildcard lists (workflows/styles.py)
     _started: bool = False
     _publishing: bool = False

@@ -46,6 +46,17 @@ class ComfyClient:
         data: dict[str, Any] = await self._json("/object_info")
         return data
 
+    async def node_info(self, class_type: str) -> dict[str, Any]:
+        """``/object_info/<class>``: one node's inputs (choices listed afresh), or {} when the
+        server does not have that node."""
+        response = await self._request("GET", f"/object_info/{class_type}")
+        if response.status_code == 404:
+            return {}
+        response.raise_for_status()
+        data = response.json()
+        info = data.get(class_type) if isinstance(data, dict) else None
+        return info if isinstance(info, dict) else {}
+
     async def models(self, folder: str) -> list[str]:
         response = await self._request("GET", f"/models/{folder}")
         if response.status_code == 404:

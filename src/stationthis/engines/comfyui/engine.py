@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from stationthis.core.engine import (
     Artifact,
     Capability,
@@ -166,6 +168,19 @@ class ComfyUIEngine:
         """What each healthy server lacks to run ``graph``: node classes and model files."""
         return await self.pool.check_graph(graph)
 
+    async def lora_names(self) -> list[str]:
+        """The LoRA files the healthy servers list (``LoraLoader``'s choices), each once."""
+        await self.pool.refresh()
+        found: dict[str, None] = {}
+        for server in self.pool.servers:
+            if not server.healthy:
+                continue
+            try:
+                found.update(dict.fromkeys(await loras.server_files(server)))
+            except (ServerUnavailable, httpx.HTTPError, ValueError):
+                continue  # a server that cannot answer lists nothing now
+        return sorted(found)
+
     def servers(self) -> list[ServerInfo]:
         """Each server of the pool as last checked (no request is made)."""
         return self.pool.info()
@@ -180,6 +195,8 @@ class ComfyUIEngine:
         if not job.graph:
             raise EngineFailed(f"the tool {job.tool!r} has no ComfyUI workflow")
         needed = required_models(job.graph)
+        for file_name in loras.server_wanted(job.params).values():  # the servers' own LoRAs
+            needed.setdefault("loras", set()).add(file_name)
         nodes = needed_nodes(job)
         tried = list(exclude)
         while True:
@@ -226,12 +243,16 @@ class ComfyUIEngine:
     async def _apply_loras(self, server: Server, job: JobSpec, graph: dict[str, Any]) -> None:
         """The user's own LoRAs (``params["loras"]``, files in ``job.assets``) loaded in the
         graph after its checkpoint loader, each file made visible to the server first."""
+        on_server = loras.server_wanted(job.params)  # the server's own files, by name
         wanted = [str(name) for name in job.params.get("loras") or []]
-        if not wanted:
+        if not wanted and not on_server:
             return
-        scale = loras.strengths(job.params, wanted)
-        names = await loras.make_available(server, job.assets, wanted, self.loras_subfolder)
-        loras.insert_loras(graph, [(names[model], scale[model]) for model in wanted])
+        scale = loras.strengths(job.params, wanted + [n for n in on_server if n not in wanted])
+        own = [name for name in wanted if name not in on_server]
+        names = await loras.make_available(server, job.assets, own, self.loras_subfolder)
+        names.update(on_server)
+        order = wanted + [n for n in on_server if n not in wanted]
+        loras.insert_loras(graph, [(names[model], scale[model]) for model in order])
 
     def _lora_meta(self, run: _Run) -> dict[str, Any]:
         meta: dict[str, Any] = {"engine": self.name, "server": run.server.url}

@@ -148,3 +148,20 @@ def strengths(params: dict[str, Any], names: list[str]) -> dict[str, float]:
             raise EngineFailed(f"the strength of LoRA '{name}' must be between -4 and 4")
         out[name] = value
     return out
+
+
+async def server_files(server: Server) -> list[str]:
+    """The LoRA files a server lists in ``LoraLoader``'s ``lora_name`` choices."""
+    info = await server.client.node_info(LORA_NODE)
+    required = (info.get("input") or {}).get("required") or {}
+    spec = required.get("lora_name")
+    choices = spec[0] if isinstance(spec, list) and spec else []
+    return [str(name) for name in choices] if isinstance(choices, list) else []
+
+
+def server_wanted(params: dict[str, Any]) -> dict[str, str]:
+    """The server LoRAs a job names (``server_loras``: name → the server's file name)."""
+    given = params.get("server_loras") or {}
+    if not isinstance(given, dict):
+        raise EngineFailed("server_loras must map LoRA names to file names")
+    return {str(name): str(file_name) for name, file_name in given.items()}

@@ -22,6 +22,7 @@ from stationthis.core.engine import (
 from stationthis.core.errors import EngineFailed
 
 from ..local_runs import LocalRun, LocalRuns
+from . import loras as preview_loras
 from .imageio import ENGINE_VERSION
 from .params import steps_for
 from .pipelines import PIPELINES, Context
@@ -73,6 +74,10 @@ class PreviewEngine:
 
     async def health(self) -> EngineHealth:
         return EngineHealth(ok=True, name=self.name, detail=DETAIL, load=self._runs.load)
+
+    async def lora_names(self) -> list[str]:
+        """The fixed preview looks that stand in for a server's LoRA files (loras.py)."""
+        return list(preview_loras.NAMES)
 
     async def aclose(self) -> None:
         """Cancel every run in flight (call on shutdown)."""

@@ -17,7 +17,9 @@ from stationthis.core.engine import Artifact, EngineEvent, JobSpec
 from stationthis.core.errors import EngineFailed
 
 from . import imageio, ops, style
+from . import loras as server_looks
 from .caption import describe
+from .describe import prompts as describe_prompts
 from .inpaint import inpaint_png
 from .outpaint import outpaint_png
 from .palette import analyse
@@ -73,7 +75,10 @@ def input_image(job: JobSpec) -> Image.Image:
 
 def load_profiles(job: JobSpec, names: tuple[str, ...]) -> list[style.Profile]:
     profiles = []
+    server = job.params.get("server_loras") or {}
     for name in names:
+        if name in server:
+            continue  # a server LoRA: one of the preview looks (loras.py), not a profile
         if name not in job.assets:
             raise EngineFailed(f"style profile '{name}' was not provided with the job")
         profiles.append(style.parse_profile(name, job.assets[name]))
@@ -92,6 +97,7 @@ def _generate(
     weight = PROFILE_WEIGHT / max(1, len(profiles))
     for k, profile in enumerate(profiles):
         arr = style.apply_profile(arr, profile, weight, seed + k)
+    arr = server_looks.apply(arr, server_looks.chosen(job.params))
     small = imageio.to_image(arr)
     img = enlarge(small, p.width, p.height)
     meta = p.meta(job.tool, seed)
@@ -209,6 +215,14 @@ async def caption(job: JobSpec, ctx: Context) -> list[Artifact]:
                      {**ENGINE, "kind": "caption"})]
 
 
+async def describe_image(job: JobSpec, ctx: Context) -> list[Artifact]:
+    """3–4 prompts from the image's colours, light and composition (text/plain, one a line)."""
+    found = await ctx.work(describe_prompts, input_image(job))
+    await ctx.advance(1.0)
+    return [Artifact("\n".join(found).encode("utf-8"), "text/plain", f"{job.job_id}.txt",
+                     {**ENGINE, "kind": "prompts"})]
+
+
 PIPELINES: dict[str, Callable[[JobSpec, Context], Awaitable[list[Artifact]]]] = {
     "txt2img": generate,
     "img2img": generate,
@@ -219,4 +233,5 @@ PIPELINES: dict[str, Callable[[JobSpec, Context], Awaitable[list[Artifact]]]] = 
     "reference": transform,
     "train": train,
     "caption": caption,
+    "describe": describe_image,
 }
