@@ -33,8 +33,10 @@ from .groups import Groups
 from .limits import SIZE_KEYS, TierPolicy
 from .prompt_params import apply as apply_inline
 from .prompt_params import take as take_inline
+from .server_loras import ServerLoras
 from .settings import PARAM_KEYS, layers, preferred_tool
 from .styles import STYLE_KEY, Styles, apply_style
+from .using_loras import apply_loras
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class MakeImage:
         queue: JobQueue, engine_name: str, *, preferences: Preferences | None = None,
         tiers: TierPolicy | None = None, prompt_filter: PromptFilter | None = None,
         users: Users | None = None, models: ModelRegistry | None = None,
-        groups: Groups | None = None,
+        groups: Groups | None = None, server_loras: ServerLoras | None = None,
         styles: Styles | None = None,
     ) -> None:
         self.tools = tools
@@ -89,6 +91,7 @@ class MakeImage:
         self.prompt_filter = prompt_filter or PromptFilter()
         self.users = users  # to read bans and tiers as they are now, not as the caller saw them
         self.models = models  # the users' trained models, applied by name or trigger word
+        self.server_loras = server_loras  # the servers' LoRAs, used the same way
         self.styles = styles  # saved styles (--style) and wildcard lists (__colours__)
         # who pays for a request made in a group (its policy); none: the requester
         self.groups = groups or (Groups(preferences, ledger) if preferences else None)
@@ -237,27 +240,15 @@ class MakeImage:
     async def _with_models(
         self, user: Account, tool: Tool, params: dict[str, Any]
     ) -> dict[str, Any]:
-        """The user's own models: named in ``loras``, or called by their trigger word in the
-        prompt. Their files travel with the job as assets (``_assets``: name → media id)."""
-        if self.models is None or "loras" not in tool.inputs:
+        """The LoRAs of a request (workflows/server_loras.py): named in ``loras`` or a
+        ``<lora:name:strength>`` tag, or called by a trigger word in the prompt; the user's
+        own models first, then the servers'. Own models' files travel with the job as assets
+        (``_assets``: name → media id); server LoRAs by file (``server_loras``: name → file)
+        and their price factors multiply the price (``_price_factor``)."""
+        if "loras" not in tool.inputs or (self.models is None and self.server_loras is None):
             return params
-        usable = "style" if self.engine_name == "preview" else "lora"
-        chosen = [await self.models.find(user.id, name) for name in params.get("loras") or []]
-        for model in chosen:
-            if model.kind != usable:
-                raise InvalidInput(
-                    f"your model '{model.name}' was trained on the {model.engine} engine "
-                    f"(a {model.kind}); the {self.engine_name} engine can only use a {usable}",
-                    model=model.name,
-                )
-        for model in await self.models.in_prompt(user.id, str(params.get("prompt") or "")):
-            # A trigger word of a model this engine cannot load is just a word of the prompt.
-            if model.kind == usable and all(model.id != c.id for c in chosen):
-                chosen.append(model)
-        if not chosen:
-            return params
-        return {**params, "loras": [m.name for m in chosen],
-                "_assets": {m.name: m.media_id for m in chosen}}
+        return await apply_loras(user, params, models=self.models,
+                                 server_loras=self.server_loras, engine_name=self.engine_name)
 
     async def _settings(
         self, user: Account, group: Account | None
