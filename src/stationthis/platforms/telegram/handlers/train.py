@@ -164,8 +164,8 @@ async def photo(update: Update, context: Ctx) -> None:
     elif inpaint.is_captioned_mask(message, context.bot.id):
         await inpaint.captioned(update, context)
     elif message.chat.type == "private":
-        await answer(update, "Got it. Reply to it with /upscale, /rmbg, /effect PROMPT or "
-                     "/train add DATASET.")
+        await answer(update, "Got it. Reply to it with /upscale, /rmbg, /effect PROMPT, "
+                     "/ref PROMPT (a new picture that follows it) or /train add DATASET.")
 
 
 def _collect(update: Update, context: Ctx, message: Message) -> None:
