@@ -32,7 +32,7 @@ def list_purchases(
         account_id = None
         if user is not None:
             account_id = (await resolve_user(app, user)).id
-        found = await app.purchases.store.list_all(account_id, status=status, limit=limit)
+        found = await app.purchases.list_all(account_id, status=status, limit=limit)
         for p in found:
             typer.echo(purchase_line(p))
         if not found:
@@ -47,7 +47,7 @@ def refund(purchase_id: Annotated[str, typer.Argument(help="the purchase's id (p
     """Refund a paid purchase at its provider and take its points back."""
 
     async def body(app: App) -> None:
-        purchase = await app.purchases.store.get(purchase_id)
+        purchase = await app.purchases.get(purchase_id)
         if app.payment_provider is None:
             raise typer.BadParameter("refunds are not set up")
         try:

@@ -74,6 +74,23 @@ class Collections:
     async def view(self, user: Account, collection_id: str) -> Collection:
         return await self.store.get(user.id, collection_id)
 
+    async def exists(self, collection_id: str) -> bool:
+        """Whether the collection is there at all (to say "deleted" rather than "not
+        yours" on an old button); tells nothing else about it."""
+        try:
+            await self.store.get_any(collection_id)
+        except NotFound:
+            return False
+        return True
+
+    async def name_of(self, collection_id: str) -> str | None:
+        """The collection's name with no access check, None when it is gone: for a
+        background note to the person who started work on it (a cook run's progress)."""
+        try:
+            return (await self.store.get_any(collection_id)).name
+        except NotFound:
+            return None
+
     async def mine(self, user: Account) -> list[Collection]:
         return await self.store.owned(user.id)
 

@@ -122,6 +122,13 @@ class Cook:
         run = await self._run(collection_id)
         return await self.runner.status(run.id)
 
+    async def run_view(self, run_id: str) -> tuple[str, CookStatus]:
+        """A run's collection name and how it stands, with no owner check: for the message
+        that started the run (its notifier holds the address; the run id is not guessable).
+        ``NotFound`` when the run or its collection is gone."""
+        status = await self.runner.status(run_id)
+        return (await self.collections.get_any(status.collection_id)).name, status
+
     async def pause(self, user: Account, collection_id: str) -> CookStatus:
         """No new pieces start; the few already running finish (and are paid as usual)."""
         run = await self._owned_run(user, collection_id)

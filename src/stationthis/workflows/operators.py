@@ -264,7 +264,7 @@ class Operators:
             close = getattr(provider, "aclose", None)
             if close is not None:
                 await close()
-        after = await purchases.store.get(purchase.id)
+        after = await purchases.get(purchase.id)
         await self._audit(actor, "refund purchase", None, reason,
                           {"status": purchase.status, "points": purchase.points},
                           {"status": after.status, "points_taken_back": done.total},

@@ -155,6 +155,33 @@ class Purchases:
                      payment_id, purchase.points)
         return purchase, granted
 
+    # ----- by id, for the provider's callbacks and the operator (no owner check: the id
+    # comes from a signed webhook, a payment the provider reports, or an admin) -----------
+
+    async def get(self, purchase_id: str) -> Purchase:
+        return await self.store.get(purchase_id)
+
+    async def find(self, *, checkout_id: str | None = None,
+                   payment_id: str | None = None) -> Purchase | None:
+        """The purchase of a checkout session or of a provider's payment id, if any."""
+        return await self.store.find(checkout_id=checkout_id, payment_id=payment_id)
+
+    async def attach_checkout(self, purchase_id: str, checkout_id: str) -> None:
+        """Remember the provider's checkout session of a purchase (to find it by it)."""
+        await self.store.set_checkout(purchase_id, checkout_id)
+
+    async def list_all(self, account_id: str | None = None, *, status: str | None = None,
+                       limit: int = 100) -> list[Purchase]:
+        """Every purchase (an account's and its linked accounts'), newest first."""
+        return await self.store.list_all(account_id, status=status, limit=limit)
+
+    async def event_handled(self, provider: str, event_id: str) -> bool:
+        """Whether the provider's webhook event was handled already (a redelivery)."""
+        return await self.store.handled(provider, event_id)
+
+    async def record_event(self, provider: str, event_id: str, kind: str) -> None:
+        await self.store.record_event(provider, event_id, kind)
+
     async def failed(self, purchase_id: str, note: str) -> Purchase:
         return await self.store.fail(purchase_id, note)
 

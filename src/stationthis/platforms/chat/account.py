@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from ...core.errors import InvalidInput, StationError
 from ...core.users import Account
-from ...workflows.app import App
 from ...workflows.make_image import Quote, Request
+from ...workflows.services import Services
 from .texts import cancelled_text
 
 
-async def typical(app: App, user: Account, group: Account | None) -> Quote | None:
+async def typical(app: Services, user: Account, group: Account | None) -> Quote | None:
     """The price of a typical image with the user's defaults (None when it cannot be had)."""
     try:
         tool = await app.make_image.default_tool(user, group)
@@ -21,7 +21,7 @@ async def typical(app: App, user: Account, group: Account | None) -> Quote | Non
         return None
 
 
-async def cancel(app: App, user: Account, which: str, usage: str) -> str:
+async def cancel(app: Services, user: Account, which: str, usage: str) -> str:
     """``/cancel`` with ``which``: empty (the only job), ``all`` or a number in /status."""
     which = which.strip().lower()
     active = await app.status.active(user)
@@ -37,14 +37,14 @@ async def cancel(app: App, user: Account, which: str, usage: str) -> str:
                           sum(1 for d in done if not d.done))
 
 
-async def cancel_one(app: App, user: Account, job_id: str) -> str:
+async def cancel_one(app: Services, user: Account, job_id: str) -> str:
     """The ✖️ button of one job."""
     done = await app.status.cancel(user, job_id)
     return (f"Cancelled; {done.released} points released." if done.done
             else "Stopping it; the points come back when it has stopped.")
 
 
-async def link(app: App, user: Account, code: str, shown: str, elsewhere: str) -> str:
+async def link(app: Services, user: Account, code: str, shown: str, elsewhere: str) -> str:
     """``/link CODE`` joins the accounts; ``/link`` alone shows a code (``shown`` formats
     it) to enter ``elsewhere``."""
     code = code.strip()
@@ -57,7 +57,7 @@ async def link(app: App, user: Account, code: str, shown: str, elsewhere: str) -
             f"minutes (e.g. {elsewhere}) to join the accounts.")
 
 
-async def change(app: App, user: Account, group: Account | None, key: str, value: str) -> None:
+async def change(app: Services, user: Account, group: Account | None, key: str, value: str) -> None:
     """One setting of the user's (``group`` None) or of the group's (the caller checked that
     the user may change it): ``payer`` is who pays, ``reset`` goes back to the defaults."""
     if group is None:

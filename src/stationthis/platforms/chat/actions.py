@@ -24,7 +24,7 @@ from ...workflows.commands import (
 )
 
 if TYPE_CHECKING:
-    from ...workflows.app import App
+    from ...workflows.services import Services
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def painter_url(web: str, media_id: str) -> str:
     return web.rstrip("/") + PAINTER.format(media_id=media_id)
 
 
-def painter_base(app: App) -> str | None:
+def painter_base(app: Services) -> str | None:
     """Where results link to the web painter (🖌 Vary region): the web app's public
     address, when one is set (a chat cannot open a listening address) and a tool inpaints."""
     url = app.settings.public_url or ""

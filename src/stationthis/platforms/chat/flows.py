@@ -11,9 +11,9 @@ from typing import Any
 from ...core.errors import NotFound, StationError
 from ...core.jobs import Job
 from ...core.users import Account
-from ...workflows.app import App
 from ...workflows.commands import Command, Requester
 from ...workflows.make_image import Quote
+from ...workflows.services import Services
 from .actions import action_of
 from .limits import START
 from .texts import error_text, queued_text, short_of_points
@@ -25,7 +25,7 @@ NOT_YOURS = "These buttons belong to whoever made the image — make your own wi
 SORRY = "Something went wrong on our side; nothing was charged."
 
 
-async def submit(turn: ChatTurn, app: App, build: Callable[[Requester], Command]
+async def submit(turn: ChatTurn, app: Services, build: Callable[[Requester], Command]
                  ) -> Job | None:
     """Offer the command (priced for whoever pays), post the status message, start the job
     with that message as its reply address, then note its place in the queue. Refused
@@ -49,7 +49,7 @@ async def submit(turn: ChatTurn, app: App, build: Callable[[Requester], Command]
     return job
 
 
-async def train(turn: ChatTurn, app: App, dataset_id: str,
+async def train(turn: ChatTurn, app: Services, dataset_id: str,
                 options: dict[str, Any] | None = None) -> Job | None:
     """A training of one of the user's datasets, behind a status message like an image."""
     if not await turn.allowed(START):
@@ -71,7 +71,7 @@ async def train(turn: ChatTurn, app: App, dataset_id: str,
     return job
 
 
-async def _queue_note(turn: ChatTurn, app: App, user: Account, job: Job,
+async def _queue_note(turn: ChatTurn, app: Services, user: Account, job: Job,
                       address: dict[str, Any],
                       text: Callable[[int, float | None], str]) -> None:
     """The job's place in the queue on its status message, when it has to wait."""
@@ -80,7 +80,7 @@ async def _queue_note(turn: ChatTurn, app: App, user: Account, job: Job,
         await turn.queued(address, text(mine.position, mine.eta_seconds))
 
 
-async def image_action(turn: ChatTurn, app: App, code: str, object_id: str) -> Job | None:
+async def image_action(turn: ChatTurn, app: Services, code: str, object_id: str) -> Job | None:
     """An image button (🔄 ⬆️ 🎲 🔍): its command, submitted like any request."""
     action = action_of(code)
     if action is None or action.command is None:
@@ -94,7 +94,7 @@ def is_image_action(code: str) -> bool:
     return action is not None and action.command is not None
 
 
-async def object_exists(app: App, kind: str, object_id: str) -> bool:
+async def object_exists(app: Services, kind: str, object_id: str) -> bool:
     """Whether a button's job or image exists at all: when the presser cannot see it, it is
     someone else's (not a stale button)."""
     try:
@@ -109,14 +109,14 @@ async def object_exists(app: App, kind: str, object_id: str) -> bool:
     return True
 
 
-async def why_not(app: App, code: str, object_id: str) -> str:
+async def why_not(app: Services, code: str, object_id: str) -> str:
     """What to tell someone whose button's object they cannot see."""
     action = action_of(code)
     theirs = action is not None and await object_exists(app, action.target, object_id)
     return NOT_YOURS if theirs else STALE
 
 
-async def button_refusal(app: App, user: Account, code: str, parts: list[str]) -> str | None:
+async def button_refusal(app: Services, user: Account, code: str, parts: list[str]) -> str | None:
     """Why ``user`` cannot use this button (someone else's object, or gone), or None — a
     quick read before anything is answered or started."""
     action = action_of(code)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from ...core.errors import InvalidInput, NotFound
 from ...core.jobs import Job
 from ...core.users import Account
-from ...workflows.app import App
 from ...workflows.commands import Regenerate
 from ...workflows.history import ReproCard
+from ...workflows.services import Services
 from ...workflows.training import TRAIN_CATEGORY
 from .actions import code_of
 from .flows import object_exists, submit
@@ -59,7 +59,7 @@ def number_of(text: str, usage: str) -> int:
     return int(text)
 
 
-async def find(app: App, user: Account, target: Target, command: str, make: str
+async def find(app: Services, user: Account, target: Target, command: str, make: str
                ) -> tuple[Job, str | None]:
     """The job (and the one image, when the target is one) ``command`` acts on."""
     if target.media_id is not None:
@@ -84,14 +84,14 @@ async def find(app: App, user: Account, target: Target, command: str, make: str
     return recent[target.number - 1], None
 
 
-async def regen(turn: ChatTurn, app: App, target: Target) -> Job | None:
+async def regen(turn: ChatTurn, app: Services, target: Target) -> Job | None:
     """The job again with a new seed, offered and started like any request."""
     job, _ = await find(app, await turn.user(), target, turn.words.command("/regen"),
                         turn.words.command(f"{turn.words.make}a red fox"))
     return await submit(turn, app, lambda who: Regenerate(who, job.id))
 
 
-async def seed(app: App, user: Account, target: Target, words_command: str, make: str
+async def seed(app: Services, user: Account, target: Target, words_command: str, make: str
                ) -> str:
     """The seed of the job (each image's, for a batch) or of one image."""
     job, media_id = await find(app, user, target, words_command, make)
@@ -102,7 +102,7 @@ async def seed(app: App, user: Account, target: Target, words_command: str, make
     return seed_text(job, seeds or [int(job.params["seed"])], one=media_id is not None)
 
 
-async def card(app: App, user: Account, target: Target, words_command: str, make: str
+async def card(app: Services, user: Account, target: Target, words_command: str, make: str
                ) -> str:
     """The reproducibility card of one image (the first of a job)."""
     job, media_id = await find(app, user, target, words_command, make)
@@ -115,14 +115,14 @@ async def card(app: App, user: Account, target: Target, words_command: str, make
     return card_text(recipe, len(job.outputs), job.state)
 
 
-async def _owned(app: App, user: Account, job_id: str, command: str) -> Job:
+async def _owned(app: Services, user: Account, job_id: str, command: str) -> Job:
     try:
         return await app.jobs.get_owned(job_id, user.id)
     except NotFound:
         raise await _unreachable(app, "job", job_id, command) from None
 
 
-async def _unreachable(app: App, kind: str, object_id: str, command: str) -> InvalidInput:
+async def _unreachable(app: Services, kind: str, object_id: str, command: str) -> InvalidInput:
     if await object_exists(app, kind, object_id):
         return InvalidInput(f"That result is someone else's: {command} works on your own "
                             "images.")

@@ -9,21 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.errors import InvalidInput
-from ...workflows.app import App
 from ...workflows.commands import Make, Requester
+from ...workflows.services import Services
 
 DEFAULT_KIND = "canny"
 IMAGE_INPUT = "image"
 
 
-def kinds(app: App) -> dict[str, str]:
+def kinds(app: Services) -> dict[str, str]:
     """Each reference kind this server offers → its tool's name (canny first)."""
     found = {str(t.meta.get("preprocessor") or t.name): t.name
              for t in app.tools.by_category("reference")}
     return dict(sorted(found.items(), key=lambda item: item[0] != DEFAULT_KIND))
 
 
-def split_kind(app: App, text: str) -> tuple[str | None, str]:
+def split_kind(app: Services, text: str) -> tuple[str | None, str]:
     """``pose a dancer`` → (``pose``, ``a dancer``); a prompt without a kind word → (None,
     the prompt)."""
     first, _, rest = text.strip().partition(" ")
@@ -32,7 +32,7 @@ def split_kind(app: App, text: str) -> tuple[str | None, str]:
     return None, text.strip()
 
 
-def reference_tool(app: App, kind: str | None) -> str:
+def reference_tool(app: Services, kind: str | None) -> str:
     """The tool for a kind (None: the default, canny), or a clear refusal."""
     offered = kinds(app)
     if not offered:

@@ -18,8 +18,8 @@ from typing import Any
 from ...core.errors import Forbidden, InvalidInput
 from ...core.styles import Style
 from ...core.users import Account
-from ...workflows.app import App
 from ...workflows.prompt_params import parse
+from ...workflows.services import Services
 from ...workflows.styles import Shelf, Styles
 from .turn import Words
 
@@ -27,7 +27,7 @@ GROUP_WORDS = ("group", "server")
 NOT_ADMIN = "Only {}'s admins can change its styles."
 
 
-def flow_of(app: App) -> Styles:
+def flow_of(app: Services) -> Styles:
     if app.styles is None:
         raise InvalidInput("styles are not available here")
     return app.styles
@@ -67,11 +67,11 @@ def style_text(style: Style, words: Words, whose: str = "") -> str:
     return "\n".join(lines)
 
 
-async def list_styles(app: App, user: Account, group: Account | None, words: Words) -> str:
+async def list_styles(app: Services, user: Account, group: Account | None, words: Words) -> str:
     return shelf_text(await flow_of(app).shelf(user, group), words)
 
 
-async def style_command(app: App, user: Account, group: Account | None, text: str,
+async def style_command(app: Services, user: Account, group: Account | None, text: str,
                         words: Words, *, admin: bool) -> str:
     """``/style …`` (the text after the command); ``admin``: the speaker may change the
     group's styles."""

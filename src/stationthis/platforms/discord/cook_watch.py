@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ...core.coalesce import Coalescer
 from ...core.errors import NotFound
 from ...core.events import CookFinished, CookProgressed, Event
-from ...workflows.app import App
-from ...workflows.cook import CookStatus
+from ...workflows.services import Services
 from . import collections_render as cr
 from .rest import DiscordError, DiscordRest
 
@@ -25,21 +24,20 @@ log = logging.getLogger(__name__)
 TOKEN_SECONDS = 14 * 60  # an interaction token is good for 15 minutes
 
 
-async def cook_payload(app: App, run_id: str) -> dict[str, Any] | None:
+async def cook_payload(app: Services, run_id: str) -> dict[str, Any] | None:
     """The run's message as it stands, or None when the run or its collection is gone."""
     try:
-        status: CookStatus = await app.cook.runner.status(run_id)
-        collection = await app.cook.collections.get_any(status.collection_id)
+        name, status = await app.cook.run_view(run_id)
     except NotFound:
         return None
-    return cr.cook_status(collection.name, status)
+    return cr.cook_status(name, status)
 
 
 class CookWatch:
     """Subscribed to ``CookProgressed`` and ``CookFinished``: the run's message shows
     "done/total", then the end and its buttons."""
 
-    def __init__(self, app: App, rest: DiscordRest, notifier: DiscordNotifier,
+    def __init__(self, app: Services, rest: DiscordRest, notifier: DiscordNotifier,
                  interval: float = 1.0) -> None:
         self.app = app
         self.rest = rest

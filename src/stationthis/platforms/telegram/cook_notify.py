@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
 from ...core.coalesce import Coalescer
-from ...core.errors import NotFound
 from ...core.events import CookFinished, CookProgressed, Event
 from . import render_collections as rc
 
@@ -24,10 +23,7 @@ _FINISHED_MAX = 10_000
 
 
 async def _name(notifier: TelegramNotifier, collection_id: str) -> str | None:
-    try:
-        return (await notifier.app.collections.store.get_any(collection_id)).name
-    except NotFound:
-        return None  # deleted meanwhile: nothing to say
+    return await notifier.app.collections.name_of(collection_id)  # None: deleted meanwhile
 
 
 class ProgressEdits:

@@ -207,7 +207,7 @@ async def refund(request: Request, purchase_id: str, admin: Admin) -> Response:
     try:
         if app.payment_provider is None:
             raise InvalidInput("refunds are not set up on this instance")
-        purchase = await app.purchases.store.get(purchase_id)
+        purchase = await app.purchases.get(purchase_id)
         await ops(request).refund_purchase(
             admin, purchase, app.purchases, app.payment_provider, text(form, "reason")
         )
@@ -220,5 +220,5 @@ async def refund(request: Request, purchase_id: str, admin: Admin) -> Response:
 
 async def _purchases(request: Request, account_id: str | None) -> list[Any] | None:
     """Purchases (issue 18) when this instance has them; None otherwise."""
-    found: list[Any] = await station(request).purchases.store.list_all(account_id)
+    found: list[Any] = await station(request).purchases.list_all(account_id)
     return found

@@ -46,7 +46,7 @@ async def _session(purchases: Purchases, kind: str, session: dict[str, Any]) -> 
     if purchase is None:
         return "ignored"  # not one of ours (another product on the same Stripe account)
     if purchase.checkout_id is None and isinstance(session.get("id"), str):
-        await purchases.store.set_checkout(purchase.id, session["id"])
+        await purchases.attach_checkout(purchase.id, session["id"])
     if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
         if session.get("payment_status") not in PAID:
             return "waiting"  # a delayed payment method: async_payment_* follows
@@ -93,11 +93,11 @@ async def _of_session(purchases: Purchases, session: dict[str, Any]) -> Purchase
     for candidate in (metadata.get("purchase_id"), session.get("client_reference_id")):
         if isinstance(candidate, str) and candidate:
             try:
-                return await purchases.store.get(candidate)
+                return await purchases.get(candidate)
             except NotFound:
                 continue
     session_id = session.get("id")
-    return await purchases.store.find(checkout_id=session_id) if isinstance(
+    return await purchases.find(checkout_id=session_id) if isinstance(
         session_id, str) else None
 
 
@@ -106,14 +106,14 @@ async def _of_payment(purchases: Purchases, obj: dict[str, Any]) -> Purchase | N
     metadata (then it may not be paid yet: NotPaidYet lets Stripe retry later)."""
     payment = _id(obj.get("payment_intent"))
     if payment:
-        found = await purchases.store.find(payment_id=payment)
+        found = await purchases.find(payment_id=payment)
         if found is not None:
             return found
     metadata = _dict(obj.get("metadata"))
     purchase_id = metadata.get("purchase_id")
     if isinstance(purchase_id, str) and purchase_id:
         try:
-            purchase = await purchases.store.get(purchase_id)
+            purchase = await purchases.get(purchase_id)
         except NotFound:
             return None
         if purchase.status == "pending":

@@ -14,7 +14,7 @@ import httpx
 
 from ....core.errors import StationError
 from ....core.users import Account, Identity
-from ....workflows.app import App
+from ....workflows.services import Services
 from ...chat.flows import SORRY as SORRY
 from ...chat.limits import ChatLimits, busy_text
 from ...chat.texts import error_text as chat_error_text
@@ -33,7 +33,7 @@ MAX_ATTACHMENTS = 10
 class Station:
     """The platform's state shared by the handlers (no per-user state lives here)."""
 
-    app: App
+    app: Services
     rest: DiscordRest
     limiter: ChatLimits
     http: httpx.AsyncClient | None = None  # downloads of attachments
@@ -57,7 +57,7 @@ class Interaction:
     words = render.WORDS
 
     @property
-    def app(self) -> App:
+    def app(self) -> Services:
         return self.station.app
 
     @property

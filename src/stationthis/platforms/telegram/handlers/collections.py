@@ -16,7 +16,7 @@ from telegram.error import TelegramError
 from ....core.collections import Collection
 from ....core.errors import Conflict, Forbidden, InvalidInput, NotFound, StationError
 from ....core.users import Account
-from ....workflows.app import App
+from ....workflows.services import Services
 from ...chat.actions import code_of
 from ...chat.flows import NOT_YOURS, SORRY, STALE, object_exists
 from .. import render_collections as rc
@@ -33,12 +33,12 @@ MEDIA_ACTIONS = ("ca", "ka", "kn")  # 📚 under a result (``k`` on old messages
 
 # ----- finding a collection by what the user typed -----------------------------------------
 
-async def visible(app: App, user: Account) -> list[Collection]:
+async def visible(app: Services, user: Account) -> list[Collection]:
     """The user's collections, then those shared with them: the numbering of /collections."""
     return [*await app.collections.mine(user), *await app.collections.shared_with_me(user)]
 
 
-async def find(app: App, user: Account, words: list[str]) -> tuple[Collection, list[str]]:
+async def find(app: Services, user: Account, words: list[str]) -> tuple[Collection, list[str]]:
     """The collection named by the first words (its number, id or name — the longest name
     that matches) and the words after it."""
     if not words:
@@ -175,7 +175,7 @@ async def show(update: Update, context: Ctx, user: Account, c: Collection) -> No
                  reply_markup=rc.collection_keyboard(page.collection))
 
 
-async def _prompt(app: App, media_id: str) -> str | None:
+async def _prompt(app: Services, media_id: str) -> str | None:
     """The prompt an item's image was made with (what the list shows without a name)."""
     try:
         media = await app.media.get(media_id)
@@ -247,12 +247,8 @@ async def pressed(update: Update, context: Ctx) -> None:
         log.debug("callback answer refused: %s", exc)
 
 
-async def _exists(app: App, collection_id: str) -> bool:
-    try:
-        await app.collections.store.get_any(collection_id)
-    except NotFound:
-        return False
-    return True
+async def _exists(app: Services, collection_id: str) -> bool:
+    return await app.collections.exists(collection_id)
 
 
 async def _act(update: Update, context: Ctx, action: str, parts: list[str]) -> None:

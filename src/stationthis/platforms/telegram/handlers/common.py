@@ -17,7 +17,7 @@ from telegram.ext import ContextTypes
 
 from ....core.errors import StationError
 from ....core.users import Account, Identity
-from ....workflows.app import App
+from ....workflows.services import Services
 from ...chat.flows import SORRY
 from ...chat.limits import ChatLimits, busy_text
 from ...chat.texts import error_text as error_text
@@ -34,7 +34,7 @@ ADMIN_STATUSES = ("creator", "administrator")
 class Station:
     """The platform's state shared by the handlers (no per-user state lives here)."""
 
-    app: App
+    app: Services
     limiter: ChatLimits
     trigger: str | None = None  # plain-prompt prefix in groups
     username: str = ""

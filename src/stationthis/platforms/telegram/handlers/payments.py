@@ -113,7 +113,7 @@ async def pre_checkout(update: Update, context: Ctx) -> None:
     shop = station(context).app.purchases
     try:
         await shop.check_payable(query.invoice_payload, query.total_amount, query.currency)
-        purchase = await shop.store.get(query.invoice_payload)
+        purchase = await shop.get(query.invoice_payload)
         if purchase.payer_ref != str(query.from_user.id):
             raise Forbidden("This invoice was made for someone else: send /buy for your own.")
     except StationError as exc:
@@ -154,7 +154,7 @@ async def refunded(update: Update, context: Ctx) -> None:
     if refund is None:
         return
     shop = station(context).app.purchases
-    found = await shop.store.find(payment_id=refund.telegram_payment_charge_id)
+    found = await shop.find(payment_id=refund.telegram_payment_charge_id)
     if found is None:
         return
     done = await shop.refunded(found.id, refund.total_amount, note="refunded in Telegram")

@@ -129,15 +129,14 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(
             event.get("type"), str):
         raise InvalidInput("not a Stripe event (no id or type)")
-    store = app.purchases.store
-    if await store.handled("stripe", event["id"]):
+    if await app.purchases.event_handled("stripe", event["id"]):
         return JSONResponse(Received(result="already handled").model_dump())
     try:
         result = await handle_event(app.purchases, event)
     except InvalidInput as exc:  # signed by Stripe, but not something we can apply
         log.warning("stripe event %s (%s) refused: %s", event["id"], event["type"], exc)
         result = f"refused: {exc.message}"
-    await store.record_event("stripe", event["id"], event["type"])
+    await app.purchases.record_event("stripe", event["id"], event["type"])
     log.info("stripe event %s (%s): %s", event["id"], event["type"], result)
     return JSONResponse(Received(result=result).model_dump())
 
@@ -149,7 +148,7 @@ async def start_checkout(app: Services, request: Request, account: Account,
     checkout = checkout_client(request)
     session_id, url = await checkout.create_session(
         purchase, f"{offer.points:,} StationThis points ({offer.name})")
-    await app.purchases.store.set_checkout(purchase.id, session_id)
+    await app.purchases.attach_checkout(purchase.id, session_id)
     return purchase, url
 
 
