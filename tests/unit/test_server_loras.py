@@ -97,7 +97,7 @@ async def test_an_unknown_lora_is_refused_free_with_the_close_names(preview_app:
 async def test_operators_describe_only_files_the_servers_have(preview_app: App) -> None:
     app = preview_app
     assert app.server_loras is not None
-    with pytest.raises(NotFound, match="preview-ink.safetensors"):
+    with pytest.raises(NotFound, match=r"preview-ink\.safetensors"):
         await app.server_loras.set("preview-inc.safetensors", name="Ink")
     set_by_stem = await app.server_loras.set("preview-ink", name="Ink", triggers=["inky"],
                                              preview="https://example.com/ink.png")

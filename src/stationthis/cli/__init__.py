@@ -18,6 +18,7 @@ from . import (
     history,
     images,
     inpaint,
+    loras,
     media,
     points,
     purchases,
@@ -45,6 +46,7 @@ for _name, _command in (
     ("pan", images.pan),
     ("rerun", images.rerun),
     ("upload", images.upload),
+    ("describe", loras.describe),
     ("history", history.history),
     ("seed", history.seed),
     ("card", history.card),
@@ -69,6 +71,7 @@ for _name, _group in (
     ("media", media.media_cli),
     ("purchases", purchases.purchases_cli),
     ("styles", styles.styles_cli),
+    ("loras", loras.loras_cli),
     ("wildcards", styles.wildcards_cli),
 ):
     cli.add_typer(_group, name=_name)

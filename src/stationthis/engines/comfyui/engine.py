@@ -36,7 +36,7 @@ from stationthis.core.engine import (
 )
 from stationthis.core.errors import EngineFailed, RunLost
 
-from . import loras, messages, training
+from . import describe, loras, messages, training
 from .client import PromptRejected, ServerUnavailable
 from .pool import Server, ServerPool, required_models
 from .socket import Frame, Sink, is_wake
@@ -133,6 +133,12 @@ class ComfyUIEngine:
                 raise EngineFailed("cancelled")
             if training.saved_files(entry):
                 return await training.fetch(client, run.job_id, entry, self._lora_meta(run))
+            if run.spec is not None and run.spec.category == "describe":
+                found = describe.texts(entry)
+                if not found:
+                    raise EngineFailed("the describe workflow returned no text (it needs a "
+                                       "ShowText|pysssss node after each Florence2Run)")
+                return [describe.prompts_artifact(run.job_id, found, {"engine": self.name})]
             return await self._fetch(run, self._output_images([
                 (str(node_id), image)
                 for node_id, output in (entry.get("outputs") or {}).items()

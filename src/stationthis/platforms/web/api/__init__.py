@@ -13,6 +13,7 @@ from . import (
     datasets,
     history,
     jobs,
+    loras,
     media,
     purchases,
     settings,
@@ -24,4 +25,5 @@ ROUTERS: list[APIRouter] = [
     auth.router, auth.links, tools.router, jobs.router, history.router, media.router,
     settings.router, account.router, datasets.router, collections.router,
     collections_links.router, cook.router, purchases.router, styles.router,
+    loras.router,
 ]

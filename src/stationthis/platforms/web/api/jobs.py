@@ -12,6 +12,7 @@ from ....core.errors import InvalidInput
 from ....core.job_queries import JobQueries
 from ....core.jobs import ACTIVE, FINAL
 from ....core.users import Account
+from ....workflows import describe as describing
 from ....workflows.make_image import Request as MakeRequest
 from ..auth import current_account, runtime, station
 from ..errors import documented
@@ -78,7 +79,12 @@ async def list_jobs(
 async def get_job(
     job_id: str, request: Request, user: Account = Depends(current_account)
 ) -> JobOut:
-    return JobOut.of(await station(request).jobs.get_owned(job_id, user.id))
+    app = station(request)
+    job = await app.jobs.get_owned(job_id, user.id)
+    out = JobOut.of(job)
+    if job.category == describing.CATEGORY:
+        out.prompts = await describing.prompts(app.media, job)
+    return out
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut,

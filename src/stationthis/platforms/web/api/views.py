@@ -50,6 +50,9 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    prompts: list[str] | None = Field(
+        None, description="a succeeded describe job: the prompts found, each ready to run "
+        "as a make job's prompt")
 
     @classmethod
     def of(cls, job: Job | JobListing) -> JobOut:
