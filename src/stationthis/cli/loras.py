@@ -13,13 +13,13 @@ from ..workflows.app import App
 from ..workflows.make_image import Request
 from ..workflows.server_loras import ServerLoras
 from .common import UserOpt, echo_progress, fail, resolve_group, resolve_user, run
+from .images import CLI_REPLY
 from .inpaint import media_of
 
 loras_cli = typer.Typer(
     help="The LoRAs the generation servers have: names, trigger words, price factors.",
     no_args_is_help=True,
 )
-CLI_REPLY = {"platform": "cli"}
 
 
 def _catalog(app: App) -> ServerLoras:

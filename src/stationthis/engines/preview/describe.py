@@ -69,7 +69,8 @@ def _scene(top: str, bottom: str, light: str, regions: dict[str, float],
     if top in ("orange", "pink", "red", "yellow") and light != "bright":
         return "a sunset sky over a dark horizon"
     if light == "dark" and spread > 0.15:
-        return f"a night scene with a glowing light at the {max(regions, key=regions.get)}"
+        glow = max(regions, key=lambda k: regions[k])
+        return f"a night scene with a glowing light at the {glow}"
     if top == bottom and spread < 0.05:
         return f"a calm, even field of {top}"
     return ""

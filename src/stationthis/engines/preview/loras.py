@@ -15,7 +15,8 @@ from stationthis.core.errors import EngineFailed
 
 
 def _luma(arr: np.ndarray) -> np.ndarray:
-    return arr[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    out: np.ndarray = arr[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    return out
 
 
 def _ink(arr: np.ndarray) -> np.ndarray:
@@ -25,7 +26,8 @@ def _ink(arr: np.ndarray) -> np.ndarray:
     edges = np.clip(np.hypot(gx, gy) * 6.0, 0.0, 1.0)
     ink = np.clip((lum > 0.45).astype(np.float32) - edges, 0.0, 1.0)
     paper = np.array([0.96, 0.94, 0.88], np.float32)
-    return ink[..., None] * paper
+    out: np.ndarray = ink[..., None] * paper
+    return out
 
 
 def _neon(arr: np.ndarray) -> np.ndarray:
@@ -44,7 +46,8 @@ def _sepia(arr: np.ndarray) -> np.ndarray:
     """An old photograph: brown tones, faded."""
     lum = _luma(arr)
     tone = np.array([1.0, 0.82, 0.6], np.float32)
-    return np.clip(0.08 + lum[..., None] * tone * 0.9, 0.0, 1.0)
+    out: np.ndarray = np.clip(0.08 + lum[..., None] * tone * 0.9, 0.0, 1.0)
+    return out
 
 
 def _pixel(arr: np.ndarray) -> np.ndarray:
@@ -53,7 +56,8 @@ def _pixel(arr: np.ndarray) -> np.ndarray:
     block = max(2, min(h, w) // 32)
     small = arr[::block, ::block, :3]
     big = np.repeat(np.repeat(small, block, axis=0), block, axis=1)[:h, :w]
-    return np.round(big * 3.0) / 3.0
+    out: np.ndarray = np.round(big * 3.0) / 3.0
+    return out
 
 
 EFFECTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
