@@ -12,6 +12,7 @@ import pytest
 
 from stationthis.core import engine as port
 from stationthis.core.engine import DOING, METHODS, Capability, Engine
+from stationthis.core.errors import Unsupported
 from stationthis.engines.comfydeploy import ComfyDeployEngine
 from stationthis.engines.comfyui import ComfyUIEngine, ServerPool
 from stationthis.engines.diffusers.engine import CATEGORIES, DiffusersEngine
@@ -23,6 +24,7 @@ PROTOCOLS = {
     Capability.CHECK_GRAPH: port.GraphChecker,
     Capability.SERVERS: port.ServerLister,
     Capability.WEBHOOKS: port.WebhookReceiver,
+    Capability.LORA_FILES: port.LoraLister,
 }
 NOWHERE = "http://127.0.0.1:9"  # nothing is asked of it: the engines are only inspected
 
@@ -78,8 +80,6 @@ async def test_training_is_declared_where_the_training_tool_runs(
 
 
 async def test_a_missing_ability_is_refused_by_name(engines: dict[str, Engine]) -> None:
-    from stationthis.core.errors import Unsupported
-
     with pytest.raises(Unsupported, match="the preview engine cannot list backend servers"):
         port.require(engines["preview"], Capability.SERVERS)
     port.require(engines["comfyui"], Capability.SERVERS)
@@ -87,3 +87,14 @@ async def test_a_missing_ability_is_refused_by_name(engines: dict[str, Engine]) 
     assert port.webhook_receiver(engines["comfyui"]) is None
     assert port.graph_checker(engines["comfydeploy"]) is None
     assert [s.url for s in port.server_lister(engines["comfyui"]).servers()] == [NOWHERE]
+
+
+async def test_the_servers_lora_files_are_listed_where_declared(
+    engines: dict[str, Engine],
+) -> None:
+    listers = {name for name, engine in engines.items() if port.lora_lister(engine) is not None}
+    assert listers == {"preview", "comfyui"}
+    preview = port.lora_lister(engines["preview"])
+    assert preview is not None and await preview.lora_names()  # its fixed looks
+    with pytest.raises(Unsupported, match="the diffusers engine cannot list its servers' LoRA"):
+        port.require(engines["diffusers"], Capability.LORA_FILES)

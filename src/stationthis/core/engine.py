@@ -90,6 +90,7 @@ class Capability(StrEnum):
     CHECK_GRAPH = "check_graph"  # check_graph(): what each server lacks to run a graph
     SERVERS = "servers"  # servers(): its backend servers, up or down, and their model files
     WEBHOOKS = "webhooks"  # receive_webhook(): run status pushed to us over HTTP
+    LORA_FILES = "lora_files"  # lora_names(): the LoRA files its servers have
 
 
 # The method each ability needs (abilities without one are kinds of job the engine runs).
@@ -97,6 +98,7 @@ METHODS: dict[Capability, str] = {
     Capability.CHECK_GRAPH: "check_graph",
     Capability.SERVERS: "servers",
     Capability.WEBHOOKS: "receive_webhook",
+    Capability.LORA_FILES: "lora_names",
 }
 
 # How a missing ability is worded to a user or an operator: "the preview engine cannot …".
@@ -105,6 +107,7 @@ DOING: dict[Capability, str] = {
     Capability.CHECK_GRAPH: "check tools against its servers",
     Capability.SERVERS: "list backend servers",
     Capability.WEBHOOKS: "take run-status webhooks",
+    Capability.LORA_FILES: "list its servers' LoRA files",
 }
 
 
@@ -156,6 +159,12 @@ class WebhookReceiver(Protocol):
     async def receive_webhook(self, token: str, body: bytes) -> None: ...
 
 
+class LoraLister(Protocol):
+    async def lora_names(self) -> list[str]:
+        """The LoRA files the servers have (their loader's choices), each once."""
+        ...
+
+
 def has(engine: Engine, ability: Capability) -> bool:
     return ability in engine.capabilities
 
@@ -177,3 +186,7 @@ def server_lister(engine: Engine) -> ServerLister | None:
 
 def webhook_receiver(engine: Engine) -> WebhookReceiver | None:
     return cast(WebhookReceiver, engine) if has(engine, Capability.WEBHOOKS) else None
+
+
+def lora_lister(engine: Engine) -> LoraLister | None:
+    return cast(LoraLister, engine) if has(engine, Capability.LORA_FILES) else None

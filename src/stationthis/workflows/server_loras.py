@@ -19,7 +19,7 @@ import re
 import time
 from typing import Any
 
-from ..core.engine import Engine
+from ..core.engine import Engine, lora_lister
 from ..core.errors import NotFound
 from ..core.server_loras import ServerLora, ServerLoraCatalog, plain_name
 
@@ -61,9 +61,9 @@ class ServerLoras:
         taken, names = self._files
         if not fresh and taken and time.monotonic() - taken < CACHE_SECONDS:
             return names
-        lister = getattr(self.engine, "lora_names", None)
+        lister = lora_lister(self.engine)
         names = [] if lister is None else [
-            n for n in await lister() if not _USER_FILE.search(n.replace("\\", "/"))]
+            n for n in await lister.lora_names() if not _USER_FILE.search(n.replace("\\", "/"))]
         self._files = (time.monotonic(), names)
         return names
 

@@ -59,7 +59,8 @@ class _Run:
 
 class ComfyUIEngine:
     name = "comfyui"
-    capabilities = frozenset({Capability.TRAIN, Capability.CHECK_GRAPH, Capability.SERVERS})
+    capabilities = frozenset({Capability.TRAIN, Capability.CHECK_GRAPH, Capability.SERVERS,
+                              Capability.LORA_FILES})
 
     def __init__(
         self, pool: ServerPool, *, client_id: str | None = None, silence_timeout: float = 10.0,

@@ -35,7 +35,8 @@ class PreviewEngine:
     style-profile training: everything works without a GPU or a network."""
 
     name = "preview"
-    capabilities = frozenset({Capability.TRAIN})  # style profiles
+    capabilities = frozenset({Capability.TRAIN,  # style profiles
+                              Capability.LORA_FILES})  # fixed looks stand in for LoRA files
     version = ENGINE_VERSION  # also in every output's PNG text and metadata
 
     def __init__(
