@@ -9,102 +9,40 @@ updated in the same transaction. Spending works like a card authorisation:
     release(ref)      +H      the job failed, was cancelled or lost: nothing is charged
 
 Every write carries an idempotency key derived from ``ref``; repeating a call is a no-op.
-Points are spent from the free allowance first, then from purchased credit.
+Points are spent from the free allowance first, then from purchased credit. The values
+(``Balance``, ``Hold``…) are ``points_model``, the prebuilt SQL ``points_sql``; both are
+re-exported here.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import TextClause, bindparam, func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import Database, as_utc, utcnow
 from .errors import InsufficientPoints, InvalidInput, NotFound
+from .points_model import (
+    ALLOWANCE,
+    CREDIT,
+    AllowancePolicy,
+    Balance,
+    Hold,
+    LedgerEntry,
+    moment_of,
+    refill_eta,
+)
+from .points_sql import INSERTS, LOCK, MOVE, REF_ROWS, ROW_COLUMNS, insert_rows, live_account
 from .schema import accounts, ledger
 
-ALLOWANCE = "allowance"
-CREDIT = "credit"
-_ROW_COLUMNS = ("account_id", "kind", "bucket", "amount", "ref", "idem_key", "memo", "charged",
-                "created_at")  # what Ledger._row gives
-_INSERTS: dict[int, TextClause] = {}  # ledger-row INSERTs by row count
-
-# The hot statements, built once: a statement built per call costs more Python than SQLite
-# spends running it (its expressions, then its cache key).
-_LOCK = select(accounts).where(accounts.c.id == bindparam("account_id")).with_for_update()
-_REF_ROWS = (
-    select(ledger.c.account_id, ledger.c.kind, ledger.c.bucket, ledger.c.amount,
-           ledger.c.charged, accounts.c.merged_into)
-    .join(accounts, accounts.c.id == ledger.c.account_id)
-    .where(ledger.c.ref == bindparam("ref"))
-)
-_MOVE = (
-    update(accounts).where(accounts.c.id == bindparam("account_id"))
-    .values(allowance_balance=accounts.c.allowance_balance + bindparam("allowance"),
-            credit_balance=accounts.c.credit_balance + bindparam("credit"))
-)
-
-
-def _insert_rows(count: int) -> TextClause:
-    """``INSERT … ON CONFLICT (idem_key) DO NOTHING RETURNING id`` for ``count`` rows, in
-    the SQL SQLite and PostgreSQL share, its parameters typed by their columns."""
-    names = [[f"{c}_{i}" for c in _ROW_COLUMNS] for i in range(count)]
-    values = ", ".join("(" + ", ".join(f":{n}" for n in row) + ")" for row in names)
-    return text(
-        f"INSERT INTO ledger ({', '.join(_ROW_COLUMNS)}) VALUES {values} "
-        "ON CONFLICT (idem_key) DO NOTHING RETURNING id"
-    ).bindparams(*[bindparam(n, type_=ledger.c[c].type)
-                   for row in names for n, c in zip(row, _ROW_COLUMNS, strict=True)])
-
-
-@dataclass(frozen=True)
-class AllowancePolicy:
-    amount: int = 1000
-    steps: int = 18
-    interval_seconds: int = 900
-
-    @property
-    def step_amount(self) -> int:
-        return math.ceil(self.amount / self.steps) if self.amount else 0
-
-
-@dataclass(frozen=True)
-class Balance:
-    allowance: int
-    credit: int
-    allowance_max: int
-    next_refill_at: datetime | None  # None when the allowance is full
-
-    @property
-    def total(self) -> int:
-        return self.allowance + self.credit
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    id: int
-    kind: str
-    bucket: str
-    amount: int
-    charged: int | None
-    ref: str | None
-    memo: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Hold:
-    ref: str
-    allowance: int
-    credit: int
-
-    @property
-    def amount(self) -> int:
-        return self.allowance + self.credit
+__all__ = [
+    "ALLOWANCE", "CREDIT", "AllowancePolicy", "Balance", "Hold", "Ledger", "LedgerEntry",
+    "live_account", "refill_eta",
+]
 
 
 @dataclass(frozen=True)
@@ -272,7 +210,7 @@ class Ledger:
 
     async def _state(self, conn: AsyncConnection, ref: str) -> _RefState | None:
         """Everything settle and release need about ``ref``, in one read."""
-        rows = (await conn.execute(_REF_ROWS, {"ref": ref})).all()
+        rows = (await conn.execute(REF_ROWS, {"ref": ref})).all()
         holds = [r for r in rows if r.kind == "hold"]
         if not holds:
             return None
@@ -327,12 +265,12 @@ class Ledger:
     async def _insert(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> bool:
         """Insert ledger rows in one statement; False (and nothing written) when their
         idempotency keys were used before."""
-        statement = _INSERTS.get(len(rows))
+        statement = INSERTS.get(len(rows))
         if statement is None:  # one statement per row count, bound by name: compiled once
             # (SQLAlchemy's ON CONFLICT constructs have no cache key: compiled every time)
-            statement = _insert_rows(len(rows))
-            _INSERTS[len(rows)] = statement
-        params = {f"{c}_{i}": row[c] for i, row in enumerate(rows) for c in _ROW_COLUMNS}
+            statement = insert_rows(len(rows))
+            INSERTS[len(rows)] = statement
+        params = {f"{c}_{i}": row[c] for i, row in enumerate(rows) for c in ROW_COLUMNS}
         done = await conn.execute(statement, params)
         return bool(done.all())
 
@@ -340,8 +278,8 @@ class Ledger:
                     credit: int) -> None:
         """Move an account's cached balances by these amounts (one UPDATE, or none)."""
         if allowance or credit:
-            await conn.execute(_MOVE, {"account_id": account_id, "allowance": allowance,
-                                       "credit": credit})
+            await conn.execute(MOVE, {"account_id": account_id, "allowance": allowance,
+                                      "credit": credit})
 
     async def _append(
         self, conn: AsyncConnection, account_id: str, kind: str, bucket: str, amount: int,
@@ -370,7 +308,7 @@ class Ledger:
                 for account_id in sorted(set(account_ids))}
 
     async def _lock(self, conn: AsyncConnection, account_id: str):  # type: ignore[no-untyped-def]
-        row = (await conn.execute(_LOCK, {"account_id": account_id})).one_or_none()
+        row = (await conn.execute(LOCK, {"account_id": account_id})).one_or_none()
         if row is None:
             raise NotFound("no such account")
         return row
@@ -422,7 +360,7 @@ class Ledger:
         next_at = None
         tick = self._tick() if refilled else row.allowance_tick
         if allowance < p.amount and tick is not None and tick <= self._tick():
-            next_at = _moment((tick + 1) * p.interval_seconds, self.clock())
+            next_at = moment_of((tick + 1) * p.interval_seconds, self.clock())
         return Balance(allowance, credit, p.amount, next_at)
 
     async def _key_used(self, conn: AsyncConnection, key: str) -> bool:
@@ -442,41 +380,3 @@ class Ledger:
             select(ledger.c.charged).where(ledger.c.ref == ref, ledger.c.kind == "capture")
         )
         return int(found.scalar_one_or_none() or 0)
-
-
-async def live_account(conn: AsyncConnection, account_id: str) -> str:
-    """The account in use now: follows ``merged_into`` links left by account linking."""
-    seen = {account_id}
-    while True:
-        merged = (
-            await conn.execute(select(accounts.c.merged_into).where(accounts.c.id == account_id))
-        ).scalar_one_or_none()
-        if merged is None or merged in seen:
-            return account_id
-        seen.add(merged)
-        account_id = merged
-
-
-def refill_eta(balance: Balance, policy: AllowancePolicy) -> timedelta | None:
-    """How long until the allowance is full again (None when it is full, or so far away
-    that no date can say it)."""
-    if balance.next_refill_at is None:
-        return None
-    steps = math.ceil((balance.allowance_max - balance.allowance) / max(policy.step_amount, 1))
-    first = balance.next_refill_at - datetime.now(balance.next_refill_at.tzinfo)
-    seconds = first.total_seconds() + policy.interval_seconds * (max(steps, 1) - 1)
-    return timedelta(seconds=seconds) if seconds <= _LATEST_SECONDS else None
-
-
-def _moment(timestamp: int, now: datetime) -> datetime | None:
-    """``timestamp`` as a datetime in ``now``'s zone; None when no datetime can hold it (an
-    interval of centuries): the allowance then counts as not refilling."""
-    if timestamp > _LATEST_SECONDS:
-        return None
-    try:
-        return datetime.fromtimestamp(timestamp, tz=now.tzinfo)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-_LATEST_SECONDS = 200_000_000_000  # ~ year 8300: well inside datetime and timedelta
