@@ -34,6 +34,7 @@ class Action:
     icon: str  # its text in a numbered row of a batch: "{icon} {n}"
     target: str  # "job" or "media": what the first id names
     command: Callable[[Requester, str], Command] | None = None  # an image action
+    ids: int = 1  # how many parts its data carries (the first is ``target``)
 
 
 ACTIONS = {a.code: a for a in (
@@ -52,6 +53,8 @@ ACTIONS = {a.code: a for a in (
     Action("da", "📁 Add", "📁", "media"),  # + the dataset (an id or the select's value)
     Action("cas", "📚 Add", "📚", "media"),  # the collection select under 📚 (Discord)
     Action("ir", "🖌 Vary region", "🖌", "media"),  # a link into the web painter (PAINTER)
+    # a prompt of a describe job made (chat/describe.py): the job and the prompt's index
+    Action("dr", "▶️ Run this", "▶️", "job", ids=2),
 )}
 # The web page where a mask is painted on an image to inpaint it ("vary region").
 PAINTER = "/media/{media_id}/inpaint"

@@ -18,6 +18,7 @@ from ...workflows.settings import SettingsView
 from ...workflows.status import ActiveJob
 from ..chat import texts
 from ..chat.actions import result_layout
+from ..chat.describe import RUN, run_labels
 from ..chat.texts import failed_text as failed_text
 from ..chat.texts import fmt_delta, fmt_number
 from ..chat.texts import progress_text as progress_text
@@ -51,6 +52,9 @@ def help_text(username: str, trigger: str | None) -> str:
         "image: repaints that region",
         "/ref PROMPT (reply to a photo or one of my images) — a new picture that follows its "
         "edges; /ref pose|depth|style PROMPT follows its pose, depth or look",
+        "/describe (reply to a photo or one of my images) — 3–4 prompts for it, each with ▶️ "
+        "to make it",
+        "/loras — the server's LoRAs: use one with <lora:Name:0.8> or its trigger word",
         "/settings — your defaults; /settings steps 30, /settings size 1024x768",
         "/balance · /history · /status · /cancel",
         "/regen · /seed · /card — your last image again, its seed, its recipe (or reply "
@@ -78,6 +82,14 @@ def result_keyboard(job_id: str, media_ids: Sequence[str], web: str | None = Non
         [InlineKeyboardButton(k.text, url=k.url) if k.url else button(k.text, k.code, k.object_id)
          for k in line]
         for line in result_layout(job_id, media_ids, web=web)])
+
+
+def prompts_keyboard(job_id: str, count: int) -> Keyboard | None:
+    """▶️ under a describe's prompts: each makes one (chat/describe.py)."""
+    if not count:
+        return None
+    return InlineKeyboardMarkup([[button(label, RUN, job_id, index)
+                                  for label, index in run_labels(count)]])
 
 
 def model_ready_text(model: Model | None, notice: JobNotice) -> str:

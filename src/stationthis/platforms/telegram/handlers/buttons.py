@@ -15,7 +15,7 @@ from ...chat import account as chat_account
 from ...chat.actions import code_of
 from ...chat.flows import SORRY, image_action, is_image_action, why_not
 from ..callbacks import unpack
-from . import settings, train
+from . import describe, settings, train
 from .common import Ctx, TelegramTurn, answer, error_text, station, user_of
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ async def _act(update: Update, context: Ctx, action: str, parts: list[str]) -> N
     if is_image_action(action) and len(parts) == 1:
         await image_action(TelegramTurn(update, context), station(context).app, action,
                            parts[0])
+    elif action == describe.RUN and len(parts) == 2:
+        await describe.run_prompt(update, context, parts[0], parts[1])
     elif action == "d" and len(parts) == 1:
         await train.pick_dataset(update, context, parts[0])
     elif action == "da" and len(parts) == 2:

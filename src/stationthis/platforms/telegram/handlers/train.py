@@ -16,7 +16,7 @@ from ....core.users import Account
 from ...chat import flows
 from ...chat.limits import UPLOAD
 from .. import render
-from . import inpaint, reference
+from . import describe, inpaint, reference
 from .common import Ctx, TelegramTurn, answer, guarded, station, user_of
 from .generate import effect, rest_of, rmbg, upscale
 from .images import download
@@ -161,11 +161,14 @@ async def photo(update: Update, context: Ctx) -> None:
         await inpaint.inpaint(update, context)
     elif command == "ref":
         await reference.ref(update, context)
+    elif command == "describe":
+        await describe.describe(update, context)
     elif inpaint.is_captioned_mask(message, context.bot.id):
         await inpaint.captioned(update, context)
     elif message.chat.type == "private":
         await answer(update, "Got it. Reply to it with /upscale, /rmbg, /effect PROMPT, "
-                     "/ref PROMPT (a new picture that follows it) or /train add DATASET.")
+                     "/ref PROMPT (a new picture that follows it), /describe (prompts for "
+                     "it) or /train add DATASET.")
 
 
 def _collect(update: Update, context: Ctx, message: Message) -> None:
