@@ -10,6 +10,7 @@ import pytest
 
 from stationthis.config import Settings
 from stationthis.core.events import CookProgressed
+from stationthis.core.replies import DiscordReply, TelegramReply
 from stationthis.core.users import Identity
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.fake_telegram_bot import from_bot, run_bot, text_of, wait_message
@@ -31,7 +32,7 @@ async def test_cook_progressed_edits_the_runs_status_message(
                                      and "created" in text_of(m))
         me = await bot.app.users.resolve(Identity("telegram", str(alice.id)))
         (collection,) = await bot.app.collections.mine(me)
-        reply = {"platform": "telegram", "chat": alice.id, "message": created["message_id"]}
+        reply = TelegramReply(chat=alice.id, message=created["message_id"])
         await bot.app.bus.publish(CookProgressed(
             run_id="run-1", collection_id=collection.id, owner_id=me.id, reply=reply,
             state="running", done=2, failed=1, total=5))
@@ -39,7 +40,7 @@ async def test_cook_progressed_edits_the_runs_status_message(
         # another platform's run is not Telegram's to edit
         await bot.app.bus.publish(CookProgressed(
             run_id="run-2", collection_id=collection.id, owner_id=me.id,
-            reply={"platform": "discord", "token": "t"}, state="running", done=3, failed=0,
+            reply=DiscordReply(token="t"), state="running", done=3, failed=0,
             total=5))
     (edit,) = fake.calls_of("editMessageText")
     assert edit.params["message_id"] == created["message_id"]

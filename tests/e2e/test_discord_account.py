@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from stationthis.config import Settings
+from stationthis.core.replies import DiscordReply
 from stationthis.core.users import Identity
 from tests.support.fake_discord import Message
 from tests.support.fake_discord_env import Env, discord_env
@@ -116,8 +117,9 @@ async def test_balance_history_status_and_cancel(env: Env, engine: ScriptedEngin
     pressed = await env.discord.press(ALICE, cancel_ids[0])
     assert pressed.type == 6
     chosen = await env.app.jobs.get(cancel_ids[0].split(":")[1])
-    assert chosen.reply is not None and chosen.reply["token"] in (first.token, second.token)
-    assert (await env.finished(chosen.reply["token"])).content.startswith("✖️ make: cancelled")
+    assert isinstance(chosen.reply, DiscordReply) and chosen.reply.token is not None
+    assert chosen.reply.token in (first.token, second.token)
+    assert (await env.finished(chosen.reply.token)).content.startswith("✖️ make: cancelled")
     cancelled = await env.original((await env.discord.command(ALICE, "cancel",
                                                               {"which": "all"})).token)
     assert cancelled.content.startswith("Cancelled 1 job")

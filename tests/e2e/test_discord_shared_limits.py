@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from stationthis.core.notify import JobNotice
 from stationthis.core.ratelimit import PaceLimits
 from stationthis.core.redis_limits import RedisLimits
+from stationthis.core.replies import DiscordReply
 from stationthis.platforms.discord.notifier import DiscordNotifier
 from stationthis.platforms.discord.rest import DiscordRest
 from stationthis.workflows.app import App
@@ -41,8 +41,8 @@ async def processes(app: App, fake: FakeDiscord, redis_url: str
         await limits.close()
 
 
-def address() -> dict[str, Any]:
-    return {"platform": "discord", "token": "t1", "at": time.time(), "channel": "c9"}
+def address() -> DiscordReply:
+    return DiscordReply(token="t1", at=time.time(), channel="c9")
 
 
 def running(percent: int) -> JobNotice:

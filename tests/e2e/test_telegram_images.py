@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from stationthis.config import Settings
+from stationthis.core.replies import DiscordReply
 from stationthis.core.users import Identity
 from stationthis.platforms.telegram.callbacks import unpack
 from stationthis.workflows.make_image import Request
@@ -152,7 +153,7 @@ async def test_a_job_from_another_platform_is_delivered_by_direct_message_when_a
         await bot.app.preferences.set(account.id, "notify_everywhere", True)
         job = await bot.app.make_image.make(
             account, Request("make", {"prompt": "made elsewhere"}),
-            reply={"platform": "discord", "channel": 5})
+            reply=DiscordReply(channel="5"))
         delivered = await wait_message(fake, alice, lambda m: from_bot(m) and "photo" in m)
     assert text_of(delivered).startswith("✅ make")
     assert unpack(buttons(delivered)["🔄 Regenerate"]) == ("r", [job.id])

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from stationthis.config import Settings
+from stationthis.core.replies import TelegramReply
 from stationthis.core.users import Identity
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.fake_telegram_bot import buttons, from_bot, run_bot, text_of, wait_message
@@ -41,7 +42,7 @@ async def test_make_delivers_a_photo_with_buttons_and_charges_the_ledger(
         balance = await bot.app.ledger.balance(account.id)
 
     assert job.state == "succeeded" and job.params["prompt"] == "a red fox in the snow"
-    assert job.reply is not None and job.reply["chat"] == alice.id
+    assert isinstance(job.reply, TelegramReply) and job.reply.chat == alice.id
     assert delivered["reply_to_message"]["message_id"] == sent["message"]["message_id"]
     assert text_of(delivered).startswith("✅ make") and f"{job.cost} points" in text_of(delivered)
     keys = buttons(delivered)
@@ -50,7 +51,7 @@ async def test_make_delivers_a_photo_with_buttons_and_charges_the_ledger(
     # the status message was edited with progress, then replaced by the photo
     edits = [c for c in fake.calls_of("editMessageText") if c.ok]
     assert any("%" in c.params["text"] for c in edits)
-    status_id = job.reply["message"]
+    status_id = job.reply.message
     assert all(m["message_id"] != status_id for m in fake.messages_in(alice))
     rows = [(e.kind, e.ref) for e in reversed(history)]
     assert ("hold", job.ref) in rows and ("capture", job.ref) in rows

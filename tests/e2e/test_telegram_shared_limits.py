@@ -15,6 +15,7 @@ import pytest
 from stationthis.bootstrap import build
 from stationthis.config import Settings
 from stationthis.core.notify import JobNotice
+from stationthis.core.replies import TelegramReply
 from stationthis.core.users import Identity
 from stationthis.platforms.telegram.app import (
     SECRET_HEADER,
@@ -92,7 +93,7 @@ async def test_progress_edits_of_a_chat_are_paced_across_processes(
     async with worker(fake, make_settings, **limits) as one, \
             worker(fake, make_settings, **limits) as two:
         status = await one.application.bot.send_message(alice.id, "⏳ queued")
-        address = {"platform": "telegram", "chat": alice.id, "message": status.message_id}
+        address = TelegramReply(chat=alice.id, message=status.message_id)
         # ten progress updates of one job from two processes, well within the interval
         await asyncio.gather(*((one if n % 2 else two).notifier.progress(address, running(n))
                                for n in range(10)))
@@ -109,7 +110,7 @@ async def test_a_429_seen_by_one_process_pauses_the_chat_for_the_other(
     async with worker(fake, make_settings, **limits) as one, \
             worker(fake, make_settings, **limits) as two:
         status = await one.application.bot.send_message(alice.id, "⏳ queued")
-        address = {"platform": "telegram", "chat": alice.id, "message": status.message_id}
+        address = TelegramReply(chat=alice.id, message=status.message_id)
         fake.fail_next("editMessageText", 429, "Too Many Requests: retry after 30",
                        retry_after=30)
         await one.notifier.progress(address, running(10))  # refused: wait 30 s

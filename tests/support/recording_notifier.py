@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stationthis.core.notify import JobNotice
+from stationthis.core.replies import Reply
 
 
 class PlatformDown(RuntimeError):
@@ -29,7 +30,7 @@ class PlatformDown(RuntimeError):
 @dataclass(frozen=True)
 class Call:
     kind: str  # progress | finished
-    address: dict[str, Any]
+    address: dict[str, Any]  # the reply address as its stored JSON (``Reply.to_json()``)
     notice: JobNotice
     at: float  # time.monotonic() when the call started
     done_at: float  # … and when it returned (or raised)
@@ -41,7 +42,7 @@ class RecordingNotifier:
     delay: float = 0.0  # seconds each call takes (a slow platform)
     fail_times: int = 0  # this many calls (of the kinds in ``fail_on``) raise PlatformDown
     fail_on: frozenset[str] = frozenset({"progress", "finished"})
-    # the delay of one call, instead of ``delay``: (address, notice) → seconds
+    # the delay of one call, instead of ``delay``: (address as JSON, notice) → seconds
     delay_of: Callable[[dict[str, Any], JobNotice], float] | None = None
     calls: list[Call] = field(default_factory=list)
     failures: list[Call] = field(default_factory=list)
@@ -50,11 +51,11 @@ class RecordingNotifier:
     _in_flight: Counter[str] = field(default_factory=Counter)
     _changed: asyncio.Condition | None = None
 
-    async def progress(self, address: dict[str, Any], notice: JobNotice) -> None:
-        await self._record("progress", address, notice)
+    async def progress(self, address: Reply, notice: JobNotice) -> None:
+        await self._record("progress", address.to_json(), notice)
 
-    async def finished(self, address: dict[str, Any], notice: JobNotice) -> None:
-        await self._record("finished", address, notice)
+    async def finished(self, address: Reply, notice: JobNotice) -> None:
+        await self._record("finished", address.to_json(), notice)
 
     # ----- reading what happened -----------------------------------------------------------
 
@@ -95,7 +96,7 @@ class RecordingNotifier:
             failing = self.fail_times > 0 and kind in self.fail_on
             if failing:
                 self.fail_times -= 1
-            call = Call(kind, dict(address), notice, started, time.monotonic())
+            call = Call(kind, address, notice, started, time.monotonic())
             (self.failures if failing else self.calls).append(call)
             if failing:
                 raise PlatformDown(f"{self.platform} is down")

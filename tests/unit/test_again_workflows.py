@@ -14,6 +14,7 @@ from PIL import Image
 from stationthis.config import Settings
 from stationthis.core.errors import InsufficientPoints, InvalidInput, NotFound
 from stationthis.core.jobs import Job
+from stationthis.core.replies import CliReply, TelegramReply, WebReply
 from stationthis.core.users import Account, Identity
 from stationthis.workflows.app import App
 from stationthis.workflows.make_image import Request
@@ -68,10 +69,11 @@ async def test_regenerate_is_the_same_job_with_a_new_seed(app: App) -> None:
     parent = await made(app, alice, seed=7, steps=30, width=768)
     quote = await app.again.quote_regenerate(alice, parent.id, group=group)
     before = await balance(app, alice)
-    reply = {"platform": "telegram", "address": {"chat": 5}}
+    reply = TelegramReply(chat=5, message=8)
     job = await app.again.regenerate(alice, parent.id, reply=reply, group=group)
     assert (job.origin, job.parent_id, job.tool) == ("regenerate", parent.id, "make")
     assert job.reply == reply and job.group_id == group.id
+    assert (await app.jobs.get(job.id)).reply == reply  # as stored
     assert job.params["seed"] != 7
     assert {k: v for k, v in job.params.items() if k != "seed"} == {
         k: v for k, v in parent.params.items() if k != "seed"
@@ -137,13 +139,13 @@ async def test_a_variation_of_a_txt2img_output_is_img2img_with_its_prompt(app: A
     parent = await made(app, alice, seed=3, steps=25, negative="blur", width=640)
     output = parent.outputs[0]
     quote = await app.again.quote_vary(alice, output, 0.3)
-    job = await app.again.vary(alice, output, 0.3, reply={"platform": "web"})
+    job = await app.again.vary(alice, output, 0.3, reply=WebReply())
     assert (job.tool, job.origin, job.parent_id) == ("img2img", "variation", parent.id)
     assert job.inputs == {"image": output}
     assert job.params["prompt"] == "a red fox" and job.params["negative"] == "blur"
     assert job.params["strength"] == 0.3 and job.params["steps"] == 25
     assert (job.params["width"], job.params["height"]) == (640, 512)  # the output's size
-    assert job.params["seed"] != 3 and job.reply == {"platform": "web"}
+    assert job.params["seed"] != 3 and job.reply == WebReply()
     await charged_as_quoted(app, alice, await finish(app, job), quote.points)
 
 
@@ -191,8 +193,8 @@ async def test_tweak_changes_one_parameter_and_keeps_the_seed(app: App) -> None:
     parent = await made(app, alice, seed=11)
     quote = await app.again.quote_tweak(alice, parent.id, steps="40")
     assert quote.points > parent.cost  # type: ignore[operator]
-    job = await app.again.tweak(alice, parent.id, steps="40", reply={"platform": "cli"})
-    assert (job.origin, job.parent_id, job.reply) == ("tweak", parent.id, {"platform": "cli"})
+    job = await app.again.tweak(alice, parent.id, steps="40", reply=CliReply())
+    assert (job.origin, job.parent_id, job.reply) == ("tweak", parent.id, CliReply())
     assert job.params == {**parent.params, "steps": 40}
     await charged_as_quoted(app, alice, await finish(app, job), quote.points)
     reseeded = await finish(app, await app.again.tweak(alice, parent.id, seed=-1, cfg=4.5))

@@ -14,6 +14,7 @@ from PIL import Image
 from stationthis.config import Settings
 from stationthis.core.engine import ImageInput, JobSpec
 from stationthis.core.errors import EngineFailed, InvalidInput, NotFound
+from stationthis.core.replies import OtherReply
 from stationthis.core.users import Account, Identity
 from stationthis.engines.preview import PreviewEngine
 from stationthis.workflows.app import App
@@ -48,9 +49,9 @@ async def test_the_job_started_is_the_one_offered(app: App) -> None:
     (before, the quote and the job each prepared the request and drew their own seed)."""
     alice, _ = await people(app)
     offer = await app.make_image.offer(Make(Requester(alice), {"prompt": "a fox", "seed": -1}))
-    job = await app.make_image.start(offer, reply={"platform": "test"})
+    job = await app.make_image.start(offer, reply=OtherReply("test"))
     assert job.params == offer.quote.params and job.quote == offer.quote.points
-    assert job.payer_id == alice.id and job.reply == {"platform": "test"}
+    assert job.payer_id == alice.id and job.reply == OtherReply("test")
     assert offer.quote.tool == job.tool == await app.make_image.default_tool(alice)
     assert (await app.jobs.wait(job.id, timeout=10)).state == "succeeded"
 

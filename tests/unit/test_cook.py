@@ -16,6 +16,7 @@ from stationthis.bootstrap import build
 from stationthis.config import Settings
 from stationthis.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stationthis.core.events import CookFinished, CookProgressed, Event, JobProgressed
+from stationthis.core.replies import TelegramReply
 from stationthis.core.schema import jobs
 from stationthis.core.users import Account, Identity
 from stationthis.workflows.app import App
@@ -362,7 +363,7 @@ async def test_run_progress_is_its_own_event_at_the_runs_reply_address(
                 job_progress.append(event)
 
         app.bus.subscribe(record, CookFinished, CookProgressed, JobProgressed)
-        chat = {"platform": "telegram", "chat": 9}
+        chat = TelegramReply(chat=9, message=3)
         status = await app.cook.start(alice, cid, reply=chat)
         await app.cook.drive(alice, cid, timeout=30)
         async with asyncio.timeout(10):

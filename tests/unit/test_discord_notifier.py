@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from stationthis.core.notify import JobNotice
+from stationthis.core.replies import DirectReply, DiscordReply
 from stationthis.core.users import Identity
 from stationthis.platforms.discord.notifier import DiscordNotifier
 from stationthis.platforms.discord.rest import DiscordRest
@@ -36,9 +36,9 @@ async def rest(fake: FakeDiscord) -> AsyncIterator[DiscordRest]:
     await found.aclose()
 
 
-def address(token: str = "t1", age: float = 0.0) -> dict[str, Any]:
-    return {"platform": "discord", "token": token, "at": time.time() - age,
-            "channel": "c9", "message": "1", "mention": "555"}
+def address(token: str = "t1", age: float = 0.0) -> DiscordReply:
+    return DiscordReply(token=token, at=time.time() - age, channel="c9", message="1",
+                        mention="555")
 
 
 def running(percent: int, job: str = "j1") -> JobNotice:
@@ -103,7 +103,7 @@ async def test_a_linked_user_gets_a_direct_message(app: App, rest: DiscordRest,
     owner = await app.users.resolve(Identity("discord", "555"))
     item = await app.media.ingest(owner.id, png())
     notice = JobNotice("j1", owner.id, "make", "succeeded", outputs=[item.id], cost=15)
-    await DiscordNotifier(app, rest).finished({"platform": "discord", "user": "555"}, notice)
+    await DiscordNotifier(app, rest).finished(DirectReply("discord", "555"), notice)
     (message,) = fake.channel("dm-555")
     assert message.content == "✅ make: done · 15 points" and len(message.files) == 1
     assert fake.calls_to("POST", "/users/@me/channels")[0].payload == {"recipient_id": "555"}

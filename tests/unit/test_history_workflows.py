@@ -14,6 +14,7 @@ from PIL import Image
 from stationthis.config import Settings
 from stationthis.core.errors import Conflict, InvalidInput, NotFound
 from stationthis.core.jobs import Job
+from stationthis.core.replies import WebReply
 from stationthis.core.users import Account, Identity
 from stationthis.workflows.app import App
 from stationthis.workflows.history import ReproCard
@@ -139,8 +140,8 @@ async def test_rerun_of_a_card_gives_identical_pixels(preview_app: App) -> None:
     card = ReproCard.from_json(card.to_json())  # e.g. saved to a file and read back
     quote = await app.history.quote_rerun(alice, card)
     before = (await app.ledger.balance(alice.id)).total
-    again = await app.history.rerun(alice, card, reply={"platform": "web"})
-    assert (again.origin, again.parent_id, again.reply) == ("rerun", job.id, {"platform": "web"})
+    again = await app.history.rerun(alice, card, reply=WebReply())
+    assert (again.origin, again.parent_id, again.reply) == ("rerun", job.id, WebReply())
     again = await app.jobs.wait(again.id, timeout=30)
     assert again.state == "succeeded" and again.params == job.params
     assert quote.points == again.quote == again.cost

@@ -19,6 +19,7 @@ from stationthis.core.errors import (
     TooManyJobs,
 )
 from stationthis.core.events import Event, JobFailed, JobProgressed, JobSucceeded
+from stationthis.core.replies import TelegramReply
 from stationthis.core.users import Account, Identity
 from stationthis.workflows.app import App
 from stationthis.workflows.make_image import Request
@@ -196,7 +197,7 @@ async def test_progress_and_completion_events_reach_subscribers(
     await app.jobs.wait(job.id, timeout=10)
     await app.relay.drain()
     done = [e for e in seen if isinstance(e, JobSucceeded)]
-    assert len(done) == 1 and done[0].reply == {"platform": "telegram", "chat": 42}
+    assert len(done) == 1 and done[0].reply == TelegramReply(chat=42)
     assert any(isinstance(e, JobProgressed) for e in seen)
 
 

@@ -21,6 +21,7 @@ from stationthis.core.errors import InvalidInput
 from stationthis.core.events import Event, JobProgressed, JobSucceeded
 from stationthis.core.jobs import Job, NewJob
 from stationthis.core.notifications import target_of
+from stationthis.core.replies import DirectReply, OtherReply, TelegramReply
 from stationthis.core.schema import outbox, preferences
 from stationthis.core.users import Account, Identity
 from stationthis.workflows.app import App
@@ -270,12 +271,10 @@ async def test_no_reply_address_or_an_unknown_platform_means_no_notice(
 
 
 def test_targets_are_stable_names_of_an_address() -> None:
-    assert target_of({"chat": 1, "platform": "telegram", "message": 7}) == (
-        "telegram:chat=1,message=7"
-    )
-    assert target_of({"platform": "discord", "user": "456"}) == "discord:user=456"
-    long = target_of({"platform": "web", "session": "x" * 400})
-    assert long.startswith("web:#") and len(long) <= 300
+    assert target_of(TelegramReply(chat=1, message=7)) == "telegram:chat=1,message=7"
+    assert target_of(DirectReply("discord", "456")) == "discord:user=456"
+    long = target_of(OtherReply("irc", {"session": "x" * 400}))
+    assert long.startswith("irc:#") and len(long) <= 300
 
 
 async def test_the_coalescer_keeps_keys_apart_and_sends_nothing_after_close() -> None:

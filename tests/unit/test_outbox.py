@@ -6,6 +6,7 @@ from stationthis.bootstrap import build
 from stationthis.config import Settings
 from stationthis.core.events import Event, EventBus, JobFailed, JobQueued, SeenEvents
 from stationthis.core.jobs import NewJob
+from stationthis.core.replies import TelegramReply
 from stationthis.core.users import Identity
 from tests.support.scripted import ScriptedEngine
 
@@ -36,7 +37,7 @@ async def test_unpublished_events_are_published_at_the_next_start_and_only_once(
     failed = received[1]
     assert isinstance(failed, JobFailed)
     assert failed.job_id == job.id and failed.released == 15
-    assert failed.reply == {"platform": "telegram", "chat": 1}
+    assert failed.reply == TelegramReply(chat=1)
 
     async with build(settings, engine=ScriptedEngine(), bus=bus):
         pass

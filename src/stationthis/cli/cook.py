@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from ..core.events import CookProgressed, Event
+from ..core.replies import CliReply
 from ..workflows.app import App
 from .common import UserOpt, fail, resolve_user, run
 
@@ -84,7 +85,7 @@ def start(collection_id: str, user: UserOpt = "local",
 
         app.bus.subscribe(show, CookProgressed)
         status = await app.cook.start(owner, collection_id, again=again,
-                                      reply={"platform": "cli"})
+                                      reply=CliReply())
         if status.recognised:
             typer.echo(f"same configuration as run {status.run_id}: continuing it")
         if wait:

@@ -13,6 +13,7 @@ import typer
 
 from ..core.errors import NotFound
 from ..core.jobs import Job
+from ..core.replies import CliReply
 from ..core.users import Account
 from ..workflows.app import App
 from ..workflows.make_image import Quote, Request
@@ -34,7 +35,7 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="print the price; run
 OutOpt = Annotated[Path | None, typer.Option(help="also copy the images into this folder")]
 GroupOpt = Annotated[str | None, typer.Option(help="the group it is made in: PLATFORM:ID")]
 JobArg = Annotated[str, typer.Argument(help="job id (see `stationthis history`)")]
-CLI_REPLY = {"platform": "cli"}
+CLI_REPLY = CliReply()  # the command line waits for the job itself
 
 
 

@@ -10,12 +10,13 @@ from typing import Annotated
 
 import typer
 
+from ..core.replies import CliReply
 from ..core.users import Account
 from ..workflows.app import App
 from ..workflows.commands import Inpaint, Offer, Requester
 from .common import UserOpt, echo_progress, fail, given, resolve_group, resolve_user, run
 
-CLI_REPLY = {"platform": "cli"}
+CLI_REPLY = CliReply()
 ImageArg = Annotated[str, typer.Argument(help="the image: a PNG/JPEG/WEBP file or a media id")]
 MaskArg = Annotated[str, typer.Argument(
     help="the mask, the image's size, white where to repaint: a file or a media id")]

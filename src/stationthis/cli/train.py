@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ..core.events import Event, JobProgressed
+from ..core.replies import CliReply
 from ..core.users import Account
 from ..workflows.app import App
 from .common import UserOpt, assignments, confirm, fail, given, resolve_user, run
@@ -241,7 +242,7 @@ def train_start(
 
         app.bus.subscribe(show, JobProgressed)
         job = await app.training.submit(owner, dataset_id, options, name=name,
-                                        reply={"platform": "cli"})
+                                        reply=CliReply())
         typer.echo(f"training {job.id} started: {job.quote} points held")
         job = await app.jobs.wait(job.id)
         if job.state != "succeeded":

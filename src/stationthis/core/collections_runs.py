@@ -18,6 +18,7 @@ from .collections_traits import CookConfig
 from .db import Database, as_utc, new_id, utcnow
 from .errors import NotFound
 from .events import CookFinished, CookProgressed, Event, add_to_outbox
+from .replies import Reply, read_reply, reply_json
 from .schema import collections, cook_pieces, cook_runs
 
 __all__ = ["CookFinished", "CookProgressed", "CookStore", "Piece", "Run"]  # events: .events
@@ -34,7 +35,7 @@ class Run:
     config_hash: str
     state: str
     reason: str | None
-    reply: dict[str, Any] | None
+    reply: Reply | None
     total: int
     created_at: datetime
     updated_at: datetime
@@ -61,14 +62,14 @@ class CookStore:
         self.db = db
 
     async def create_run(
-        self, collection_id: str, config: CookConfig, reply: dict[str, Any] | None
+        self, collection_id: str, config: CookConfig, reply: Reply | None
     ) -> Run:
         run_id = new_id()
         now = utcnow()
         async with self.db.write() as conn:
             await conn.execute(insert(cook_runs).values(
                 id=run_id, collection_id=collection_id, config=config.to_dict(),
-                config_hash=config.hash, state="running", reason=None, reply=reply,
+                config_hash=config.hash, state="running", reason=None, reply=reply_json(reply),
                 total=config.supply, created_at=now, updated_at=now,
             ))
             rows = []
@@ -188,8 +189,9 @@ class CookStore:
 def _run(row: Any) -> Run:
     return Run(
         id=row.id, collection_id=row.collection_id, config=dict(row.config),
-        config_hash=row.config_hash, state=row.state, reason=row.reason, reply=row.reply,
-        total=row.total, created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),
+        config_hash=row.config_hash, state=row.state, reason=row.reason,
+        reply=read_reply(row.reply), total=row.total,
+        created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),
     )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import Database, as_utc, new_id, utcnow
+from .replies import Reply, read_reply, reply_json
 from .schema import outbox
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class Event:
     def payload(self) -> dict[str, Any]:
         data = asdict(self)
         data["at"] = self.at.isoformat()
+        if "reply" in data:  # the stored JSON of the address, as in the job's row
+            data["reply"] = reply_json(vars(self)["reply"])
         return data
 
     @staticmethod
@@ -51,6 +54,8 @@ class Event:
         cls = Event.registry[type_name]
         values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["at"] = as_utc(datetime.fromisoformat(data["at"]))
+        if "reply" in values:
+            values["reply"] = read_reply(values["reply"])
         return cls(**values)
 
 
@@ -58,7 +63,7 @@ class Event:
 class JobEvent(Event):
     job_id: str
     owner_id: str
-    reply: dict[str, Any] | None = None
+    reply: Reply | None = None
     # The job's category (``txt2img``, ``train``…) and origin (``cook`` for a cook run's
     # piece): subscribers skip other jobs' events without reading the job. None only in
     # events written before these fields existed (and in review notices): read the job then.
@@ -118,7 +123,7 @@ class CookProgressed(Event):
     run_id: str
     collection_id: str
     owner_id: str
-    reply: dict[str, Any] | None
+    reply: Reply | None
     state: str  # running | paused | finished | cancelled
     done: int
     failed: int
@@ -132,7 +137,7 @@ class CookFinished(Event):
     run_id: str
     collection_id: str
     owner_id: str
-    reply: dict[str, Any] | None
+    reply: Reply | None
     done: int
     failed: int
     total: int

@@ -37,6 +37,7 @@ from .events import (
 from .job_reads import JobReads
 from .jobs_model import ACTIVE, FINAL, Job, JobState, NewJob, job_from_row
 from .points import Ledger
+from .replies import as_reply, reply_json
 from .schema import jobs
 from .signals import LocalSignals, Signals
 
@@ -61,6 +62,7 @@ class JobService(JobReads):
         has ``max_active_per_user`` unfinished jobs or the payer's balance is short."""
         job_id = new_id()
         now = utcnow()
+        reply = as_reply(new.reply)  # typed; a JSON-shaped one is read (BadReply if not)
         async with self.db.write() as conn:
             # Owner and payer first: serialises the count below per user, and avoids a
             # PostgreSQL deadlock between the insert's foreign-key lock and the hold.
@@ -83,7 +85,7 @@ class JobService(JobReads):
                     id=job_id, owner_id=new.owner_id, payer_id=new.payer_id, tool=new.tool,
                     category=new.category, params=new.params, inputs=new.inputs or {},
                     state="queued", progress={}, engine=new.engine, quote=new.quote,
-                    outputs=[], reply=new.reply, cancel_requested=False,
+                    outputs=[], reply=reply_json(reply), cancel_requested=False,
                     group_id=new.group_id, parent_id=new.parent_id, origin=new.origin,
                     tool_version=new.tool_version, created_at=now, updated_at=now,
                 )
@@ -92,7 +94,7 @@ class JobService(JobReads):
                 conn, new.payer_id, new.quote, ref=f"job:{job_id}", memo=f"{new.tool} job",
                 locked=locked[new.payer_id],
             )
-            events = [JobQueued(job_id=job_id, owner_id=new.owner_id, reply=new.reply,
+            events = [JobQueued(job_id=job_id, owner_id=new.owner_id, reply=reply,
                                 tool=new.tool, quote=new.quote, category=new.category,
                                 origin=new.origin)]
             await self._outbox(conn, events)
@@ -102,7 +104,7 @@ class JobService(JobReads):
             category=new.category, params=dict(new.params), inputs=dict(new.inputs or {}),
             state=JobState.QUEUED, progress={}, engine=new.engine, run_id=None, run_data=None,
             quote=new.quote, cost=None, outputs=[], error=None, error_code=None,
-            reply=new.reply, cancel_requested=False, created_at=now, started_at=None,
+            reply=reply, cancel_requested=False, created_at=now, started_at=None,
             finished_at=None, group_id=new.group_id, parent_id=new.parent_id,
             origin=new.origin, tool_version=new.tool_version,
         )

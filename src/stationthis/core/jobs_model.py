@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from .db import as_utc
+from .replies import Reply, read_reply
 
 
 class JobState(StrEnum):
@@ -46,7 +47,7 @@ class Job:
     outputs: list[str]
     error: str | None
     error_code: str | None
-    reply: dict[str, Any] | None
+    reply: Reply | None
     cancel_requested: bool
     created_at: datetime
     started_at: datetime | None
@@ -76,7 +77,7 @@ class NewJob:
     quote: int
     engine: str
     inputs: dict[str, str] | None = None
-    reply: dict[str, Any] | None = None
+    reply: Reply | None = None
     group_id: str | None = None
     parent_id: str | None = None
     origin: str | None = None
@@ -93,7 +94,7 @@ def job_from_row(row: Any) -> Job:
         state=JobState(row.state), progress=dict(row.progress or {}), engine=row.engine,
         run_id=row.run_id, run_data=row.run_data, quote=row.quote, cost=row.cost,
         outputs=list(row.outputs or []), error=row.error, error_code=row.error_code,
-        reply=row.reply, cancel_requested=bool(row.cancel_requested),
+        reply=read_reply(row.reply), cancel_requested=bool(row.cancel_requested),
         created_at=as_utc(row.created_at), started_at=ts(row.started_at),
         finished_at=ts(row.finished_at), group_id=row.group_id, parent_id=row.parent_id,
         origin=row.origin, tool_version=row.tool_version, lease_owner=row.lease_owner,

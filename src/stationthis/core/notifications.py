@@ -38,6 +38,7 @@ from .events import (
     JobSucceeded,
 )
 from .notify import JobNotice, Notifier
+from .replies import REPLY_TYPES, DirectReply, Reply, read_reply
 from .schema import deliveries, jobs, preferences
 from .users import Users
 
@@ -48,18 +49,26 @@ PreferencesGetter = Callable[[str, str], Awaitable[Any]]  # (account id, key) â†
 _REMEMBER = 10_000  # finished jobs and job tools kept in memory
 
 
-def target_of(address: dict[str, Any]) -> str:
-    """A stable name for a delivery target: ``telegram:chat=1,message=7``."""
-    platform = str(address.get("platform", ""))
+def target_of(address: Reply) -> str:
+    """A stable name for a delivery target: ``telegram:chat=1,message=7`` (from the address's
+    stored JSON, so the names claimed before a restart or an upgrade still match)."""
+    data = address.to_json()
+    platform = str(data.get("platform", ""))
     parts = ",".join(
         f"{key}={value if isinstance(value, str) else json.dumps(value, sort_keys=True)}"
-        for key, value in sorted(address.items())
+        for key, value in sorted(data.items())
         if key != "platform"
     )
     name = f"{platform}:{parts}"
     if len(name) > 300:  # the column's width
         name = f"{platform}:#{hashlib.sha256(parts.encode()).hexdigest()}"
     return name
+
+
+def _typed(reply: object) -> Reply | None:
+    """The event's address; one still in its JSON shape (an event built by older code) is
+    read, and an unreadable one is logged and dropped: never a failed notification."""
+    return reply if isinstance(reply, REPLY_TYPES) else read_reply(reply)
 
 
 def _truthy(value: Any) -> bool:
@@ -173,7 +182,8 @@ class NotificationService:
     async def _on_finished(self, event: Event) -> None:
         assert isinstance(event, JobSucceeded | JobFailed | JobCancelled)
         self._progress.close(event.job_id)  # the final message supersedes pending progress
-        if not event.reply:
+        reply = _typed(event.reply)
+        if reply is None:
             return
         async with self.db.read() as conn:  # one statement: the job and its owner's wish
             row = (
@@ -192,7 +202,7 @@ class NotificationService:
         notice = _final_notice(event, owner_id, row.tool if row is not None else "", progress)
         claimed = [
             (notifier, address, target)
-            for notifier, address in await self._targets(event.reply, owner_id, _truthy(wish))
+            for notifier, address in await self._targets(reply, owner_id, _truthy(wish))
             if await self._claim(event.id, target := target_of(address))
         ]
         if claimed:
@@ -201,21 +211,19 @@ class NotificationService:
             task.add_done_callback(self._deliveries.discard)
 
     async def _targets(
-        self, reply: dict[str, Any], owner_id: str, everywhere: bool
-    ) -> list[tuple[Notifier, dict[str, Any]]]:
-        targets: list[tuple[Notifier, dict[str, Any]]] = []
+        self, reply: Reply, owner_id: str, everywhere: bool
+    ) -> list[tuple[Notifier, Reply]]:
+        targets: list[tuple[Notifier, Reply]] = []
         route = self._route(reply)
         if route is not None:
             targets.append(route)
         else:
-            log.debug("no notifier for platform %r; reply ignored", reply.get("platform"))
+            log.debug("no notifier for platform %r; reply ignored", reply.platform)
         if everywhere:
             for ident in await self.users.identities_of(owner_id):
                 notifier = self._notifiers.get(ident.platform)
-                if notifier is not None and ident.platform != reply.get("platform"):
-                    targets.append(
-                        (notifier, {"platform": ident.platform, "user": ident.external_id})
-                    )
+                if notifier is not None and ident.platform != reply.platform:
+                    targets.append((notifier, DirectReply(ident.platform, ident.external_id)))
         return targets
 
     async def _claim(self, event_id: str, target: str) -> bool:
@@ -231,7 +239,7 @@ class NotificationService:
         return True
 
     async def _deliver(
-        self, event: Event, notice: JobNotice, claimed: list[tuple[Notifier, dict[str, Any], str]]
+        self, event: Event, notice: JobNotice, claimed: list[tuple[Notifier, Reply, str]]
     ) -> None:
         await self._progress.settle(notice.job_id)  # a progress call in flight lands first
         await asyncio.gather(
@@ -240,7 +248,7 @@ class NotificationService:
         )
 
     async def _deliver_one(
-        self, event_id: str, notifier: Notifier, address: dict[str, Any], target: str,
+        self, event_id: str, notifier: Notifier, address: Reply, target: str,
         notice: JobNotice,
     ) -> None:
         try:
@@ -260,10 +268,11 @@ class NotificationService:
 
     # ----- helpers -----------------------------------------------------------------------
 
-    def _route(self, reply: dict[str, Any] | None) -> tuple[Notifier, dict[str, Any]] | None:
-        if not reply:
+    def _route(self, reply: Reply | None) -> tuple[Notifier, Reply] | None:
+        reply = _typed(reply)
+        if reply is None:
             return None
-        notifier = self._notifiers.get(str(reply.get("platform")))
+        notifier = self._notifiers.get(reply.platform)
         return (notifier, reply) if notifier is not None else None
 
     async def _tool(self, job_id: str) -> str:

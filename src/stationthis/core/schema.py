@@ -156,7 +156,7 @@ jobs = Table(
     Column("outputs", JSON, nullable=False, default=list),  # media ids
     Column("error", Text, nullable=True),
     Column("error_code", String(40), nullable=True),
-    Column("reply", JSON, nullable=True),  # {"platform": ..., "address": {...}}
+    Column("reply", JSON, nullable=True),  # a typed address, core/replies.py
     Column("cancel_requested", Boolean, nullable=False, default=False),
     # The group (Telegram group, Discord guild) the request came from, if any.
     Column("group_id", ID, ForeignKey("accounts.id"), nullable=True),

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..core.jobs import Job, JobService
 from ..core.media import MediaService
+from ..core.replies import Reply
 from ..core.tools import ToolRegistry
 from ..core.users import Account
 from .again_plans import RANDOM_SEED, AgainPlanner
@@ -72,7 +73,7 @@ class Again(AgainPlanner):
 
     async def regenerate(
         self, user: Account, job_id: str, *, payer: Account | None = None,
-        reply: dict[str, Any] | None = None, group: Account | None = None,
+        reply: Reply | None = None, group: Account | None = None,
     ) -> Job:
         """The same tool, parameters and input images with a new random seed."""
         plan = await self.plan_regenerate(user, job_id)
@@ -81,7 +82,7 @@ class Again(AgainPlanner):
     async def vary(
         self, user: Account, media_id: str, strength: float = 0.5, *,
         prompt: str | None = None, payer: Account | None = None,
-        reply: dict[str, Any] | None = None, group: Account | None = None,
+        reply: Reply | None = None, group: Account | None = None,
     ) -> Job:
         """An image-to-image variation of one chosen output (or of an upload, given a
         prompt), with a new random seed."""
@@ -90,7 +91,7 @@ class Again(AgainPlanner):
 
     async def tweak(
         self, user: Account, job_id: str, /, *, payer: Account | None = None,
-        reply: dict[str, Any] | None = None, group: Account | None = None, **changes: Any,
+        reply: Reply | None = None, group: Account | None = None, **changes: Any,
     ) -> Job:
         """The same job with some parameters changed; the seed stays unless changed."""
         plan = await self.plan_tweak(user, job_id, changes)
@@ -98,7 +99,7 @@ class Again(AgainPlanner):
 
     async def upscale(
         self, user: Account, media_id: str, scale: int = 2, *, payer: Account | None = None,
-        reply: dict[str, Any] | None = None, group: Account | None = None,
+        reply: Reply | None = None, group: Account | None = None,
     ) -> Job:
         """×2 or ×4 of any output or upload the user owns."""
         plan = await self.plan_tool(user, media_id, "upscale", scale)
@@ -106,14 +107,14 @@ class Again(AgainPlanner):
 
     async def remove_background(
         self, user: Account, media_id: str, *, payer: Account | None = None,
-        reply: dict[str, Any] | None = None, group: Account | None = None,
+        reply: Reply | None = None, group: Account | None = None,
     ) -> Job:
         plan = await self.plan_tool(user, media_id, "rmbg")
         return await self._run(user, plan, payer, reply, group)
 
     async def zoom_out(
         self, user: Account, media_id: str, factor: float = ZOOM_OUT, *,
-        payer: Account | None = None, reply: dict[str, Any] | None = None,
+        payer: Account | None = None, reply: Reply | None = None,
         group: Account | None = None,
     ) -> Job:
         """The image centred on a canvas ``factor`` (×1.5, ×2…) times its size."""
@@ -122,7 +123,7 @@ class Again(AgainPlanner):
 
     async def pan(
         self, user: Account, media_id: str, direction: str, share: float = PAN, *,
-        payer: Account | None = None, reply: dict[str, Any] | None = None,
+        payer: Account | None = None, reply: Reply | None = None,
         group: Account | None = None,
     ) -> Job:
         """The image extended on one side (left, up, right, down)."""
@@ -187,7 +188,7 @@ class Again(AgainPlanner):
 
     async def _run(
         self, user: Account, plan: Plan, payer: Account | None,
-        reply: dict[str, Any] | None, group: Account | None,
+        reply: Reply | None, group: Account | None,
     ) -> Job:
         return await self.make_image.make(
             user, plan.request, payer=payer, reply=reply, group=group,

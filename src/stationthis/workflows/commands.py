@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..core.replies import Reply
 from ..core.users import Account
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class Requester:
 
     user: Account
     group: Account | None = None
-    reply: dict[str, Any] | None = None
+    reply: Reply | None = None
 
 
 @dataclass(frozen=True)

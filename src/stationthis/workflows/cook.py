@@ -22,6 +22,7 @@ from ..core.collections_traits import CookConfig, PiecePlan
 from ..core.errors import Conflict, InvalidInput, NotFound
 from ..core.events import EventBus
 from ..core.jobs import JobService
+from ..core.replies import Reply
 from ..core.users import Account, Users
 from .cook_runner import CookRunner, CookStatus, piece_request
 from .make_image import MakeImage
@@ -97,7 +98,7 @@ class Cook:
     # ----- running -----------------------------------------------------------------------
 
     async def start(self, user: Account, collection_id: str, *,
-                    reply: dict[str, Any] | None = None, again: bool = False) -> CookStatus:
+                    reply: Reply | None = None, again: bool = False) -> CookStatus:
         """Start cooking. The same configuration as the latest run is recognised: a paused
         or cancelled run continues, a finished one is returned as it is (``again`` starts a
         fresh run). A different configuration while a run is unfinished is refused."""

@@ -13,6 +13,7 @@ from typing import Any
 from ..core.errors import Conflict, InvalidInput, NotFound
 from ..core.jobs import Job, JobService
 from ..core.media import MediaService
+from ..core.replies import Reply
 from ..core.tools import ToolRegistry
 from ..core.users import Account
 from .make_image import MakeImage, Quote, Request
@@ -180,7 +181,7 @@ class History:
 
     async def rerun(
         self, user: Account, card: ReproCard, *, force: bool = False,
-        payer: Account | None = None, reply: dict[str, Any] | None = None,
+        payer: Account | None = None, reply: Reply | None = None,
         group: Account | None = None,
     ) -> Job:
         """Run a card again exactly (same seed). Refused with ``Conflict`` when the tool has

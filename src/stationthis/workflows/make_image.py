@@ -26,6 +26,7 @@ from ..core.moderation import PromptFilter
 from ..core.points import Ledger
 from ..core.preferences import Preferences
 from ..core.queue import JobQueue
+from ..core.replies import Reply
 from ..core.tools import Tool, ToolRegistry
 from ..core.users import Account, Users
 from .commands import Command, Make, Offer, Plan, Requester
@@ -109,7 +110,7 @@ class MakeImage:
             raise InvalidInput(f"this instance cannot {type(command).__name__.lower()}")
         return await self._offer(command.requester, await planner(command))
 
-    async def start(self, offer: Offer, *, reply: dict[str, Any] | None = None) -> Job:
+    async def start(self, offer: Offer, *, reply: Reply | None = None) -> Job:
         """Hold the offer's points from its payer and queue the job. ``reply`` (else the
         requester's) is where the job reports."""
         who = offer.requester
@@ -164,7 +165,7 @@ class MakeImage:
 
     async def make(
         self, user: Account, request: Request, *, payer: Account | None = None,
-        reply: dict[str, Any] | None = None, group: Account | None = None,
+        reply: Reply | None = None, group: Account | None = None,
         parent_id: str | None = None, origin: str | None = None,
     ) -> Job:
         """Start a job paid by ``payer`` (default: the user). ``group`` is the chat/guild the

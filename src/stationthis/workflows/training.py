@@ -18,6 +18,7 @@ from ..core.media import MediaService
 from ..core.models import Model, ModelRegistry
 from ..core.points import Ledger
 from ..core.queue import JobQueue
+from ..core.replies import Reply
 from ..core.tools import ToolRegistry
 from ..core.users import Account
 from .make_image import Request
@@ -150,7 +151,7 @@ class Training:
 
     async def submit(
         self, user: Account, dataset_id: str, options: dict[str, Any] | None = None, *,
-        name: str | None = None, reply: dict[str, Any] | None = None,
+        name: str | None = None, reply: Reply | None = None,
     ) -> Job:
         """Hold the quote and queue the training; refused with the exact reason when the
         dataset is not ready or the balance is short."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from ...core.errors import NotFound, StationError
 from ...core.jobs import Job
+from ...core.replies import Reply
 from ...core.users import Account
 from ...workflows.commands import Command, Requester
 from ...workflows.make_image import Quote
@@ -72,7 +73,7 @@ async def train(turn: ChatTurn, app: Services, dataset_id: str,
 
 
 async def _queue_note(turn: ChatTurn, app: Services, user: Account, job: Job,
-                      address: dict[str, Any],
+                      address: Reply,
                       text: Callable[[int, float | None], str]) -> None:
     """The job's place in the queue on its status message, when it has to wait."""
     mine = next((a for a in await app.status.active(user) if a.job_id == job.id), None)

@@ -5,8 +5,9 @@ Telegram's turn wraps an update, Discord's is the interaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from ...core.replies import Reply
 from ...core.users import Account
 
 
@@ -38,12 +39,12 @@ class ChatTurn(Protocol):
         """The group account where the turn happens (a Telegram group, a Discord server)."""
         ...
 
-    async def status(self, text: str) -> dict[str, Any]:
+    async def status(self, text: str) -> Reply:
         """Post the status message of a job about to start (or turn the pending response
         into it); returns the job's reply address, which points at that message."""
         ...
 
-    async def queued(self, address: dict[str, Any], text: str) -> None:
+    async def queued(self, address: Reply, text: str) -> None:
         """Edit the status message to say where the job is queued, unless progress or the
         result already changed it."""
         ...

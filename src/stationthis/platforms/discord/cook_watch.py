@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ...core.coalesce import Coalescer
 from ...core.errors import NotFound
 from ...core.events import CookFinished, CookProgressed, Event
+from ...core.replies import DiscordReply
 from ...workflows.services import Services
 from . import collections_render as cr
 from .rest import DiscordError, DiscordRest
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from .notifier import DiscordNotifier
 
 log = logging.getLogger(__name__)
-TOKEN_SECONDS = 14 * 60  # an interaction token is good for 15 minutes
 
 
 async def cook_payload(app: Services, run_id: str) -> dict[str, Any] | None:
@@ -49,39 +49,39 @@ class CookWatch:
 
     async def _send_progress(self, event: CookProgressed) -> bool:
         try:
-            await self.notifier.cook_progress(event.reply or {}, event.run_id)
+            if isinstance(event.reply, DiscordReply):
+                await self.notifier.cook_progress(event.reply, event.run_id)
         except Exception:
             log.exception("could not show the progress of cook run %s", event.run_id)
         return True
 
     async def on_event(self, event: Event) -> None:
         if isinstance(event, CookProgressed):
-            reply = event.reply or {}
-            if reply.get("platform") == "discord" and event.state != "finished":
+            if isinstance(event.reply, DiscordReply) and event.state != "finished":
                 self._progress.offer(event.run_id, event)  # returns at once
             return
         if not isinstance(event, CookFinished):
             return
-        reply = event.reply or {}
-        if reply.get("platform") != "discord":
+        reply = event.reply
+        if not isinstance(reply, DiscordReply):
             return
         payload = await cook_payload(self.app, event.run_id)
         if payload is None:
             return
-        token = reply.get("token")
-        if isinstance(token, str) and time.time() - float(reply.get("at") or 0) < TOKEN_SECONDS:
+        token = reply.usable_token(time.time())
+        if token is not None:
             try:
                 await self.rest.edit_original(token, payload)
                 return
             except DiscordError as exc:
                 log.info("could not edit the message of cook run %s: %s", event.run_id, exc)
-        channel, mention = reply.get("channel"), reply.get("mention")
+        channel, mention = reply.channel, reply.mention
         if not channel:
             return
         if mention:
             payload = {**payload, "content": f"<@{mention}> {payload['content']}",
                        "allowed_mentions": {"users": [str(mention)]}}
         try:
-            await self.rest.channel_message(str(channel), payload)
+            await self.rest.channel_message(channel, payload)
         except DiscordError as exc:
             log.info("could not post the end of cook run %s: %s", event.run_id, exc)

@@ -19,6 +19,7 @@ from ...core.errors import NotFound
 from ...core.media import MediaItem
 from ...core.notify import JobNotice
 from ...core.ratelimit import LocalPacer, Pacer
+from ...core.replies import DirectReply, DiscordReply, Reply
 from ...workflows.app import App
 from ..chat.actions import painter_base
 from . import render
@@ -26,7 +27,6 @@ from .cook_watch import cook_payload
 from .rest import MAX_FILES, DiscordError, DiscordRest, File, RateLimited
 
 log = logging.getLogger(__name__)
-TOKEN_SECONDS = 15 * 60
 TOKEN_MARGIN = 60  # stop using a token this long before Discord does
 
 
@@ -44,11 +44,11 @@ class DiscordNotifier:
         self._touched: OrderedDict[str, None] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def queued(self, address: dict[str, Any], text: str) -> None:
+    async def queued(self, address: Reply, text: str) -> None:
         """The handler's note on a job just queued (its place, ETA): only while neither
         progress nor the result has changed the response yet."""
-        token = address.get("token")
-        if not isinstance(token, str) or not _fresh(address):
+        token = _usable_token(address)
+        if token is None:
             return
         key = _pace_key(token)
         async with self._lock(key):
@@ -74,20 +74,20 @@ class DiscordNotifier:
 
     # ----- the Notifier port ----------------------------------------------------------------
 
-    async def progress(self, address: dict[str, Any], notice: JobNotice) -> None:
-        token = address.get("token")
-        if not isinstance(token, str) or not _fresh(address):
+    async def progress(self, address: Reply, notice: JobNotice) -> None:
+        token = _usable_token(address)
+        if token is None:
             return
         if not await self.pacer.try_send(_pace_key(token)):
             return  # too soon, or Discord asked us to wait: the next update comes anyway
         await self._edit_progress(token, render.message(render.progress_text(notice)),
                                   f"job {notice.job_id}")
 
-    async def cook_progress(self, address: dict[str, Any], run_id: str) -> None:
+    async def cook_progress(self, address: Reply, run_id: str) -> None:
         """A cook run's "done/total" (``CookWatch`` calls it on ``CookProgressed``), paced
         like a job's progress."""
-        token = address.get("token")
-        if not isinstance(token, str) or not _fresh(address):
+        token = _usable_token(address)
+        if token is None:
             return
         if not await self.pacer.try_send(_pace_key(token)):
             return
@@ -107,13 +107,13 @@ class DiscordNotifier:
             except DiscordError as exc:
                 log.info("progress edit of %s refused: %s", what, exc)
 
-    async def finished(self, address: dict[str, Any], notice: JobNotice) -> None:
-        token = address.get("token")
+    async def finished(self, address: Reply, notice: JobNotice) -> None:
+        token = address.token if isinstance(address, DiscordReply) else None
         payload, files, more = await self._result(notice)
-        if isinstance(token, str):  # a note in flight lands first; one still to come never
+        if token:  # a note in flight lands first; one still to come never
             async with self._lock(_pace_key(token)):
                 self._touch(_pace_key(token))
-        if isinstance(token, str) and _fresh(address):
+        if token and _usable_token(address) is not None:
             try:
                 await self.rest.edit_original(token, payload, files)
                 for chunk in more:
@@ -126,7 +126,7 @@ class DiscordNotifier:
         if channel is None:
             log.warning("job %s finished but its Discord address has no channel", notice.job_id)
             return
-        mention = address.get("mention") if "token" in address else None
+        mention = address.mention if isinstance(address, DiscordReply) else None
         if mention:
             payload = {**payload, "content": render.clip(f"<@{mention}> {payload['content']}"),
                        "allowed_mentions": {"users": [str(mention)]}}
@@ -158,12 +158,12 @@ class DiscordNotifier:
     async def _file(self, item: MediaItem) -> File:
         return File(f"{item.id}.png", await self.app.media.read(item), item.media_type)
 
-    async def _channel(self, address: dict[str, Any]) -> str | None:
-        if address.get("channel"):
-            return str(address["channel"])
-        user = address.get("user")  # a direct message to a linked identity
-        if not user:
+    async def _channel(self, address: Reply) -> str | None:
+        if isinstance(address, DiscordReply):
+            return address.channel or None
+        if not isinstance(address, DirectReply):
             return None
+        user = address.user  # a direct message to a linked identity
         try:
             found = await self.rest.call("POST", "/users/@me/channels",
                                          {"recipient_id": str(user)})
@@ -186,10 +186,8 @@ def _pace_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
-def _fresh(address: dict[str, Any]) -> bool:
-    """Whether the interaction token is still good for edits."""
-    try:
-        at = float(address.get("at") or 0)
-    except (TypeError, ValueError):
-        return False
-    return time.time() - at < TOKEN_SECONDS - TOKEN_MARGIN
+def _usable_token(address: Reply) -> str | None:
+    """The interaction token while it is still good for edits."""
+    if not isinstance(address, DiscordReply):
+        return None
+    return address.usable_token(time.time(), margin=TOKEN_MARGIN)

@@ -13,6 +13,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter
 
 from ...core.coalesce import Coalescer
 from ...core.events import CookFinished, CookProgressed, Event
+from ...core.replies import TelegramReply
 from . import render_collections as rc
 
 if TYPE_CHECKING:
@@ -35,8 +36,7 @@ class ProgressEdits:
 
     async def on_event(self, event: Event) -> None:
         assert isinstance(event, CookProgressed)
-        reply = event.reply or {}
-        if reply.get("platform") == self.notifier.platform and event.state != "finished":
+        if isinstance(event.reply, TelegramReply) and event.state != "finished":
             self._edits.offer(event.run_id, event)  # returns at once: the bus never waits
 
     def cancel(self) -> None:
@@ -44,15 +44,16 @@ class ProgressEdits:
 
     async def _send(self, event: CookProgressed) -> bool:
         try:
-            await progress(self.notifier, event.reply or {}, event)
+            if isinstance(event.reply, TelegramReply):
+                await progress(self.notifier, event.reply, event)
         except Exception:
             log.exception("could not show the progress of cook run %s", event.run_id)
         return True
 
 
-async def progress(notifier: TelegramNotifier, address: dict[str, Any],
+async def progress(notifier: TelegramNotifier, address: TelegramReply,
                    event: CookProgressed) -> None:
-    chat, message = address.get("chat"), address.get("message")
+    chat, message = address.chat, address.message
     collection_id = event.collection_id
     if chat is None or message is None or notifier._stopped or collection_id in notifier.cooked:
         return
@@ -60,17 +61,17 @@ async def progress(notifier: TelegramNotifier, address: dict[str, Any],
     if name is None:
         return
     text = rc.cook_progress_text(name, event.state, event.done, event.total, event.failed)
-    await _edit(notifier, int(chat), int(message), text,
+    await _edit(notifier, chat, message, text,
                 rc.cook_controls(collection_id, event.state), collection_id, progress=True)
 
 
 async def finished(notifier: TelegramNotifier, event: Event) -> None:
     assert isinstance(event, CookFinished)
-    reply = event.reply or {}
-    if reply.get("platform") != notifier.platform or notifier.bot is None or notifier._stopped:
+    reply = event.reply
+    if not isinstance(reply, TelegramReply) or notifier.bot is None or notifier._stopped:
         return
-    chat, message = reply.get("chat"), reply.get("message")
-    if chat is None or message is None:
+    chat, message = reply.chat, reply.message
+    if message is None:
         return
     notifier.cooked[event.collection_id] = None
     if len(notifier.cooked) > _FINISHED_MAX:
@@ -78,7 +79,7 @@ async def finished(notifier: TelegramNotifier, event: Event) -> None:
     name = await _name(notifier, event.collection_id)
     if name is None:
         return
-    await _edit(notifier, int(chat), int(message),
+    await _edit(notifier, chat, message,
                 rc.cook_finished_text(name, event.done, event.total, event.failed),
                 rc.cook_controls(event.collection_id, "finished"), event.collection_id)
 

@@ -23,6 +23,7 @@ from ...core.events import CookFinished, CookProgressed
 from ...core.media import MediaItem
 from ...core.notify import JobNotice
 from ...core.ratelimit import LocalPacer, Pacer
+from ...core.replies import DirectReply, Reply, TelegramReply
 from ...workflows.app import App
 from ..chat.actions import painter_base
 from . import cook_notify, render
@@ -87,11 +88,11 @@ class TelegramNotifier:
 
     # ----- the Notifier port ----------------------------------------------------------------
 
-    async def progress(self, address: dict[str, Any], notice: JobNotice) -> None:
-        chat, message = _chat(address), address.get("message")
+    async def progress(self, address: Reply, notice: JobNotice) -> None:
+        chat, message = _chat(address), _message(address)
         if chat is None or message is None or self._stopped:
             return
-        key = (chat, int(message))
+        key = (chat, message)
         text = render.progress_text(notice)
         if self._touched.get(key) == text:
             return  # nothing new to show
@@ -103,20 +104,20 @@ class TelegramNotifier:
                 if self._touched.get(key) == text:
                     return
                 self._touch(key, text)
-                await bot.edit_message_text(text, chat_id=chat, message_id=int(message))
+                await bot.edit_message_text(text, chat_id=chat, message_id=message)
         except RetryAfter as exc:
             await self.pacer.pause(str(chat), _seconds(exc.retry_after))
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
                 log.info("progress edit of job %s refused: %s", notice.job_id, exc)
 
-    async def queued(self, address: dict[str, Any], text: str) -> None:
+    async def queued(self, address: Reply, text: str) -> None:
         """The handler's note on a job just queued (its place, ETA): only while neither
         progress nor the result has changed the status message yet."""
-        chat, message = _chat(address), address.get("message")
+        chat, message = _chat(address), _message(address)
         if chat is None or message is None:
             return
-        key = (chat, int(message))
+        key = (chat, message)
         bot = await self._bot()
         async with self._lock(key):
             if key in self._touched:
@@ -124,18 +125,18 @@ class TelegramNotifier:
             if not await self.pacer.try_send(str(chat), group=chat < 0, interval=False):
                 return
             try:
-                await bot.edit_message_text(text, chat_id=chat, message_id=int(message))
+                await bot.edit_message_text(text, chat_id=chat, message_id=message)
             except RetryAfter as exc:
                 await self.pacer.pause(str(chat), _seconds(exc.retry_after))
             except BadRequest as exc:
                 log.info("queue note refused: %s", exc)
 
-    async def finished(self, address: dict[str, Any], notice: JobNotice) -> None:
+    async def finished(self, address: Reply, notice: JobNotice) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._delivering.add(task)
-        chat, message = _chat(address), address.get("message")
-        key = (chat, int(message)) if chat is not None and message is not None else None
+        chat, message = _chat(address), _message(address)
+        key = (chat, message) if chat is not None and message is not None else None
         try:
             if key is None:
                 await self._finished(address, notice)
@@ -148,12 +149,12 @@ class TelegramNotifier:
             if task is not None:
                 self._delivering.discard(task)
 
-    async def _finished(self, address: dict[str, Any], notice: JobNotice) -> None:
+    async def _finished(self, address: Reply, notice: JobNotice) -> None:
         chat = _chat(address)
         if chat is None:
             return
-        status = address.get("message")
-        reply_to = address.get("reply_to")
+        status = _message(address)
+        reply_to = address.reply_to if isinstance(address, TelegramReply) else None
         if notice.state != "succeeded":
             await self._say(chat, status, render.failed_text(notice), reply_to)
             return
@@ -168,7 +169,7 @@ class TelegramNotifier:
             return
         await self._deliver_images(chat, reply_to, notice, images)
         if status is not None:
-            await self._delete(chat, int(status))
+            await self._delete(chat, status)
 
     def _lock(self, key: tuple[int, int]) -> asyncio.Lock:
         lock = self._locks.get(key)
@@ -268,12 +269,21 @@ def _reply(reply_to: Any) -> ReplyParameters | None:
     return ReplyParameters(int(reply_to), allow_sending_without_reply=True)
 
 
-def _chat(address: dict[str, Any]) -> int | None:
-    value = address.get("chat", address.get("user"))
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+def _chat(address: Reply) -> int | None:
+    """The chat of a job's address, or the private chat of a linked identity."""
+    if isinstance(address, TelegramReply):
+        return address.chat
+    if isinstance(address, DirectReply) and address.platform == TelegramReply.platform:
+        try:
+            return int(address.user)
+        except ValueError:
+            return None
+    return None
+
+
+def _message(address: Reply) -> int | None:
+    """The job's status message, if it has one."""
+    return address.message if isinstance(address, TelegramReply) else None
 
 
 def _seconds(value: Any) -> float:

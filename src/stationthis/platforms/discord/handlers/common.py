@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from ....core.errors import StationError
+from ....core.replies import DiscordReply, Reply
 from ....core.users import Account, Identity
 from ....workflows.services import Services
 from ...chat.flows import SORRY as SORRY
@@ -164,11 +165,11 @@ class Interaction:
     async def answer(self, text: str) -> None:
         await self.say(text)
 
-    async def status(self, text: str) -> dict[str, Any]:
+    async def status(self, text: str) -> DiscordReply:
         """The deferred response becomes the job's status message (no buttons)."""
         return reply_address(self, await self.say(text, components=[]))
 
-    async def queued(self, address: dict[str, Any], text: str) -> None:
+    async def queued(self, address: Reply, text: str) -> None:
         if self.station.notifier is not None:
             await self.station.notifier.queued(address, text)
 
@@ -214,9 +215,8 @@ async def run_guarded(handler: Handler, ix: Interaction) -> None:
         await ix.fail(SORRY)
 
 
-def reply_address(ix: Interaction, message: dict[str, Any]) -> dict[str, Any]:
+def reply_address(ix: Interaction, message: dict[str, Any]) -> DiscordReply:
     """Where the notifier reports a job: the interaction token (valid 15 minutes) to edit the
     original response, and the channel and user for a normal message after that."""
-    return {"platform": PLATFORM, "token": ix.token, "at": round(ix.received),
-            "channel": ix.channel_id, "message": str(message.get("id") or ""),
-            "mention": ix.user_id}
+    return DiscordReply(token=ix.token, at=round(ix.received), channel=ix.channel_id,
+                        message=str(message.get("id") or ""), mention=ix.user_id)

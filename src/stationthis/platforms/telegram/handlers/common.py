@@ -16,6 +16,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from ....core.errors import StationError
+from ....core.replies import Reply, TelegramReply
 from ....core.users import Account, Identity
 from ....workflows.services import Services
 from ...chat.flows import SORRY
@@ -136,7 +137,7 @@ class TelegramTurn:
     async def group(self) -> Account | None:
         return await group_of(self.update, self.context)
 
-    async def status(self, text: str) -> dict[str, Any]:
+    async def status(self, text: str) -> TelegramReply:
         update = self.update
         chat = update.effective_chat
         assert chat is not None
@@ -144,13 +145,10 @@ class TelegramTurn:
         status = await answer(update, text)
         assert status is not None
         self._status = status
-        address: dict[str, Any] = {"platform": PLATFORM, "chat": chat.id,
-                                   "message": status.message_id}
-        if source is not None:
-            address["reply_to"] = source.message_id
-        return address
+        return TelegramReply(chat.id, status.message_id,
+                             source.message_id if source is not None else None)
 
-    async def queued(self, address: dict[str, Any], text: str) -> None:
+    async def queued(self, address: Reply, text: str) -> None:
         notifier = station(self.context).notifier
         if notifier is not None:  # its per-message lock keeps the note behind progress
             await notifier.queued(address, text)

@@ -11,13 +11,13 @@ from telegram import InputMediaPhoto, Update
 
 from ....core.collections import Collection
 from ....core.errors import InvalidInput, NotFound, StationError
+from ....core.replies import TelegramReply
 from ....core.users import Account
 from ...chat.limits import START
 from .. import cook_notify
 from .. import render_collections as rc
 from .collections import find, owner_only
 from .common import (
-    PLATFORM,
     Ctx,
     TelegramTurn,
     answer,
@@ -207,7 +207,7 @@ async def _start(update: Update, context: Ctx, user: Account, c: Collection) -> 
     status_message = await answer(update, f"🍳 {c.name}: starting…")
     _cooking_again(context, c)
     assert status_message is not None
-    address = {"platform": PLATFORM, "chat": chat.id, "message": status_message.message_id}
+    address = TelegramReply(chat.id, status_message.message_id)
     try:
         status = await app.cook.start(user, c.id, reply=address)
     except StationError as exc:

@@ -12,11 +12,12 @@ from pydantic_core import to_json
 from ....core.job_queries import JobListing
 from ....core.jobs import Job
 from ....core.media import MediaItem
+from ....core.replies import WebReply
 from ....workflows.make_image import Quote
 
 # Where a job started on the web reports (no web notifier: the browser follows the job's
 # event stream; a user with ``notify_everywhere`` is told on their other platforms).
-WEB_REPLY: dict[str, Any] = {"platform": "web"}
+WEB_REPLY = WebReply()
 
 
 class Progress(BaseModel):

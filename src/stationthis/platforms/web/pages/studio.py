@@ -19,6 +19,7 @@ from .... import __version__
 from ....core.db import utcnow
 from ....core.errors import InsufficientPoints, InvalidInput, NotFound, StationError
 from ....core.jobs import Job
+from ....core.replies import WebReply
 from ....core.tools import Tool
 from ....core.users import Account
 from ....workflows.make_image import Request as MakeRequest
@@ -31,11 +32,10 @@ from .forms import STUDIO_CATEGORIES, aspects, fields_of, options_of
 from .short import GET_POINTS_URL, explain
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-WEB_REPLY = "web"
 
 
-def reply_to(user: Account) -> dict[str, Any]:
-    return {"platform": WEB_REPLY, "address": {"account_id": user.id}}
+def reply_to(user: Account) -> WebReply:
+    return WebReply(user.id)
 
 
 @router.get("/")
