@@ -27,7 +27,17 @@ from ..chat.flows import STALE, button_refusal, image_action, is_image_action
 from ..chat.limits import ChatLimits, flood_text
 from . import render
 from .cook_watch import CookWatch
-from .handlers import account, generate, inpaint, recall, reference, settings, styles, train
+from .handlers import (
+    account,
+    describe,
+    generate,
+    inpaint,
+    recall,
+    reference,
+    settings,
+    styles,
+    train,
+)
 from .handlers import collections as colls
 from .handlers.buy import buy as _buy
 from .handlers.common import SORRY, Interaction, Station, error_text, run_guarded
@@ -52,6 +62,8 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
     "rmbg": (generate.rmbg, "public"),
     "inpaint": (inpaint.inpaint, "public"),
     "ref": (reference.ref, "public"),
+    "describe": (describe.describe, "public"),
+    "loras": (describe.loras, "ephemeral"),
     "settings": (settings.show, "ephemeral"),
     "server": (settings.server, "ephemeral"),
     "balance": (account.balance, "ephemeral"),
@@ -215,14 +227,18 @@ class DiscordPlatform:
         action, parts = unpack(str(ix.body.get("custom_id") or ""))
         action = code_of(action)
         values = [str(v) for v in ix.body.get("values") or []]
-        if action_of(action) is not None:  # the table's buttons: their one id is checked
-            if len(parts) != 1:
+        found = action_of(action)
+        if found is not None:  # the table's buttons: their first id is checked
+            if len(parts) != found.ids:
                 return ephemeral(STALE)
             problem = await button_refusal(self.app, await ix.user(), action, parts)
             if problem is not None:
                 return ephemeral(problem)
         if is_image_action(action):
             return self._defer(ix, lambda i: _image_action(i, action, parts[0]), "public")
+        if action == describe.RUN:
+            return self._defer(ix, lambda i: describe.run_prompt(i, parts[0], parts[1]),
+                               "public")
         if action == "d":
             return self._defer(ix, lambda i: train.pick(i, parts[0]), "ephemeral")
         if action == "da":

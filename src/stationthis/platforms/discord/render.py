@@ -20,6 +20,7 @@ from ...workflows.status import ActiveJob
 from ...workflows.training import TrainingQuote
 from .. import chat
 from ..chat.actions import result_layout
+from ..chat.describe import RUN, run_labels
 from ..chat.texts import failed_text as failed_text
 from ..chat.texts import fmt_delta, fmt_number
 from ..chat.texts import progress_text as progress_text
@@ -107,6 +108,8 @@ def help_text() -> str:
         "`/upscale` · `/rmbg` — on an image you attach",
         "`/ref prompt:… image:…` — a new picture that follows an image's edges "
         "(`kind:` pose, depth or style for its pose, depth or look)",
+        "`/describe image:…` — 3–4 prompts for a picture, each with ▶️ to make it",
+        "`/loras` — the server's LoRAs: use one with `<lora:Name:0.8>` or its trigger word",
         "`/settings` — your defaults · `/server` — this server's defaults and who pays",
         "`/balance` · `/history` · `/status` · `/cancel` · `/link`",
         "`/regen` · `/seed` · `/card` — your last image again, its seed, its recipe "
@@ -132,6 +135,14 @@ def result_components(job_id: str, media_ids: Sequence[str], web: str | None = N
     return [row(*(link(k.text, k.url) if k.url else button(k.text, k.code, k.object_id)
                   for k in line))
             for line in result_layout(job_id, media_ids, max_images=4, web=web)]
+
+
+def prompts_components(job_id: str, count: int) -> list[dict[str, Any]]:
+    """▶️ under a describe's prompts: each makes one (chat/describe.py)."""
+    if not count:
+        return []
+    return [row(*(button(label, RUN, job_id, index, style=PRIMARY)
+                  for label, index in run_labels(count)))]
 
 
 def model_ready_text(model: Model | None, notice: JobNotice) -> str:
