@@ -22,6 +22,7 @@ from ...core.ratelimit import LocalPacer, Pacer
 from ...core.replies import DirectReply, DiscordReply, Reply
 from ...workflows.app import App
 from ..chat.actions import painter_base
+from ..chat.describe import finished_prompts, prompts_text
 from . import render
 from .cook_watch import cook_payload
 from .rest import MAX_FILES, DiscordError, DiscordRest, File, RateLimited
@@ -143,6 +144,12 @@ class DiscordNotifier:
         items = [await self.app.media.get(m) for m in notice.outputs]
         images = [i for i in items if i.is_image]
         if notice.tool == "train" or not images:
+            prompts = None if notice.tool == "train" else await finished_prompts(self.app,
+                                                                                 notice)
+            if prompts is not None:  # a describe: its prompts, each with ▶️
+                return render.message(prompts_text(notice, prompts, render.CONTENT_MAX),
+                                      components=render.prompts_components(
+                                          notice.job_id, len(prompts))), [], []
             if notice.tool == "train" or not notice.outputs:
                 text = render.model_ready_text(await self._model_of(notice), notice)
             else:

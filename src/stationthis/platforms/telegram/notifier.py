@@ -26,12 +26,14 @@ from ...core.ratelimit import LocalPacer, Pacer
 from ...core.replies import DirectReply, Reply, TelegramReply
 from ...workflows.app import App
 from ..chat.actions import painter_base
+from ..chat.describe import finished_prompts, prompts_text
 from . import cook_notify, render
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # larger images go as documents
 ALBUM_MAX = 10
+TEXT_MAX = 4096  # a message's text
 READY_TIMEOUT = 60.0
 RESULT_WAIT = 3.0  # a result waits at most this long for its chat's turn, then goes
 
@@ -165,6 +167,11 @@ class TelegramNotifier:
         items = [await self.app.media.get(m) for m in notice.outputs]
         images = [i for i in items if i.is_image]
         if not images:
+            prompts = await finished_prompts(self.app, notice)  # a describe: its prompts
+            if prompts is not None:
+                await self._say(chat, status, prompts_text(notice, prompts, TEXT_MAX), reply_to,
+                                render.prompts_keyboard(notice.job_id, len(prompts)))
+                return
             await self._say(chat, status, render.result_text(notice, 0), reply_to)
             return
         await self._deliver_images(chat, reply_to, notice, images)
@@ -212,20 +219,21 @@ class TelegramNotifier:
             chat, f"Buttons for your {len(images)} images (numbered as in the album):",
             reply_markup=keyboard))
 
-    async def _say(self, chat: int, status: Any, text: str, reply_to: Any) -> None:
+    async def _say(self, chat: int, status: Any, text: str, reply_to: Any,
+                   markup: Any = None) -> None:
         """Replace the status message by ``text`` (or send it, if there is none any more)."""
         bot = await self._bot()
         if status is not None:
             try:
-                await self._retry(chat, lambda: bot.edit_message_text(text, chat_id=chat,
-                                                                message_id=int(status)))
+                await self._retry(chat, lambda: bot.edit_message_text(
+                    text, chat_id=chat, message_id=int(status), reply_markup=markup))
                 return
             except BadRequest as exc:
                 if "not modified" in str(exc).lower():
                     return
                 log.info("could not edit status message in %s: %s", chat, exc)
-        await self._retry(chat, lambda: bot.send_message(chat, text,
-                                                         reply_parameters=_reply(reply_to)))
+        await self._retry(chat, lambda: bot.send_message(
+            chat, text, reply_parameters=_reply(reply_to), reply_markup=markup))
 
     async def _delete(self, chat: int, message: int) -> None:
         bot = await self._bot()
@@ -288,3 +296,4 @@ def _message(address: Reply) -> int | None:
 
 def _seconds(value: Any) -> float:
     return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
+
