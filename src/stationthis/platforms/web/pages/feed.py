@@ -14,6 +14,7 @@ from ....core.errors import NotFound
 from ....core.jobs import Job
 from ....core.media import MediaItem
 from ....core.users import Account
+from ....workflows import describe as describing
 from ..auth import station
 from .common import PageRoute, SignedIn, page
 
@@ -72,4 +73,5 @@ async def tile_of(request: Request, account: Account, job: Job) -> dict[str, Any
                 texts[item.id] = (await app.media.read(item)).decode("utf-8", "replace")
     percent = 100 if job.state == "succeeded" else int(job.progress.get("percent") or 0)
     return {"job": job, "outputs": outputs, "texts": texts, "percent": percent,
-            "prompt": str(job.params.get("prompt") or "")}
+            "prompt": str(job.params.get("prompt") or ""),
+            "prompts": await describing.prompts(app.media, job)}  # a describe's, to use

@@ -12,10 +12,10 @@ from starlette.datastructures import FormData
 from ....core.tools import Tool, ToolInput
 from ....workflows.limits import LIMITED, Limits
 
-STUDIO_CATEGORIES = ("txt2img", "img2img", "reference", "upscale", "rmbg", "other")
+STUDIO_CATEGORIES = ("txt2img", "img2img", "reference", "upscale", "rmbg", "describe", "other")
 PRIMARY = {"prompt", "image", "scale", "strength", "batch", "loras"}
 ASPECTS = ((1, 1), (4, 3), (3, 4), (16, 9), (9, 16))
-_SIZED_BY_IMAGE = ("upscale", "rmbg", "caption")
+_SIZED_BY_IMAGE = ("upscale", "rmbg", "caption", "describe")
 
 
 @dataclass(frozen=True)

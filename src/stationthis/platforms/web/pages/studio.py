@@ -22,6 +22,7 @@ from ....core.jobs import Job
 from ....core.replies import WebReply
 from ....core.tools import Tool
 from ....core.users import Account
+from ....workflows import describe as describing
 from ....workflows.make_image import Request as MakeRequest
 from ....workflows.settings import PARAM_KEYS
 from ..auth import optional_account, runtime, station
@@ -214,6 +215,8 @@ async def _studio(
     filled = {**mine, **values}
     balance = await app.account.balance(account)
     models = await app.training.my_models(account) if "loras" in tool.inputs else []
+    loras = (await app.server_loras.all()
+             if app.server_loras is not None and {"loras", "prompt"} <= set(tool.inputs) else [])
     styles = (await app.styles.book.styles(account.id)
               if app.styles is not None and "prompt" in tool.inputs else [])
     short = (await explain(app, account.id, error)
@@ -225,7 +228,8 @@ async def _studio(
         request, "studio.html", status_code, tools=tools, tool=tool,
         fields=fields_of(tool, filled, limits), aspects=aspects(tool, filled, limits),
         error=error.message if error and short is None else None, short=short,
-        balance=balance, models=models, tier=limits.tier, get_points=GET_POINTS_URL,
+        balance=balance, models=models, server_loras=loras, tier=limits.tier,
+        get_points=GET_POINTS_URL,
         styles=styles, style=str(values.get("style") or ""),
         max_upload=app.settings.max_upload_bytes, refill_step=policy.step_amount,
         refill_every=policy.interval_seconds, refill_next=refill_next,
@@ -250,7 +254,8 @@ async def _results(request: Request, account: Account, job: Job) -> dict[str, An
     if job.category == "train" and job.state == "succeeded":
         model = next((m for m in await app.training.my_models(account) if m.job_id == job.id),
                      None)
-    return {"outputs": outputs, "texts": texts, "model": model, "ui_tools": ui_tools(request)}
+    return {"outputs": outputs, "texts": texts, "model": model, "ui_tools": ui_tools(request),
+            "prompts": await describing.prompts(app.media, job)}  # a describe's, to use
 
 
 async def _health(request: Request) -> dict[str, Any]:

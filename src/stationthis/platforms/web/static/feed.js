@@ -148,9 +148,13 @@
   });
   tiles.addEventListener("click", (event) => {
     const link = event.target instanceof Element
-      ? event.target.closest("a.use-as-input, a.use-as-reference") : null;
+      ? event.target.closest("a.use-as-input, a.use-as-reference, a.describe-image") : null;
     if (link && window.stationStudio
         && window.stationStudio.useImage(link.dataset.mediaId, link.dataset.category)) {
+      event.preventDefault();
+    }
+    const use = event.target instanceof Element ? event.target.closest("a.use-prompt") : null;
+    if (use && window.stationStudio && window.stationStudio.usePrompt(use.dataset.prompt)) {
       event.preventDefault();
     }
   });

@@ -149,7 +149,32 @@
       later();
       return true;
     },
+    // "Use this prompt" under a describe: the prompt bar takes it (false: this tool has none).
+    usePrompt(text) {
+      const prompt = document.getElementById("in-prompt");
+      if (!prompt) return false;
+      prompt.value = text;
+      form.scrollIntoView({ behavior: "smooth", block: "start" });
+      prompt.focus();
+      touched = true;
+      later();
+      return true;
+    },
   };
+
+  // ----- the server's LoRAs: a pick adds its <lora:Name:0.8> tag to the prompt ------------------
+  form.addEventListener("click", (event) => {
+    const pick = event.target instanceof Element ? event.target.closest("button.lora-pick") : null;
+    const prompt = document.getElementById("in-prompt");
+    if (!pick || !prompt) return;
+    const tag = pick.dataset.tag;
+    if (!prompt.value.includes(tag)) {
+      prompt.value = prompt.value.trim() ? `${prompt.value.trimEnd()} ${tag}` : tag;
+    }
+    prompt.focus();
+    touched = true;
+    later();
+  });
 
   // ----- aspect presets ----------------------------------------------------------------------
   function applyAspect(radio) {
