@@ -7,7 +7,9 @@ One ledger op is one job's spending: ``Ledger.hold`` in one write transaction, t
 The baseline is one ``UPDATE accounts SET credit_balance = credit_balance - 1`` per write
 transaction, through the same ``Database.write()``, with the same number of concurrent
 tasks on the same database, on rows of its own (it leaves their cached balance off the
-ledger on purpose, so they are never verified).
+ledger on purpose, so they are never verified). On SQLite a second baseline, "plain", runs
+the same transaction the ordinary way — ``BEGIN IMMEDIATE``, ``UPDATE``, ``COMMIT`` on a
+pooled connection of its own, as code without the one writer would.
 
 Spenders are asyncio tasks. "own" gives each spender its own account; "shared" makes them
 all spend from one account (a group pool), so they queue on that account's row lock.
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
+import os
 import sys
 import tempfile
 import time
@@ -52,10 +56,15 @@ class Cell:
     ledger_ops: float
     baseline_ops: float
     verified: bool
+    plain_ops: float = float("nan")  # SQLite: the UPDATE on a pooled connection of its own
 
     @property
     def ratio(self) -> float:
         return self.ledger_ops / self.baseline_ops if self.baseline_ops else float("nan")
+
+    @property
+    def plain_ratio(self) -> float:
+        return self.ledger_ops / self.plain_ops if self.plain_ops else float("nan")
 
 
 async def run_for(
@@ -115,10 +124,23 @@ class Bench:
 
         await run_for(WARMUP_S, spenders, lambda w, i: ledger_op(w, i, "warm"))
         ledger_rate = await run_for(self.seconds, spenders, lambda w, i: ledger_op(w, i, "run"))
+        async def plain_op(w: int, _i: int) -> None:
+            # BEGIN IMMEDIATE, UPDATE, COMMIT on a pooled connection of its own, as code
+            # without the writer does it (SQLite's busy handler settles who goes first)
+            async with self.db.engine.connect() as conn:
+                await conn.execution_options(stationthis_write=True)
+                async with conn.begin():
+                    await conn.execute(BASELINE_SQL, {"id": account(update_on, w)})
+
         await run_for(WARMUP_S, spenders, baseline_op)
         baseline_rate = await run_for(self.seconds, spenders, baseline_op)
+        plain_rate = float("nan")
+        if self.db.is_sqlite:
+            await run_for(WARMUP_S, spenders, plain_op)
+            plain_rate = await run_for(self.seconds, spenders, plain_op)
         verified = all([await self.ledger.verify(a) for a in spend_on])
-        return Cell(self.backend, spenders, mode, ledger_rate, baseline_rate, verified)
+        return Cell(self.backend, spenders, mode, ledger_rate, baseline_rate, verified,
+                    plain_rate)
 
 
 async def bench_backend(
@@ -155,14 +177,17 @@ def postgres_url() -> Iterator[str]:
 
 HEADER = (
     f"{'backend':<10} {'spenders':>8} {'accounts':>8} {'ledger ops/s':>13} "
-    f"{'baseline upd/s':>15} {'ratio':>6}  verify"
+    f"{'baseline upd/s':>15} {'ratio':>6} {'plain upd/s':>12} {'ratio':>6}  verify"
 )
 
 
 def print_row(cell: Cell) -> None:
+    plain = (f"{'-':>12} {'-':>6}" if math.isnan(cell.plain_ops)
+             else f"{cell.plain_ops:>12.0f} {cell.plain_ratio:>6.3f}")
     print(
         f"{cell.backend:<10} {cell.spenders:>8} {cell.accounts:>8} {cell.ledger_ops:>13.0f} "
-        f"{cell.baseline_ops:>15.0f} {cell.ratio:>6.3f}  {'ok' if cell.verified else 'FAILED'}",
+        f"{cell.baseline_ops:>15.0f} {cell.ratio:>6.3f} {plain}  "
+        f"{'ok' if cell.verified else 'FAILED'}",
         flush=True,
     )
 
@@ -179,7 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     shapes += [(n, "shared") for n in args.spenders if n > 1]  # 1 spender: same as own
 
     print("one ledger op = hold + settle (capture and release), two write transactions;")
-    print("baseline = one single-row UPDATE per write transaction; ratio = ledger / baseline")
+    print("baseline = one single-row UPDATE per write transaction through Database.write()")
+    print("(SQLite: the one writer, group commit); plain = the same UPDATE transaction on a")
+    print("pooled connection of its own (SQLite only; on PostgreSQL it is the baseline);")
+    print("ratio = ledger ops/s / baseline (or plain) updates/s")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} CPU(s)")
     print(f"{args.seconds:g} s per measurement after {WARMUP_S:g} s warm-up\n")
     print(HEADER)
     print("-" * len(HEADER))
