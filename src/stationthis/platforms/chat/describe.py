@@ -61,7 +61,8 @@ def prompts_text(notice: JobNotice, prompts: list[str], limit: int) -> str:
     head = f"📝 {notice.tool}: {len(prompts)} prompts{cost}"
     foot = ("Tap ▶️ to make it." if len(prompts) == 1
             else "Tap ▶️ and a number to make that one.")
-    room = max(40, (limit - len(head) - len(foot) - 4 * len(prompts) - 2) // len(prompts))
+    spare = limit - len(head) - len(foot) - 16  # 16: blank lines, emoji width, to spare
+    room = max(40, spare // len(prompts) - 6)  # "N. " and a blank line before each
     lines = [f"{n}. {_clip(p, room)}" for n, p in enumerate(prompts, start=1)]
     return "\n\n".join([head, *lines, foot])
 
