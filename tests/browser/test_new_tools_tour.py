@@ -206,3 +206,57 @@ def test_the_new_tools_fit_a_phone(browser: Any, service: Any) -> None:
     page.goto(f"/?tool=reference&image={media}")
     expect(page.locator("#in-style")).to_be_visible()
     _fits(page, "the studio on the reference tool")
+
+
+def test_describe_an_image_and_pick_a_server_lora(browser: Any, service: Any,
+                                                  shots: Path) -> None:
+    page = _tab(browser, service.url, DESKTOP)
+    _sign_up(page, "reader")
+    made = _run(page, "a windmill in a tulip field").locator("figure.output").first
+    media = made.get_attribute("data-media-id")
+
+    # --- describe: from the tile, priced, 3-4 prompts each a tap from the prompt bar ----------
+    made.get_by_role("link", name="Describe").click()
+    expect(page.locator("#run-form")).to_have_attribute("data-category", "describe")
+    expect(page.locator("input[name=image]")).to_have_value(media)
+    expect(page.locator("#price")).to_have_attribute("data-state", "fits")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("#tiles .tile")).to_have_count(2)
+    described = page.locator("#tiles .tile").first
+    expect(described).to_have_attribute("data-state", "succeeded", timeout=60_000)
+    expect(described.locator(".tile-head")).to_contain_text("describe")
+    prompts = described.locator(".described-prompt")
+    expect(prompts.first).to_be_visible()
+    assert 3 <= prompts.count() <= 4
+    first = prompts.first.inner_text()
+    page.mouse.move(0, 0)
+    _fits(page, "the studio with a describe's prompts")
+    described.screenshot(path=str(shots / "describe.png"))
+    described.get_by_role("link", name="Use this prompt").first.click()
+    expect(page.locator("#in-prompt")).to_have_value(first)
+
+    # --- the server's LoRAs: listed in the studio, a pick puts its tag in the prompt -----------
+    page.goto("/")
+    page.locator("#server-loras summary").click()
+    loras = page.locator("#server-loras .lora-list li")
+    expect(loras).to_have_count(4)  # the preview engine's looks
+    expect(page.locator("#server-loras")).to_contain_text("preview-ink")
+    page.locator("#in-prompt").fill("a windmill at night")
+    page.locator("#server-loras").get_by_role("button", name="preview-neon").click()
+    expect(page.locator("#in-prompt")).to_have_value("a windmill at night <lora:preview-neon:0.8>")
+    expect(page.locator("#price")).to_have_attribute("data-state", "fits")
+    _fits(page, "the studio with the server's LoRAs")
+    page.locator("#run-form").screenshot(path=str(shots / "loras.png"))
+    tile = page.locator("#tiles .tile").count()
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("#tiles .tile")).to_have_count(tile + 1)
+    expect(page.locator("#tiles .tile").first).to_have_attribute(
+        "data-state", "succeeded", timeout=60_000)
+
+    phone = _tab(browser, service.url, PHONE)
+    _sign_up(phone, "reader-phone")
+    phone.locator("#server-loras summary").click()
+    _fits(phone, "the studio with the server's LoRAs")
+    phone.goto("/?tool=describe")
+    expect(phone.locator("#run-form")).to_have_attribute("data-category", "describe")
+    _fits(phone, "the studio on describe")
