@@ -1,11 +1,12 @@
 """The new tools in a real browser, one tour: make an image, vary a painted region of it (the
 mask painter: a brush stroke, the price, then the job, whose tile is in the studio), zoom out
 ×2 from its tile (priced first), save a style and a wildcard list on /styles and run with the
-style picked in the prompt bar and with ``--style NAME`` in the prompt, and use a tile as a
-reference. At desktop (1280 px) and phone (390 px) widths the painter, /styles and the studio
-with the tiles' new buttons do not scroll sideways and every control is on screen.
+style picked in the prompt bar and with ``--style NAME`` in the prompt, use a tile as a
+reference, describe an image (its prompts a tap from the prompt bar) and pick one of the server's
+LoRAs. At desktop (1280 px) and phone (390 px) widths the painter, /styles and the studio with
+the tiles' new buttons and the LoRA list do not scroll sideways and every control is on screen.
 
-Screenshots (inpaint, styles, tile-actions) go to a temporary folder; with
+Screenshots (inpaint, styles, tile-actions, describe, loras) go to a temporary folder; with
 ``STATIONTHIS_SCREENSHOTS=<folder>`` (see ``scripts/screenshots``) they are kept there — the
 README's come from this test.
 """
