@@ -129,8 +129,12 @@ class SqliteWriter:
 
     async def _drop_connection(self) -> None:
         if self._conn is not None:
+            # Closed for good, never handed to a reader: its settings are the writer's (no
+            # busy timeout, no automatic checkpoints) and after a failure it may be broken.
             with contextlib.suppress(Exception):
                 set_inline((await self._conn.get_raw_connection()).dbapi_connection, False)
+            with contextlib.suppress(Exception):
+                await self._conn.invalidate()
             with contextlib.suppress(Exception):
                 await self._conn.close()
             self._conn = None
