@@ -74,6 +74,8 @@ async def test_a_describe_job_carries_its_prompts(app: App, alice: httpx.AsyncCl
     prompts = body["prompts"]
     assert isinstance(prompts, list) and 3 <= len(prompts) <= 4
     assert any("blue" in p for p in prompts), prompts
+    listed = (await alice.get("/api/v1/jobs", params={"state": "all"})).json()["jobs"]
+    assert [j["prompts"] for j in listed if j["id"] == body["id"]] == [prompts]
     run = await alice.post("/api/v1/jobs", json={"tool": "make",
                                                  "options": {"prompt": prompts[0]}})
     assert run.status_code == 202, run.text

@@ -9,6 +9,7 @@ offer each with a "run this" action, which is a plain make-image request of that
 from __future__ import annotations
 
 from ..core.errors import InvalidInput
+from ..core.job_queries import JobListing
 from ..core.jobs import Job
 from ..core.media import MediaService
 from ..core.tools import ToolRegistry
@@ -25,7 +26,7 @@ def describe_tool(tools: ToolRegistry) -> str:
     return found[0].name
 
 
-async def prompts(media: MediaService, job: Job) -> list[str]:
+async def prompts(media: MediaService, job: Job | JobListing) -> list[str]:
     """The prompts a succeeded describe job found (empty for any other job)."""
     if job.category != CATEGORY or job.state != "succeeded":
         return []

@@ -72,7 +72,10 @@ async def list_jobs(
     """The user's jobs, newest first."""
     states = {"active": ACTIVE, "finished": FINAL, "all": None}[state]
     found = await JobQueries(runtime(request).db).listing(user.id, states=states, limit=limit)
-    return jobs_response(found)  # a JobList
+    media = station(request).media
+    prompts = {job.id: await describing.prompts(media, job)
+               for job in found if job.category == describing.CATEGORY}
+    return jobs_response(found, prompts)  # a JobList
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=documented(*_AUTH, 404))

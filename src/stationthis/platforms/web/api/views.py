@@ -75,11 +75,14 @@ def job_fields(job: Job | JobListing) -> dict[str, Any]:
     }
 
 
-def jobs_response(jobs: list[JobListing]) -> Response:
+def jobs_response(jobs: list[JobListing], prompts: dict[str, list[str]] | None = None
+                  ) -> Response:
     """``{"jobs": [JobOut, …]}`` as JSON without a model per job: building and validating 100
     models costs more than the database read. The values are typed already (``JobListing``);
-    tests check that an item equals ``JobOut.of`` of the same job."""
-    body = {"jobs": [job_fields(j) for j in jobs]}
+    tests check that an item equals ``JobOut`` of the same job. ``prompts``: a describe job's
+    prompts by its id, as ``GET /jobs/{id}`` shows them."""
+    found = prompts or {}
+    body = {"jobs": [{**job_fields(j), "prompts": found.get(j.id)} for j in jobs]}
     return Response(to_json(body, inf_nan_mode="null"), media_type="application/json")
 
 
