@@ -15,17 +15,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
-from .core.accounts_admin import AccountsAdmin
-from .core.audit import AuditLog
-from .core.auth import AuthStore
-from .core.collections import CollectionStore
-from .core.collections_runs import CookStore
-from .core.datasets import DatasetService
-from .core.db import Database
-from .core.engine import Engine
-from .core.errors import InvalidInput
-from .core.events import (
+from stationthis.config import Settings
+from stationthis.core.accounts_admin import AccountsAdmin
+from stationthis.core.audit import AuditLog
+from stationthis.core.auth import AuthStore
+from stationthis.core.collections import CollectionStore
+from stationthis.core.collections_runs import CookStore
+from stationthis.core.datasets import DatasetService
+from stationthis.core.db import Database
+from stationthis.core.engine import Engine
+from stationthis.core.errors import InvalidInput
+from stationthis.core.events import (
     Event,
     EventBus,
     JobCancelled,
@@ -35,48 +35,48 @@ from .core.events import (
     JobSucceeded,
     OutboxRelay,
 )
-from .core.jobs import JobService
-from .core.leases import JobLeases
-from .core.media import MediaService
-from .core.media_store import MediaStore, ObstoreMediaStore
-from .core.models import ModelRegistry
-from .core.moderation import PromptFilter
-from .core.moderation_rules import ModerationRules
-from .core.notifications import NotificationService
-from .core.periodic import Periodic, Task
-from .core.points import AllowancePolicy
-from .core.preferences import Preferences
-from .core.progress_fanout import ProgressFanout
-from .core.purchases import PaymentProvider, PurchaseStore
-from .core.queue import JobQueue
-from .core.ratelimit import Limits, LocalLimits
-from .core.refunds import RefundAwareLedger
-from .core.review import CheckTool, OutputCheck
-from .core.runner import JobRunner
-from .core.server_loras import ServerLoraCatalog
-from .core.signals import LocalSignals, Signals
-from .core.styles import StyleBook
-from .core.tools import CostFormula, ToolRegistry
-from .core.users import Users
-from .core.worker import WakeOnly, Worker
-from .workflows.account import AccountWorkflow
-from .workflows.admin import AdminWorkflow
-from .workflows.again import Again
-from .workflows.app import App
-from .workflows.auth import AuthPolicy, AuthWorkflow
-from .workflows.collections import Collections
-from .workflows.cook import Cook, CookRunner
-from .workflows.groups import Groups
-from .workflows.history import History
-from .workflows.limits import TierPolicy
-from .workflows.make_image import MakeImage
-from .workflows.operators import Operators
-from .workflows.purchases import Purchases
-from .workflows.server_loras import ServerLoras
-from .workflows.settings import SettingsWorkflow
-from .workflows.status import Status
-from .workflows.styles import Styles
-from .workflows.training import Training, TrainingCosts
+from stationthis.core.jobs import JobService
+from stationthis.core.leases import JobLeases
+from stationthis.core.media import MediaService
+from stationthis.core.media_store import MediaStore, ObstoreMediaStore
+from stationthis.core.models import ModelRegistry
+from stationthis.core.moderation import PromptFilter
+from stationthis.core.moderation_rules import ModerationRules
+from stationthis.core.notifications import NotificationService
+from stationthis.core.periodic import Periodic, Task
+from stationthis.core.points import AllowancePolicy
+from stationthis.core.preferences import Preferences
+from stationthis.core.progress_fanout import ProgressFanout
+from stationthis.core.purchases import PaymentProvider, PurchaseStore
+from stationthis.core.queue import JobQueue
+from stationthis.core.ratelimit import Limits, LocalLimits
+from stationthis.core.refunds import RefundAwareLedger
+from stationthis.core.review import CheckTool, OutputCheck
+from stationthis.core.runner import JobRunner
+from stationthis.core.server_loras import ServerLoraCatalog
+from stationthis.core.signals import LocalSignals, Signals
+from stationthis.core.styles import StyleBook
+from stationthis.core.tools import CostFormula, ToolRegistry
+from stationthis.core.users import Users
+from stationthis.core.worker import WakeOnly, Worker
+from stationthis.workflows.account import AccountWorkflow
+from stationthis.workflows.admin import AdminWorkflow
+from stationthis.workflows.again import Again
+from stationthis.workflows.app import App
+from stationthis.workflows.auth import AuthPolicy, AuthWorkflow
+from stationthis.workflows.collections import Collections
+from stationthis.workflows.cook import Cook, CookRunner
+from stationthis.workflows.groups import Groups
+from stationthis.workflows.history import History
+from stationthis.workflows.limits import TierPolicy
+from stationthis.workflows.make_image import MakeImage
+from stationthis.workflows.operators import Operators
+from stationthis.workflows.purchases import Purchases
+from stationthis.workflows.server_loras import ServerLoras
+from stationthis.workflows.settings import SettingsWorkflow
+from stationthis.workflows.status import Status
+from stationthis.workflows.styles import Styles
+from stationthis.workflows.training import Training, TrainingCosts
 
 log = logging.getLogger(__name__)
 BUILTIN_TOOLS = Path(__file__).parent / "builtin_tools"
@@ -196,13 +196,13 @@ def payment_provider(settings: Settings, channel: str) -> PaymentProvider:
     if channel == "stripe":
         if settings.stripe_secret_key is None:
             raise InvalidInput("STATIONTHIS_STRIPE_SECRET_KEY is not set: no card refunds")
-        from .platforms.web.stripe_checkout import StripeCheckout
+        from stationthis.platforms.web.stripe_checkout import StripeCheckout
 
         return StripeCheckout(settings)
     if channel == "telegram":
         if settings.telegram_token is None:
             raise InvalidInput("STATIONTHIS_TELEGRAM_TOKEN is not set: no Stars refunds")
-        from .platforms.telegram.handlers.payments import TelegramStars
+        from stationthis.platforms.telegram.handlers.payments import TelegramStars
 
         return TelegramStars(settings)
     raise InvalidInput(f"purchases through {channel!r} cannot be refunded here")
@@ -217,8 +217,8 @@ def _wire(bus: EventBus, table: list[tuple[Any, tuple[type[Event], ...]]]) -> No
 
 def _periodic(db: Database, queue: JobQueue, cook: CookRunner) -> Periodic:
     """Clean-ups (and the cook runs' safety net) that run once per tick across every worker."""
-    from .core.replay import SqlReplayGuard
-    from .core.throttle import SqlThrottle
+    from stationthis.core.replay import SqlReplayGuard
+    from stationthis.core.throttle import SqlThrottle
 
     leases = queue.leases if isinstance(queue, Worker) else JobLeases(db)
     owner = queue.id if isinstance(queue, Worker) else "embedded"
@@ -246,7 +246,7 @@ def _queue(
 def _signals(settings: Settings) -> Signals:
     redis_url = settings.redis_url
     if redis_url:
-        from .core.redis_signals import RedisSignals
+        from stationthis.core.redis_signals import RedisSignals
 
         return RedisSignals(redis_url)
     return LocalSignals()
@@ -256,7 +256,7 @@ def _limits(settings: Settings, db: Database) -> Limits:
     """Throttles, replay guards, chat rate limits and send pacing: shared in Redis when it
     is configured (falling back to these while it is down), else in the database and memory."""
     if settings.redis_url:
-        from .core.redis_limits import RedisLimits
+        from stationthis.core.redis_limits import RedisLimits
 
         return RedisLimits(db, settings.redis_url)
     return LocalLimits(db)
@@ -276,7 +276,7 @@ def _tools(settings: Settings) -> ToolRegistry:
 
 def _engine(settings: Settings) -> Engine:
     if settings.engine_name == "comfyui":
-        from .engines.comfyui import ComfyUIEngine, ServerPool
+        from stationthis.engines.comfyui import ComfyUIEngine, ServerPool
 
         client_id = f"stationthis-{uuid.uuid4().hex}"
         pool = ServerPool(settings.comfyui_url_list, client_id=client_id)
@@ -284,12 +284,12 @@ def _engine(settings: Settings) -> Engine:
             pool, client_id=client_id, silence_timeout=settings.comfyui_silence_seconds
         )
     if settings.engine_name == "diffusers":
-        from .engines.diffusers import DiffusersEngine
+        from stationthis.engines.diffusers import DiffusersEngine
 
         assert settings.diffusers_model_dir is not None
         return DiffusersEngine(settings.diffusers_model_dir)
     if settings.engine_name == "comfydeploy":
-        from .engines.comfydeploy import ComfyDeployEngine
+        from stationthis.engines.comfydeploy import ComfyDeployEngine
 
         assert settings.comfydeploy_api_key is not None
         public = settings.public_url.rstrip("/") if settings.public_url else None
@@ -300,7 +300,7 @@ def _engine(settings: Settings) -> Engine:
             webhook_secret=settings.derived_secret("comfydeploy-webhook"),
             poll_interval=settings.comfydeploy_poll_seconds,
         )
-    from .engines.preview import PreviewEngine
+    from stationthis.engines.preview import PreviewEngine
 
     return PreviewEngine()
 

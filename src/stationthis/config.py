@@ -17,17 +17,23 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .config_chat import DiscordSettings, TelegramSettings
-from .config_engines import EngineSettings
-from .config_moderation import ModerationSettings
-from .config_parts import (
+from stationthis.config_chat import DiscordSettings, TelegramSettings
+from stationthis.config_engines import EngineSettings
+from stationthis.config_moderation import ModerationSettings
+from stationthis.config_parts import (
     AllowanceSettings,
     CostSettings,
     PackageSettings,
     TierLimits,
     WebSettings,
 )
-from .install_secret import FILE_NAME, NEW_SECRET_HINT, SecretError, load_or_create, weakness
+from stationthis.install_secret import (
+    FILE_NAME,
+    NEW_SECRET_HINT,
+    SecretError,
+    load_or_create,
+    weakness,
+)
 
 __all__ = [
     "AllowanceSettings", "CostSettings", "DiscordSettings", "EngineSettings",

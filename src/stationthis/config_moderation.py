@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import NoDecode
 
-from .config_parts import TierLimits, default_tiers
+from stationthis.config_parts import TierLimits, default_tiers
 
 
 class ModerationSettings(BaseModel):

@@ -20,8 +20,8 @@ import logging
 import re
 from datetime import UTC, datetime
 
-from . import log_redaction
-from .core import log_context
+from stationthis import log_redaction
+from stationthis.core import log_context
 
 FORMATS = ("text", "json")
 _SECRETS = [

@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 
 from stationthis.workflows.app import App
-
-from .conftest import error_of, finished
+from tests.api.conftest import error_of, finished
 
 
 async def test_settings_fill_requests_and_are_checked(alice: httpx.AsyncClient) -> None:

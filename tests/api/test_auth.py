@@ -15,8 +15,7 @@ from stationthis.core.schema import api_keys, web_logins, web_sessions
 from stationthis.core.users import Identity
 from stationthis.platforms.web.auth import SESSION_COOKIE
 from stationthis.workflows.app import App
-
-from .conftest import PASSWORD, client_for, error_of, sign_up
+from tests.api.conftest import PASSWORD, client_for, error_of, sign_up
 
 
 async def test_sign_up_signs_in_and_stores_no_password(

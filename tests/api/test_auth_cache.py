@@ -21,9 +21,8 @@ from stationthis.bootstrap import build
 from stationthis.config import Settings
 from stationthis.platforms.web.auth import SESSION_COOKIE
 from stationthis.workflows.app import App
+from tests.api.conftest import PASSWORD, client_for, error_of, sign_up
 from tests.support.scripted import ScriptedEngine
-
-from .conftest import PASSWORD, client_for, error_of, sign_up
 
 BOUND = 20.0  # seconds: only a bound on a hang; nothing here asserts speed
 HOUR = 3600.0

@@ -14,9 +14,8 @@ from sqlalchemy import update
 from stationthis.core.db import utcnow
 from stationthis.core.schema import collection_links
 from stationthis.workflows.app import App
+from tests.api.conftest import error_of, finished
 from tests.support.scripted import png
-
-from .conftest import error_of, finished
 
 API = "/api/v1/collections"
 

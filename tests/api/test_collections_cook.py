@@ -14,10 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.conftest import error_of
+from tests.api.test_collections import API, new_collection, upload
 from tests.support.scripted import Script, ScriptedEngine
-
-from .conftest import error_of
-from .test_collections import API, new_collection, upload
 
 CONFIG: dict[str, Any] = {
     "master_prompt": "a [animal] in the [place]",

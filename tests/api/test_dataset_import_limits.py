@@ -8,9 +8,8 @@ import zipfile
 
 import httpx
 
+from tests.api.conftest import error_of
 from tests.support.scripted import png
-
-from .conftest import error_of
 
 
 def zip_of(entries: dict[str, bytes]) -> bytes:

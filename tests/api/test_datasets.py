@@ -9,9 +9,8 @@ import zipfile
 import httpx
 
 from stationthis.workflows.app import App
+from tests.api.conftest import error_of, finished
 from tests.support.scripted import png
-
-from .conftest import error_of, finished
 
 
 def images(n: int) -> list[tuple[str, tuple[str, bytes, str]]]:

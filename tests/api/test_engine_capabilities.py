@@ -9,9 +9,8 @@ import pytest
 
 from stationthis.core.engine import Capability
 from stationthis.workflows.app import App
+from tests.api.conftest import error_of
 from tests.support.scripted import ScriptedEngine, png
-
-from .conftest import error_of
 
 
 class NoTraining(ScriptedEngine):

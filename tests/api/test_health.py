@@ -9,10 +9,9 @@ import pytest
 from stationthis.bootstrap import build
 from stationthis.config import Settings
 from stationthis.workflows.app import App
+from tests.api.conftest import client_for
 from tests.support.redis import RedisServer
 from tests.support.scripted import ScriptedEngine
-
-from .conftest import client_for
 
 
 @pytest.fixture

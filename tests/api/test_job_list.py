@@ -14,9 +14,8 @@ from sqlalchemy import event
 from stationthis.bootstrap import build
 from stationthis.config import Settings
 from stationthis.workflows.app import App
+from tests.api.conftest import client_for, finished, sign_up
 from tests.support.scripted import Script, ScriptedEngine
-
-from .conftest import client_for, finished, sign_up
 
 SECRET = "job-list-test-secret-0123456789abcdef"  # PostgreSQL needs one
 

@@ -7,9 +7,8 @@ from collections.abc import Callable
 
 import httpx
 
+from tests.api.conftest import error_of, finished, read_events
 from tests.support.scripted import Script, ScriptedEngine
-
-from .conftest import error_of, finished, read_events
 
 
 async def test_tools_list_inputs_bounds_and_price(alice: httpx.AsyncClient) -> None:

@@ -13,9 +13,8 @@ from PIL import Image
 
 from stationthis.bootstrap import build
 from stationthis.config import Settings
+from tests.api.conftest import client_for, error_of, finished, sign_up
 from tests.support.scripted import ScriptedEngine, png
-
-from .conftest import client_for, error_of, finished, sign_up
 
 
 def jpeg(width: int = 300, height: int = 200) -> bytes:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import httpx
 
-from .conftest import error_of, finished
-from .test_media import jpeg, upload
+from tests.api.conftest import error_of, finished
+from tests.api.test_media import jpeg, upload
 
 
 async def balance(client: httpx.AsyncClient) -> int:

@@ -10,9 +10,8 @@ import httpx
 
 from stationthis.core.users import Identity
 from stationthis.workflows.app import App
+from tests.api.conftest import PASSWORD, error_of, finished
 from tests.support.scripted import ScriptedEngine
-
-from .conftest import PASSWORD, error_of, finished
 
 
 async def test_a_prompt_with_parameters_makes_the_job_they_say(

@@ -12,9 +12,8 @@ import pytest
 from PIL import Image
 
 from stationthis.workflows.app import App
-
-from .conftest import error_of, finished
-from .test_media import jpeg, upload
+from tests.api.conftest import error_of, finished
+from tests.api.test_media import jpeg, upload
 
 KINDS = ("reference", "reference-pose", "reference-depth", "reference-style")
 

@@ -30,9 +30,8 @@ from stationthis.core.jobs import Job, NewJob
 from stationthis.core.progress_fanout import ProgressFanout
 from stationthis.platforms.web.app import create_app
 from stationthis.workflows.app import App
+from tests.api.conftest import sign_up
 from tests.support.scripted import ScriptedEngine
-
-from .conftest import sign_up
 
 BOUND = 20.0  # seconds: only a bound on a hang; nothing here asserts speed
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from .conftest import error_of, finished
+from tests.api.conftest import error_of, finished
 
 
 async def test_a_style_and_a_list_saved_used_and_removed(alice: httpx.AsyncClient) -> None:

@@ -11,8 +11,7 @@ import pytest
 
 from stationthis.workflows.app import App
 from stationthis.workflows.make_image import Request
-
-from .conftest import error_of, sign_up
+from tests.api.conftest import error_of, sign_up
 
 JSON = {"content-type": "application/json"}
 PAGES = ("/api/v1/jobs", "/api/v1/history", "/api/v1/settings", "/api/v1/balance", "/",

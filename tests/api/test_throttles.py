@@ -9,8 +9,7 @@ import httpx
 
 from stationthis.core.users import Identity
 from stationthis.workflows.app import App
-
-from .conftest import PASSWORD, error_of, sign_up
+from tests.api.conftest import PASSWORD, error_of, sign_up
 
 
 async def test_sign_ups_per_address_are_limited(web: Callable[..., httpx.AsyncClient]) -> None:

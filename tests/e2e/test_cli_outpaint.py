@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .test_cli_workflows import Station, price, ran
+from tests.e2e.test_cli_workflows import Station, price, ran
 
 
 def test_zoom_out_and_pan_from_the_command_line(tmp_path: Path) -> None:

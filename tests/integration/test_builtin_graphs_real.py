@@ -23,9 +23,8 @@ from PIL import Image
 from stationthis.core.engine import JobSpec
 from stationthis.core.errors import EngineFailed
 from stationthis.core.tools import CostFormula, Tool, parse_tool
+from tests.integration.conftest import engine_for
 from tests.support.comfyui import RealComfyUI
-
-from .conftest import engine_for
 
 BUILTIN = Path(__file__).parents[2] / "src" / "stationthis" / "builtin_tools"
 TOOL_FILES = sorted(BUILTIN.glob("*.json"))

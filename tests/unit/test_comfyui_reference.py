@@ -15,8 +15,7 @@ from stationthis.workflows.app import App
 from stationthis.workflows.make_image import Request
 from tests.support.fake_comfyui import FakeComfyUI
 from tests.support.scripted import png
-
-from .test_comfyui_engine import engine_for
+from tests.unit.test_comfyui_engine import engine_for
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from stationthis.platforms.web.pages.cook import parse_traits, traits_text
 from stationthis.workflows.app import App
 from stationthis.workflows.cook import CookStatus
 from tests.web_pages.conftest import Browser
-
-from .test_collections import create
+from tests.web_pages.test_collections import create
 
 TRAITS = "animal: fox = red fox * 3, owl\nplace: forest, city * 0.5"
 

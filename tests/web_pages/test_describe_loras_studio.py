@@ -14,8 +14,7 @@ from urllib.parse import quote_plus, unquote
 from stationthis.workflows import describe as describing
 from stationthis.workflows.app import App
 from tests.support.scripted import png
-
-from .conftest import Browser
+from tests.web_pages.conftest import Browser
 
 FEED = {"X-Studio": "feed"}
 

@@ -12,8 +12,7 @@ import numpy as np
 from PIL import Image
 
 from stationthis.workflows.app import App
-
-from .conftest import Browser
+from tests.web_pages.conftest import Browser
 
 FEED = {"X-Studio": "feed"}
 

@@ -7,8 +7,7 @@ import re
 from collections.abc import Callable
 
 from stationthis.workflows.app import App
-
-from .conftest import Browser
+from tests.web_pages.conftest import Browser
 
 FEED = {"X-Studio": "feed"}
 

@@ -11,8 +11,7 @@ from collections.abc import Callable
 
 from stationthis.workflows.app import App
 from tests.support.scripted import png
-
-from .conftest import Browser
+from tests.web_pages.conftest import Browser
 
 FEED = {"X-Studio": "feed"}
 KINDS = ("reference", "reference-depth", "reference-pose", "reference-style")

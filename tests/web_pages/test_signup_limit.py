@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .conftest import Browser
+from tests.web_pages.conftest import Browser
 
 
 async def test_the_sign_up_form_is_limited_per_address(web: Callable[[], Browser]) -> None:

@@ -9,8 +9,7 @@ import sys
 
 import typer
 
-from ..core.text import NOT_UTF8, is_valid_text
-from . import (
+from stationthis.cli import (
     collections,
     cook,
     db,
@@ -29,6 +28,7 @@ from . import (
     user_settings,
     users,
 )
+from stationthis.core.text import NOT_UTF8, is_valid_text
 
 cli = typer.Typer(help="StationThis: a self-hostable AI image studio.", no_args_is_help=True)
 

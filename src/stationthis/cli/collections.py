@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ..core.collections import Collection
-from ..workflows.app import App
-from .common import UserOpt, confirm, fail, resolve_user, run
+from stationthis.cli.common import UserOpt, confirm, fail, resolve_user, run
+from stationthis.core.collections import Collection
+from stationthis.workflows.app import App
 
 collections_cli = typer.Typer(help="Collections: items, sharing, links, export.",
                               no_args_is_help=True)

@@ -11,13 +11,13 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import log_redaction
-from ..bootstrap import build
-from ..config import Settings, SettingsError, load_settings
-from ..core.errors import InsufficientPoints, StationError
-from ..core.events import Event, JobProgressed
-from ..core.users import Account, Identity
-from ..workflows.app import App
+from stationthis import log_redaction
+from stationthis.bootstrap import build
+from stationthis.config import Settings, SettingsError, load_settings
+from stationthis.core.errors import InsufficientPoints, StationError
+from stationthis.core.events import Event, JobProgressed
+from stationthis.core.users import Account, Identity
+from stationthis.workflows.app import App
 
 T = TypeVar("T")
 LOCAL = Identity("web", "local")  # the command line's own user: --user's default
@@ -39,7 +39,7 @@ def get_settings() -> Settings:
     except SettingsError as exc:
         fail(str(exc))
     if loaded.log_format == "json":  # one JSON object a line, with request/job/user ids
-        from ..logs import configure
+        from stationthis.logs import configure
 
         configure("json", loaded.log_level)
     else:
@@ -75,7 +75,7 @@ def prepare_db(settings: Settings) -> None:
     """The embedded default (SQLite) migrates itself; PostgreSQL needs `stationthis db upgrade`
     (many processes must not race to migrate). Either way a database we cannot use stops us
     here with one line, not a traceback."""
-    from ..migrations import pending, upgrade
+    from stationthis.migrations import pending, upgrade
 
     try:
         if settings.is_sqlite:

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from ..core.events import CookProgressed, Event
-from ..core.replies import CliReply
-from ..workflows.app import App
-from .common import UserOpt, fail, resolve_user, run
+from stationthis.cli.common import UserOpt, fail, resolve_user, run
+from stationthis.core.events import CookProgressed, Event
+from stationthis.core.replies import CliReply
+from stationthis.workflows.app import App
 
 cook_cli = typer.Typer(help="Cook a collection from a master prompt and traits.",
                        no_args_is_help=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from .common import fail_database, get_settings
+from stationthis.cli.common import fail_database, get_settings
 
 db_cli = typer.Typer(help="The database.", no_args_is_help=True)
 
@@ -14,7 +14,7 @@ db_cli = typer.Typer(help="The database.", no_args_is_help=True)
 @db_cli.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database schema up to date."""
-    from ..migrations import upgrade
+    from stationthis.migrations import upgrade
 
     settings = get_settings()
     try:

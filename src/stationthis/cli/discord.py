@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from .common import fail, get_settings
+from stationthis.cli.common import fail, get_settings
 
 discord_cli = typer.Typer(help="Discord: register the bot's slash commands.",
                           no_args_is_help=True)
@@ -21,8 +21,8 @@ def register(
         help="a server id: register there (at once) instead of globally")] = None,
 ) -> None:
     """Register (overwrite) the slash commands, globally or in one server."""
-    from ..platforms.discord.commands import commands
-    from ..platforms.discord.rest import DiscordError, DiscordRest, quiet_http_logs
+    from stationthis.platforms.discord.commands import commands
+    from stationthis.platforms.discord.rest import DiscordError, DiscordRest, quiet_http_logs
 
     settings = get_settings()
     if not settings.discord_application_id or settings.discord_bot_token is None:

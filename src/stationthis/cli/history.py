@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ..workflows.app import App
-from .common import AccountArg, resolve_user, run
+from stationthis.cli.common import AccountArg, resolve_user, run
+from stationthis.workflows.app import App
 
 
 def history(

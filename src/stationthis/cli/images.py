@@ -11,13 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..core.errors import NotFound
-from ..core.jobs import Job
-from ..core.replies import CliReply
-from ..core.users import Account
-from ..workflows.app import App
-from ..workflows.make_image import Quote, Request
-from .common import (
+from stationthis.cli.common import (
     AccountArg,
     UserOpt,
     assignments,
@@ -28,7 +22,13 @@ from .common import (
     resolve_user,
     run,
 )
-from .inpaint import media_of
+from stationthis.cli.inpaint import media_of
+from stationthis.core.errors import NotFound
+from stationthis.core.jobs import Job
+from stationthis.core.replies import CliReply
+from stationthis.core.users import Account
+from stationthis.workflows.app import App
+from stationthis.workflows.make_image import Quote, Request
 
 # Commands that act take --user like `make`; those that only look take the USER argument.
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="print the price; run nothing")]
@@ -276,7 +276,7 @@ def rerun(
     out: OutOpt = None,
 ) -> None:
     """Run a reproducibility card again, exactly (the same seed)."""
-    from ..workflows.history import ReproCard
+    from stationthis.workflows.history import ReproCard
 
     recipe = ReproCard.from_json(card.read_text(encoding="utf-8"))
     _again(user, group, dry_run, out, f"rerun of {card.name}",

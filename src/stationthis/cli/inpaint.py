@@ -10,11 +10,19 @@ from typing import Annotated
 
 import typer
 
-from ..core.replies import CliReply
-from ..core.users import Account
-from ..workflows.app import App
-from ..workflows.commands import Inpaint, Offer, Requester
-from .common import UserOpt, echo_progress, fail, given, resolve_group, resolve_user, run
+from stationthis.cli.common import (
+    UserOpt,
+    echo_progress,
+    fail,
+    given,
+    resolve_group,
+    resolve_user,
+    run,
+)
+from stationthis.core.replies import CliReply
+from stationthis.core.users import Account
+from stationthis.workflows.app import App
+from stationthis.workflows.commands import Inpaint, Offer, Requester
 
 CLI_REPLY = CliReply()
 ImageArg = Annotated[str, typer.Argument(help="the image: a PNG/JPEG/WEBP file or a media id")]

@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
-from ..core.errors import StationError
-from ..workflows import describe as describing
-from ..workflows.app import App
-from ..workflows.make_image import Request
-from ..workflows.server_loras import ServerLoras
-from .common import UserOpt, echo_progress, fail, resolve_group, resolve_user, run
-from .images import CLI_REPLY
-from .inpaint import media_of
+from stationthis.cli.common import UserOpt, echo_progress, fail, resolve_group, resolve_user, run
+from stationthis.cli.images import CLI_REPLY
+from stationthis.cli.inpaint import media_of
+from stationthis.core.errors import StationError
+from stationthis.workflows import describe as describing
+from stationthis.workflows.app import App
+from stationthis.workflows.make_image import Request
+from stationthis.workflows.server_loras import ServerLoras
 
 loras_cli = typer.Typer(
     help="The LoRAs the generation servers have: names, trigger words, price factors.",

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from ..core.media import ORPHAN_AGE
-from ..workflows.app import App
-from .common import run
+from stationthis.cli.common import run
+from stationthis.core.media import ORPHAN_AGE
+from stationthis.workflows.app import App
 
 media_cli = typer.Typer(help="The media store: stored images and files.", no_args_is_help=True)
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from ..workflows.app import App
-from .common import UserArg, resolve_user, run
-from .receipts import purchase_lines
+from stationthis.cli.common import UserArg, resolve_user, run
+from stationthis.cli.receipts import purchase_lines
+from stationthis.workflows.app import App
 
 points_cli = typer.Typer(help="Points: balances, grants and the ledger.", no_args_is_help=True)
 

@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
-from ..core.errors import InvalidInput
-from ..core.purchases import money
-from ..workflows.app import App
-from .common import resolve_user, run
-from .receipts import PROVIDER_NAMES, purchase_line
+from stationthis.cli.common import resolve_user, run
+from stationthis.cli.receipts import PROVIDER_NAMES, purchase_line
+from stationthis.core.errors import InvalidInput
+from stationthis.core.purchases import money
+from stationthis.workflows.app import App
 
 purchases_cli = typer.Typer(help="Points bought with Telegram Stars or a card.",
                             no_args_is_help=True)

@@ -3,9 +3,9 @@ history`` print."""
 
 from __future__ import annotations
 
-from ..core.purchases import Purchase, money
-from ..core.users import Account
-from ..workflows.app import App
+from stationthis.core.purchases import Purchase, money
+from stationthis.core.users import Account
+from stationthis.workflows.app import App
 
 PROVIDER_NAMES = {"telegram": "Telegram Stars", "stripe": "card (Stripe)"}
 

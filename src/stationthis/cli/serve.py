@@ -14,11 +14,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ..bootstrap import build
-from ..config import Settings, SettingsError
-from ..core.errors import StationError
-from ..workflows.app import App
-from .common import fail, get_settings, prepare_db
+from stationthis.bootstrap import build
+from stationthis.cli.common import fail, get_settings, prepare_db
+from stationthis.config import Settings, SettingsError
+from stationthis.core.errors import StationError
+from stationthis.workflows.app import App
 
 log = logging.getLogger("stationthis.worker")
 
@@ -29,11 +29,11 @@ def hosted_platforms(app: App, settings: Settings, *, receive: bool) -> list[Any
     the notifications of the jobs it runs; the web nodes take the updates."""
     hosted: list[Any] = []
     if settings.telegram_token is not None:
-        from ..platforms.telegram.app import TelegramPlatform
+        from stationthis.platforms.telegram.app import TelegramPlatform
 
         hosted.append(TelegramPlatform(app, settings, receive=receive))
     if settings.discord_enabled:  # the interactions endpoint: POST /discord/interactions
-        from ..platforms.discord.app import DiscordPlatform
+        from stationthis.platforms.discord.app import DiscordPlatform
 
         hosted.append(DiscordPlatform(app, settings))
     return hosted
@@ -51,7 +51,7 @@ def serve(
     """Run the service: web app and API, and an in-process worker (unless --web-only)."""
     import uvicorn
 
-    from ..platforms.web.app import create_app
+    from stationthis.platforms.web.app import create_app
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.port

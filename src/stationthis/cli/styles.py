@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ..core.styles import Style
-from ..core.users import Account
-from ..workflows.app import App
-from ..workflows.styles import Styles
-from .common import UserOpt, assignments, resolve_group, resolve_user, run
+from stationthis.cli.common import UserOpt, assignments, resolve_group, resolve_user, run
+from stationthis.core.styles import Style
+from stationthis.core.users import Account
+from stationthis.workflows.app import App
+from stationthis.workflows.styles import Styles
 
 styles_cli = typer.Typer(help="Saved styles: --style NAME in a prompt.", no_args_is_help=True)
 wildcards_cli = typer.Typer(help="Wildcard lists: __NAME__ in a prompt draws one item.",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from ..core.errors import StationError
-from .common import fail, get_settings
+from stationthis.cli.common import fail, get_settings
+from stationthis.core.errors import StationError
 
 tools_cli = typer.Typer(help="Generation tools (ComfyUI workflow templates).", no_args_is_help=True)
 
@@ -14,7 +14,7 @@ tools_cli = typer.Typer(help="Generation tools (ComfyUI workflow templates).", n
 def tools_list() -> None:
     """The tools this instance offers, their inputs and their prices."""
     settings = get_settings()
-    from ..bootstrap import _tools
+    from stationthis.bootstrap import _tools
 
     try:
         registry = _tools(settings)

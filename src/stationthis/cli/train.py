@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ..core.events import Event, JobProgressed
-from ..core.replies import CliReply
-from ..core.users import Account
-from ..workflows.app import App
-from .common import UserOpt, assignments, confirm, fail, given, resolve_user, run
+from stationthis.cli.common import UserOpt, assignments, confirm, fail, given, resolve_user, run
+from stationthis.core.events import Event, JobProgressed
+from stationthis.core.replies import CliReply
+from stationthis.core.users import Account
+from stationthis.workflows.app import App
 
 dataset_cli = typer.Typer(help="Training datasets: images with captions.", no_args_is_help=True)
 train_cli = typer.Typer(help="Train a personal model from a dataset.", no_args_is_help=True)

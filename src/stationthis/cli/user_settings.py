@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from ..workflows.app import App
-from ..workflows.limits import fmt
-from ..workflows.settings import SettingsView
-from .common import UserArg, resolve_group, resolve_user, run
+from stationthis.cli.common import UserArg, resolve_group, resolve_user, run
+from stationthis.workflows.app import App
+from stationthis.workflows.limits import fmt
+from stationthis.workflows.settings import SettingsView
 
 settings_cli = typer.Typer(
     help="Per-user settings and group defaults for generation.", no_args_is_help=True

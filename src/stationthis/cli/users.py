@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from ..core.users import Identity
-from ..workflows.app import App
-from ..workflows.auth import USERNAME
-from .common import UserArg, fail, resolve_user, run
+from stationthis.cli.common import UserArg, fail, resolve_user, run
+from stationthis.core.users import Identity
+from stationthis.workflows.app import App
+from stationthis.workflows.auth import USERNAME
 
 users_cli = typer.Typer(help="Users: add, web password, bans, tiers, what an account holds.",
                         no_args_is_help=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, or_, select, update
 
-from .db import Database, new_id, utcnow
-from .errors import InsufficientPoints, InvalidInput, NotFound
-from .schema import accounts, identities, ledger
-from .users import Account, Users
+from stationthis.core.db import Database, new_id, utcnow
+from stationthis.core.errors import InsufficientPoints, InvalidInput, NotFound
+from stationthis.core.schema import accounts, identities, ledger
+from stationthis.core.users import Account, Users
 
 
 class AccountsAdmin:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
-from .errors import InvalidInput
+from stationthis.core.errors import InvalidInput
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 CAPTION_SUFFIX = ".txt"

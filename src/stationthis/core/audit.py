@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .db import Database, as_utc, utcnow
-from .schema import audit_log
+from stationthis.core.db import Database, as_utc, utcnow
+from stationthis.core.schema import audit_log
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from .db import Database, as_utc, new_id, utcnow
-from .errors import Conflict, NotFound, StationError
-from .points import live_account
-from .schema import api_keys, identities, login_failures, login_links, web_logins, web_sessions
+from stationthis.core.db import Database, as_utc, new_id, utcnow
+from stationthis.core.errors import Conflict, NotFound, StationError
+from stationthis.core.points import live_account
+from stationthis.core.schema import (
+    api_keys,
+    identities,
+    login_failures,
+    login_links,
+    web_logins,
+    web_sessions,
+)
 
 # scrypt parameters (RFC 7914): 16 MiB of memory per hash, about 50 ms on one core.
 _N, _R, _P = 2**14, 8, 1

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .db import Database, as_utc, new_id, utcnow
-from .errors import Conflict, Forbidden, InvalidInput, NotFound
-from .schema import (
+from stationthis.core.db import Database, as_utc, new_id, utcnow
+from stationthis.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from stationthis.core.schema import (
     collection_items,
     collection_links,
     collection_shares,

@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from .collections_traits import CookConfig
-from .db import Database, as_utc, new_id, utcnow
-from .errors import NotFound
-from .events import CookFinished, CookProgressed, Event, add_to_outbox
-from .replies import Reply, read_reply, reply_json
-from .schema import collections, cook_pieces, cook_runs
+from stationthis.core.collections_traits import CookConfig
+from stationthis.core.db import Database, as_utc, new_id, utcnow
+from stationthis.core.errors import NotFound
+from stationthis.core.events import CookFinished, CookProgressed, Event, add_to_outbox
+from stationthis.core.replies import Reply, read_reply, reply_json
+from stationthis.core.schema import collections, cook_pieces, cook_runs
 
 __all__ = ["CookFinished", "CookProgressed", "CookStore", "Piece", "Run"]  # events: .events
 

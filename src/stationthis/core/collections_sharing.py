@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .collections import NAME_MAX
-from .db import Database, as_utc, utcnow
-from .errors import Conflict, InvalidInput, NotFound
-from .schema import (
+from stationthis.core.collections import NAME_MAX
+from stationthis.core.db import Database, as_utc, utcnow
+from stationthis.core.errors import Conflict, InvalidInput, NotFound
+from stationthis.core.schema import (
     accounts,
     collection_items,
     collection_links,

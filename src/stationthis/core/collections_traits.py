@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .errors import InvalidInput
+from stationthis.core.errors import InvalidInput
 
 PLACEHOLDER = re.compile(r"\[([^\[\]]+)\]")
 PROMPT_MAX = 2000

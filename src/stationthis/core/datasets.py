@@ -16,12 +16,12 @@ from typing import Any, BinaryIO
 from PIL import Image, ImageOps
 from sqlalchemy import delete, func, insert, select, update
 
-from .archives import DatasetZip, ZipLimits
-from .db import Database, as_utc, new_id, utcnow
-from .errors import Conflict, InvalidInput, NotFound
-from .images import encode_png, load_image
-from .media import MediaService, Staged
-from .schema import dataset_images, datasets
+from stationthis.core.archives import DatasetZip, ZipLimits
+from stationthis.core.db import Database, as_utc, new_id, utcnow
+from stationthis.core.errors import Conflict, InvalidInput, NotFound
+from stationthis.core.images import encode_png, load_image
+from stationthis.core.media import MediaService, Staged
+from stationthis.core.schema import dataset_images, datasets
 
 MIN_IMAGES = 4  # the original's rule for a trainable dataset
 NAME_MAX = 100

@@ -18,9 +18,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from . import sqlite_driver
-from .sqlite_writer import SqliteWriter
-from .text import load_json
+from stationthis.core import sqlite_driver
+from stationthis.core.sqlite_writer import SqliteWriter
+from stationthis.core.text import load_json
 
 
 def new_id() -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol, cast, runtime_checkable
 
-from .errors import Unsupported
+from stationthis.core.errors import Unsupported
 
 
 @dataclass(frozen=True)

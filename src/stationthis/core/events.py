@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .db import Database, as_utc, new_id, utcnow
-from .replies import Reply, read_reply, reply_json
-from .schema import outbox
+from stationthis.core.db import Database, as_utc, new_id, utcnow
+from stationthis.core.replies import Reply, read_reply, reply_json
+from stationthis.core.schema import outbox
 
 log = logging.getLogger(__name__)
 

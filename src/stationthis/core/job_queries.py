@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import Text, cast, select
 
-from .db import Database, as_utc
-from .schema import jobs
-from .text import load_json
+from stationthis.core.db import Database, as_utc
+from stationthis.core.schema import jobs
+from stationthis.core.text import load_json
 
 
 @dataclass(frozen=True, slots=True)

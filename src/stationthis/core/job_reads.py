@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from .db import Database, as_utc
-from .errors import NotFound
-from .jobs_model import ACTIVE, Job, job_from_row
-from .schema import jobs
+from stationthis.core.db import Database, as_utc
+from stationthis.core.errors import NotFound
+from stationthis.core.jobs_model import ACTIVE, Job, job_from_row
+from stationthis.core.schema import jobs
 
 _job = job_from_row
 

@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .db import Database, new_id, utcnow
-from .errors import Conflict, NotFound, TooManyJobs
-from .events import (
+from stationthis.core.db import Database, new_id, utcnow
+from stationthis.core.errors import Conflict, NotFound, TooManyJobs
+from stationthis.core.events import (
     Event,
     EventBus,
     JobCancelled,
@@ -34,12 +34,12 @@ from .events import (
     PointsCaptured,
     add_to_outbox,
 )
-from .job_reads import JobReads
-from .jobs_model import ACTIVE, FINAL, Job, JobState, NewJob, job_from_row
-from .points import Ledger
-from .replies import as_reply, reply_json
-from .schema import jobs
-from .signals import LocalSignals, Signals
+from stationthis.core.job_reads import JobReads
+from stationthis.core.jobs_model import ACTIVE, FINAL, Job, JobState, NewJob, job_from_row
+from stationthis.core.points import Ledger
+from stationthis.core.replies import as_reply, reply_json
+from stationthis.core.schema import jobs
+from stationthis.core.signals import LocalSignals, Signals
 
 
 class JobService(JobReads):

@@ -7,8 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from .db import as_utc
-from .replies import Reply, read_reply
+from stationthis.core.db import as_utc
+from stationthis.core.replies import Reply, read_reply
 
 
 class JobState(StrEnum):

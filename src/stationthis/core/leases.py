@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .db import Database, utcnow
-from .jobs import ACTIVE, Job, job_from_row
-from .schema import jobs, workers
+from stationthis.core.db import Database, utcnow
+from stationthis.core.jobs import ACTIVE, Job, job_from_row
+from stationthis.core.schema import jobs, workers
 
 CHUNK = 500  # ids per IN (…): SQLite allows 32,766 bound values, keep statements small
 

@@ -14,8 +14,8 @@ import io
 
 from PIL import Image
 
-from .errors import InvalidInput
-from .media import MediaService
+from stationthis.core.errors import InvalidInput
+from stationthis.core.media import MediaService
 
 THRESHOLD = 128  # a mask pixel at or above this (0-255) is repainted; JPEG noise stays below
 MASK_INPUT = "mask"  # the name of an inpaint tool's mask input

@@ -21,12 +21,12 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .db import Database, as_utc, new_id, utcnow
-from .engine import Artifact
-from .errors import InvalidImage, InvalidInput, NotFound
-from .images import check_output, load_image, png_with_text, thumbnail
-from .media_store import MediaStore, StoredObject, check_key
-from .schema import media
+from stationthis.core.db import Database, as_utc, new_id, utcnow
+from stationthis.core.engine import Artifact
+from stationthis.core.errors import InvalidImage, InvalidInput, NotFound
+from stationthis.core.images import check_output, load_image, png_with_text, thumbnail
+from stationthis.core.media_store import MediaStore, StoredObject, check_key
+from stationthis.core.schema import media
 
 log = logging.getLogger(__name__)
 ORPHAN_AGE = timedelta(hours=1)  # younger files may belong to an upload still in progress

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from .db import Database, as_utc, new_id, utcnow
-from .errors import NotFound
-from .schema import models
+from stationthis.core.db import Database, as_utc, new_id, utcnow
+from stationthis.core.errors import NotFound
+from stationthis.core.schema import models
 
 
 @dataclass(frozen=True)

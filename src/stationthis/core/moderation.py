@@ -42,7 +42,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .errors import Forbidden
+from stationthis.core.errors import Forbidden
 
 # Letters of other scripts that look like Latin ones (after case-folding), and a few symbols.
 CONFUSABLES = str.maketrans({

@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from .db import Database, as_utc, utcnow
-from .errors import InvalidInput, NotFound
-from .moderation import PromptFilter, Refusal, compile_pattern
-from .schema import moderation_events, moderation_rules
+from stationthis.core.db import Database, as_utc, utcnow
+from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.moderation import PromptFilter, Refusal, compile_pattern
+from stationthis.core.schema import moderation_events, moderation_rules
 
 log = logging.getLogger(__name__)
 KINDS = ("word", "pattern")
@@ -146,7 +146,7 @@ class ModerationRules:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def record_refusal(self, refusal: Refusal) -> None:
-        from .log_context import current
+        from stationthis.core.log_context import current
 
         who = refusal.who or current().get("user_id")
         label = f"{refusal.match.kind}: {refusal.match.rule}"

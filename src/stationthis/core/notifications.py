@@ -26,9 +26,9 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from .coalesce import Coalescer
-from .db import Database, utcnow
-from .events import (
+from stationthis.core.coalesce import Coalescer
+from stationthis.core.db import Database, utcnow
+from stationthis.core.events import (
     Event,
     EventBus,
     JobCancelled,
@@ -37,10 +37,10 @@ from .events import (
     JobQueued,
     JobSucceeded,
 )
-from .notify import JobNotice, Notifier
-from .replies import REPLY_TYPES, DirectReply, Reply, read_reply
-from .schema import deliveries, jobs, preferences
-from .users import Users
+from stationthis.core.notify import JobNotice, Notifier
+from stationthis.core.replies import REPLY_TYPES, DirectReply, Reply, read_reply
+from stationthis.core.schema import deliveries, jobs, preferences
+from stationthis.core.users import Users
 
 log = logging.getLogger(__name__)
 

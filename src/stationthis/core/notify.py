@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .replies import Reply
+from stationthis.core.replies import Reply
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from datetime import timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .db import Database, utcnow
-from .schema import periodic_tasks
+from stationthis.core.db import Database, utcnow
+from stationthis.core.schema import periodic_tasks
 
 log = logging.getLogger(__name__)
 

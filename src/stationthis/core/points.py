@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .db import Database, as_utc, utcnow
-from .errors import InsufficientPoints, InvalidInput, NotFound
-from .points_model import (
+from stationthis.core.db import Database, as_utc, utcnow
+from stationthis.core.errors import InsufficientPoints, InvalidInput, NotFound
+from stationthis.core.points_model import (
     ALLOWANCE,
     CREDIT,
     AllowancePolicy,
@@ -36,8 +36,16 @@ from .points_model import (
     moment_of,
     refill_eta,
 )
-from .points_sql import INSERTS, LOCK, MOVE, REF_ROWS, ROW_COLUMNS, insert_rows, live_account
-from .schema import accounts, ledger
+from stationthis.core.points_sql import (
+    INSERTS,
+    LOCK,
+    MOVE,
+    REF_ROWS,
+    ROW_COLUMNS,
+    insert_rows,
+    live_account,
+)
+from stationthis.core.schema import accounts, ledger
 
 __all__ = [
     "ALLOWANCE", "CREDIT", "AllowancePolicy", "Balance", "Hold", "Ledger", "LedgerEntry",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import TextClause, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .schema import accounts, ledger
+from stationthis.core.schema import accounts, ledger
 
 ROW_COLUMNS = ("account_id", "kind", "bucket", "amount", "ref", "idem_key", "memo", "charged",
                "created_at")  # what Ledger._row gives

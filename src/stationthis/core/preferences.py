@@ -12,8 +12,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .db import Database, utcnow
-from .schema import preferences
+from stationthis.core.db import Database, utcnow
+from stationthis.core.schema import preferences
 
 
 class Preferences:

@@ -16,8 +16,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from .events import JobProgressed
-from .signals import Signals, job_channel
+from stationthis.core.events import JobProgressed
+from stationthis.core.signals import Signals, job_channel
 
 PREVIEW_MAX = 256 * 1024  # bytes of image; base64 makes it ~4/3 bigger on the wire
 

@@ -24,10 +24,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .db import Database, as_utc, new_id, utcnow
-from .errors import InvalidInput, NotFound
-from .points import Ledger, live_account
-from .schema import accounts, payment_events, purchases
+from stationthis.core.db import Database, as_utc, new_id, utcnow
+from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.points import Ledger, live_account
+from stationthis.core.schema import accounts, payment_events, purchases
 
 log = logging.getLogger(__name__)
 CHANNELS = ("telegram", "stripe")

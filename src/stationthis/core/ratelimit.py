@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from .db import Database
-from .replay import ReplayGuard, SqlReplayGuard
-from .throttle import SqlThrottle, Throttle
+from stationthis.core.db import Database
+from stationthis.core.replay import ReplayGuard, SqlReplayGuard
+from stationthis.core.throttle import SqlThrottle, Throttle
 
 
 @dataclass(frozen=True)

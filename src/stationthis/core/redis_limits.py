@@ -27,8 +27,8 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from .db import Database
-from .ratelimit import (
+from stationthis.core.db import Database
+from stationthis.core.ratelimit import (
     ChatLimiter,
     LocalLimits,
     LocalPacer,
@@ -38,9 +38,9 @@ from .ratelimit import (
     SignInBackoff,
     Verdict,
 )
-from .redis_signals import _describe, _redacted
-from .replay import ReplayGuard
-from .throttle import Allowed, Refused, Throttle, stored_key
+from stationthis.core.redis_signals import _describe, _redacted
+from stationthis.core.replay import ReplayGuard
+from stationthis.core.throttle import Allowed, Refused, Throttle, stored_key
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

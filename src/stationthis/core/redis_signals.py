@@ -26,7 +26,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from .signals import Message, Subscription
+from stationthis.core.signals import Message, Subscription
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .db import Database, utcnow
-from .errors import Conflict, InsufficientPoints, NotFound
-from .points import ALLOWANCE, CREDIT, Hold, Ledger, live_account
-from .schema import accounts, ledger, purchases
+from stationthis.core.db import Database, utcnow
+from stationthis.core.errors import Conflict, InsufficientPoints, NotFound
+from stationthis.core.points import ALLOWANCE, CREDIT, Hold, Ledger, live_account
+from stationthis.core.schema import accounts, ledger, purchases
 
 
 class NotPaidYet(Conflict):

@@ -18,9 +18,9 @@ from sqlalchemy import delete, literal
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .db import Database, utcnow
-from .schema import TS, seen_requests
-from .throttle import stored_key
+from stationthis.core.db import Database, utcnow
+from stationthis.core.schema import TS, seen_requests
+from stationthis.core.throttle import stored_key
 
 PRUNE_EVERY = timedelta(minutes=10)
 

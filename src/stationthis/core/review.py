@@ -32,10 +32,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .db import Database, utcnow
-from .engine import Artifact, Engine, ImageInput, JobSpec
-from .errors import Conflict, EngineFailed, InvalidInput, NotFound
-from .events import (
+from stationthis.core.db import Database, utcnow
+from stationthis.core.engine import Artifact, Engine, ImageInput, JobSpec
+from stationthis.core.errors import Conflict, EngineFailed, InvalidInput, NotFound
+from stationthis.core.events import (
     EventBus,
     JobCancelled,
     JobFailed,
@@ -45,10 +45,10 @@ from .events import (
     PointsCaptured,
     add_to_outbox,
 )
-from .jobs import Job, job_from_row
-from .media import MediaService
-from .points import Ledger
-from .schema import jobs, moderation_events
+from stationthis.core.jobs import Job, job_from_row
+from stationthis.core.media import MediaService
+from stationthis.core.points import Ledger
+from stationthis.core.schema import jobs, moderation_events
 
 log = logging.getLogger(__name__)
 HELD = "held"

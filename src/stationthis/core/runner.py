@@ -14,14 +14,14 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import log_context
-from .engine import Engine, EngineEvent, ImageInput, JobSpec, RunHandle
-from .errors import EngineFailed, NotFound, StationError
-from .events import EventBus, JobCancelRequested
-from .jobs import Job, JobService
-from .media import MediaService
-from .review import OutputCheck
-from .tools import ToolRegistry
+from stationthis.core import log_context
+from stationthis.core.engine import Engine, EngineEvent, ImageInput, JobSpec, RunHandle
+from stationthis.core.errors import EngineFailed, NotFound, StationError
+from stationthis.core.events import EventBus, JobCancelRequested
+from stationthis.core.jobs import Job, JobService
+from stationthis.core.media import MediaService
+from stationthis.core.review import OutputCheck
+from stationthis.core.tools import ToolRegistry
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from sqlalchemy import (
     false,
 )
 
-from .schema_base import ID, TS, metadata
-from .schema_collections import (
+from stationthis.core.schema_base import ID, TS, metadata
+from stationthis.core.schema_collections import (
     collection_items,
     collection_links,
     collection_shares,
@@ -26,14 +26,14 @@ from .schema_collections import (
     cook_pieces,
     cook_runs,
 )
-from .schema_operators import (
+from stationthis.core.schema_operators import (
     audit_log,
     moderation_events,
     moderation_rules,
     payment_events,
     purchases,
 )
-from .schema_web import (
+from stationthis.core.schema_web import (
     api_keys,
     login_failures,
     login_links,

@@ -16,7 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from .schema_base import ID, TS, metadata
+from stationthis.core.schema_base import ID, TS, metadata
 
 # Collections (issue #8): a user's kept images, shared with users or by link, and "cooked"
 # from a master prompt with weighted traits. See docs/decisions/0014-collections-and-cook.md.

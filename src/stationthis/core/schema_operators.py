@@ -16,7 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from .schema_base import ID, TS, metadata
+from stationthis.core.schema_base import ID, TS, metadata
 
 # Operators (workflows/operators.py) --------------------------------------------------------
 

@@ -11,7 +11,7 @@ from sqlalchemy import (
     Table,
 )
 
-from .schema_base import ID, TS, metadata
+from stationthis.core.schema_base import ID, TS, metadata
 
 # ----- web accounts (core/auth.py) ----------------------------------------------------------
 # A web sign-in: the password of the identity ``web:<username>`` (the account is found through

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 
-from .db import Database, utcnow
-from .errors import InvalidInput
-from .schema import server_loras
+from stationthis.core.db import Database, utcnow
+from stationthis.core.errors import InvalidInput
+from stationthis.core.schema import server_loras
 
 MIN_FACTOR, MAX_FACTOR = 0.0, 20.0
 _NAME = re.compile(r"^[\w][\w .+-]{0,99}$")

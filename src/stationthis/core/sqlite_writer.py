@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .sqlite_driver import checkpoint, execute_here, set_inline
+from stationthis.core.sqlite_driver import checkpoint, execute_here, set_inline
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 200  # commits between two WAL checkpoints (in the driver's thread)

@@ -18,10 +18,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .db import Database, utcnow
-from .errors import InvalidInput
-from .schema import styles, wildcard_lists
-from .wildcards import Item, parse_items
+from stationthis.core.db import Database, utcnow
+from stationthis.core.errors import InvalidInput
+from stationthis.core.schema import styles, wildcard_lists
+from stationthis.core.wildcards import Item, parse_items
 
 NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]|_(?!_)){0,39}$")
 TEMPLATE_MAX = 2000

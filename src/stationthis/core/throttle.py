@@ -23,8 +23,8 @@ from sqlalchemy import case, delete, literal, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .db import Database, as_utc, utcnow
-from .schema import TS, throttle_counters
+from stationthis.core.db import Database, as_utc, utcnow
+from stationthis.core.schema import TS, throttle_counters
 
 MAX_KEY = 200
 PRUNE_EVERY = timedelta(hours=1)  # ended windows are deleted now and then

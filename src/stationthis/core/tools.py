@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInput, NotFound
+from stationthis.core.errors import InvalidInput, NotFound
 
 CATEGORIES = {
     "txt2img", "img2img", "upscale", "rmbg", "outpaint", "inpaint", "reference", "describe",

@@ -11,12 +11,12 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .auth import TooManyAttempts
-from .collections_sharing import move_collections
-from .db import Database, as_utc, new_id, utcnow
-from .errors import InvalidInput, NotFound
-from .points import ALLOWANCE, CREDIT, AllowancePolicy, Ledger, live_account
-from .schema import (
+from stationthis.core.auth import TooManyAttempts
+from stationthis.core.collections_sharing import move_collections
+from stationthis.core.db import Database, as_utc, new_id, utcnow
+from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.points import ALLOWANCE, CREDIT, AllowancePolicy, Ledger, live_account
+from stationthis.core.schema import (
     accounts,
     datasets,
     identities,
@@ -27,7 +27,7 @@ from .schema import (
     models,
     preferences,
 )
-from .throttle import Refused, SqlThrottle, Throttle, wait_text
+from stationthis.core.throttle import Refused, SqlThrottle, Throttle, wait_text
 
 LINK_CODE_TTL = timedelta(minutes=15)
 LINK_GUESSES_PER_HOUR = 10  # link codes that do not work, per account

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .collections_traits import weighted_pick
-from .errors import InvalidInput
+from stationthis.core.collections_traits import weighted_pick
+from stationthis.core.errors import InvalidInput
 
 MAX_DEPTH = 5
 MAX_DRAWS = 200

@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import logging
 
-from .jobs import Job
-from .leases import JobLeases, new_worker_id
-from .runner import JobRunner
-from .signals import Signals
+from stationthis.core.jobs import Job
+from stationthis.core.leases import JobLeases, new_worker_id
+from stationthis.core.runner import JobRunner
+from stationthis.core.signals import Signals
 
 log = logging.getLogger(__name__)
 CLAIM_BATCH = 100  # jobs per claim: a worker with thousands of slots fills them in steps

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ..core.points import AllowancePolicy, Balance, Ledger, LedgerEntry, refill_eta
-from ..core.users import Account, Identity, Users
+from stationthis.core.points import AllowancePolicy, Balance, Ledger, LedgerEntry, refill_eta
+from stationthis.core.users import Account, Identity, Users
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.errors import InvalidInput
-from ..core.points import Balance, Ledger
-from ..core.users import Account, Identity, Users
-from .limits import TierPolicy
+from stationthis.core.errors import InvalidInput
+from stationthis.core.points import Balance, Ledger
+from stationthis.core.users import Account, Identity, Users
+from stationthis.workflows.limits import TierPolicy
 
 
 @dataclass(frozen=True)

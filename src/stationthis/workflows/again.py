@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.jobs import Job, JobService
-from ..core.media import MediaService
-from ..core.replies import Reply
-from ..core.tools import ToolRegistry
-from ..core.users import Account
-from .again_plans import RANDOM_SEED, AgainPlanner
-from .commands import (
+from stationthis.core.jobs import Job, JobService
+from stationthis.core.media import MediaService
+from stationthis.core.replies import Reply
+from stationthis.core.tools import ToolRegistry
+from stationthis.core.users import Account
+from stationthis.workflows.again_plans import RANDOM_SEED, AgainPlanner
+from stationthis.workflows.commands import (
     PAN,
     ZOOM_OUT,
     Pan,
@@ -35,8 +35,8 @@ from .commands import (
     Vary,
     ZoomOut,
 )
-from .inpaint import Inpainting
-from .make_image import MakeImage, Quote
+from stationthis.workflows.inpaint import Inpainting
+from stationthis.workflows.make_image import MakeImage, Quote
 
 __all__ = ["RANDOM_SEED", "Again", "Plan"]
 

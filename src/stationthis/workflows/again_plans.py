@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import InvalidInput, NotFound
-from ..core.jobs import Job, JobService
-from ..core.media import MediaItem, MediaService
-from ..core.tools import Tool, ToolRegistry
-from ..core.users import Account
-from .commands import PAN, PAN_DIRECTIONS, ZOOM_OUT, Plan
-from .make_image import Request
+from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.jobs import Job, JobService
+from stationthis.core.media import MediaItem, MediaService
+from stationthis.core.tools import Tool, ToolRegistry
+from stationthis.core.users import Account
+from stationthis.workflows.commands import PAN, PAN_DIRECTIONS, ZOOM_OUT, Plan
+from stationthis.workflows.make_image import Request
 
 RANDOM_SEED = -1
 _LINEAGE_DEPTH = 8  # how far up ``parent_id`` a variation looks for a prompt

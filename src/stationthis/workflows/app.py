@@ -8,45 +8,45 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Settings
-from ..core.datasets import DatasetService
-from ..core.db import Database
-from ..core.engine import Capability, Engine, graph_checker, has
-from ..core.events import EventBus, OutboxRelay
-from ..core.jobs import JobService
-from ..core.media import MediaService
-from ..core.media_store import MediaStore
-from ..core.models import ModelRegistry
-from ..core.moderation import PromptFilter
-from ..core.notifications import NotificationService
-from ..core.periodic import Periodic
-from ..core.points import Ledger
-from ..core.preferences import Preferences
-from ..core.purchases import PaymentProvider
-from ..core.queue import JobQueue
-from ..core.ratelimit import Limits
-from ..core.runner import JobRunner
-from ..core.signals import Signals
-from ..core.tools import ToolRegistry
-from ..core.users import Users
-from ..core.worker import Worker
-from .account import AccountWorkflow
-from .admin import AdminWorkflow
-from .again import Again
-from .auth import AuthWorkflow
-from .collections import Collections
-from .cook import Cook
-from .groups import Groups
-from .history import History
-from .limits import TierPolicy
-from .make_image import MakeImage
-from .operators import Operators
-from .purchases import Purchases
-from .server_loras import ServerLoras
-from .settings import SettingsWorkflow
-from .status import Status
-from .styles import Styles
-from .training import Training
+from stationthis.config import Settings
+from stationthis.core.datasets import DatasetService
+from stationthis.core.db import Database
+from stationthis.core.engine import Capability, Engine, graph_checker, has
+from stationthis.core.events import EventBus, OutboxRelay
+from stationthis.core.jobs import JobService
+from stationthis.core.media import MediaService
+from stationthis.core.media_store import MediaStore
+from stationthis.core.models import ModelRegistry
+from stationthis.core.moderation import PromptFilter
+from stationthis.core.notifications import NotificationService
+from stationthis.core.periodic import Periodic
+from stationthis.core.points import Ledger
+from stationthis.core.preferences import Preferences
+from stationthis.core.purchases import PaymentProvider
+from stationthis.core.queue import JobQueue
+from stationthis.core.ratelimit import Limits
+from stationthis.core.runner import JobRunner
+from stationthis.core.signals import Signals
+from stationthis.core.tools import ToolRegistry
+from stationthis.core.users import Users
+from stationthis.core.worker import Worker
+from stationthis.workflows.account import AccountWorkflow
+from stationthis.workflows.admin import AdminWorkflow
+from stationthis.workflows.again import Again
+from stationthis.workflows.auth import AuthWorkflow
+from stationthis.workflows.collections import Collections
+from stationthis.workflows.cook import Cook
+from stationthis.workflows.groups import Groups
+from stationthis.workflows.history import History
+from stationthis.workflows.limits import TierPolicy
+from stationthis.workflows.make_image import MakeImage
+from stationthis.workflows.operators import Operators
+from stationthis.workflows.purchases import Purchases
+from stationthis.workflows.server_loras import ServerLoras
+from stationthis.workflows.settings import SettingsWorkflow
+from stationthis.workflows.status import Status
+from stationthis.workflows.styles import Styles
+from stationthis.workflows.training import Training
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..core.auth import (
+from stationthis.core.auth import (
     ApiKey,
     AuthStore,
     BadCredentials,
@@ -25,13 +25,13 @@ from ..core.auth import (
     secret_hash,
     verify_password,
 )
-from ..core.db import utcnow
-from ..core.errors import Conflict, InvalidInput, NotFound
-from ..core.ratelimit import SignInBackoff
-from ..core.signals import Signals
-from ..core.throttle import Refused, SqlThrottle, Throttle, wait_text
-from ..core.users import Account, Identity, Users
-from .auth_cache import DEFAULT_TTL, AuthCache
+from stationthis.core.db import utcnow
+from stationthis.core.errors import Conflict, InvalidInput, NotFound
+from stationthis.core.ratelimit import SignInBackoff
+from stationthis.core.signals import Signals
+from stationthis.core.throttle import Refused, SqlThrottle, Throttle, wait_text
+from stationthis.core.users import Account, Identity, Users
+from stationthis.workflows.auth_cache import DEFAULT_TTL, AuthCache
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")

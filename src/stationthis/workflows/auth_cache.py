@@ -31,8 +31,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..core.signals import LocalSignals, Signals
-from ..core.users import Account
+from stationthis.core.signals import LocalSignals, Signals
+from stationthis.core.users import Account
 
 log = logging.getLogger(__name__)
 

@@ -13,19 +13,13 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.collections import (
-    Collection,
-    CollectionStore,
-    Item,
-    clean_name,
-    clean_text,
-)
-from ..core.collections_sharing import EXPIRIES, Link, Share, SharingStore, find_user
-from ..core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from ..core.jobs import JobService
-from ..core.media import MediaService
-from ..core.users import Account, Identity, Users
-from .collections_export import CollectionExport
+from stationthis.core.collections import Collection, CollectionStore, Item, clean_name, clean_text
+from stationthis.core.collections_sharing import EXPIRIES, Link, Share, SharingStore, find_user
+from stationthis.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from stationthis.core.jobs import JobService
+from stationthis.core.media import MediaService
+from stationthis.core.users import Account, Identity, Users
+from stationthis.workflows.collections_export import CollectionExport
 
 PER_PAGE_MAX = 100
 META_KEYS = ("royalty", "edition_title", "chain", "standard", "external_url", "image_base_uri")

@@ -13,12 +13,12 @@ import json
 import zipfile
 from typing import TYPE_CHECKING, Any
 
-from ..core.collections import Collection, Item
-from ..core.errors import InvalidInput, NotFound
-from ..core.users import Account
+from stationthis.core.collections import Collection, Item
+from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.users import Account
 
 if TYPE_CHECKING:
-    from .collections import Collections
+    from stationthis.workflows.collections import Collections
 
 
 class CollectionExport:

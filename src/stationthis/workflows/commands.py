@@ -17,12 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..core.replies import Reply
-from ..core.users import Account
+from stationthis.core.replies import Reply
+from stationthis.core.users import Account
 
 if TYPE_CHECKING:
-    from ..core.tools import Tool
-    from .make_image import Quote, Request
+    from stationthis.core.tools import Tool
+    from stationthis.workflows.make_image import Quote, Request
 
 VARIATION_STRENGTH = 0.5
 ZOOM_OUT = 1.5  # the zoom out button: the result is this many times the image's size

@@ -16,16 +16,16 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.collections import Collection, CollectionStore, Item
-from ..core.collections_runs import CookStore, Piece, Run
-from ..core.collections_traits import CookConfig, PiecePlan
-from ..core.errors import Conflict, InvalidInput, NotFound
-from ..core.events import EventBus
-from ..core.jobs import JobService
-from ..core.replies import Reply
-from ..core.users import Account, Users
-from .cook_runner import CookRunner, CookStatus, piece_request
-from .make_image import MakeImage
+from stationthis.core.collections import Collection, CollectionStore, Item
+from stationthis.core.collections_runs import CookStore, Piece, Run
+from stationthis.core.collections_traits import CookConfig, PiecePlan
+from stationthis.core.errors import Conflict, InvalidInput, NotFound
+from stationthis.core.events import EventBus
+from stationthis.core.jobs import JobService
+from stationthis.core.replies import Reply
+from stationthis.core.users import Account, Users
+from stationthis.workflows.cook_runner import CookRunner, CookStatus, piece_request
+from stationthis.workflows.make_image import MakeImage
 
 __all__ = ["Cook", "CookQuote", "CookRunner", "CookStatus"]
 

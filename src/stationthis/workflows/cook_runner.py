@@ -15,14 +15,20 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from ..core.collections import Collection, CollectionStore
-from ..core.collections_runs import CookStore, Run
-from ..core.collections_traits import CookConfig, PiecePlan
-from ..core.errors import Conflict, InsufficientPoints, NotFound, StationError, TooManyJobs
-from ..core.events import CookFinished, CookProgressed, Event, EventBus, JobEvent
-from ..core.jobs import JobService
-from ..core.users import Users
-from .make_image import MakeImage, Request
+from stationthis.core.collections import Collection, CollectionStore
+from stationthis.core.collections_runs import CookStore, Run
+from stationthis.core.collections_traits import CookConfig, PiecePlan
+from stationthis.core.errors import (
+    Conflict,
+    InsufficientPoints,
+    NotFound,
+    StationError,
+    TooManyJobs,
+)
+from stationthis.core.events import CookFinished, CookProgressed, Event, EventBus, JobEvent
+from stationthis.core.jobs import JobService
+from stationthis.core.users import Users
+from stationthis.workflows.make_image import MakeImage, Request
 
 log = logging.getLogger(__name__)
 PIECE_ORIGIN = "cook"  # the origin of a piece's make-image job

@@ -8,11 +8,11 @@ offer each with a "run this" action, which is a plain make-image request of that
 
 from __future__ import annotations
 
-from ..core.errors import InvalidInput
-from ..core.job_queries import JobListing
-from ..core.jobs import Job
-from ..core.media import MediaService
-from ..core.tools import ToolRegistry
+from stationthis.core.errors import InvalidInput
+from stationthis.core.job_queries import JobListing
+from stationthis.core.jobs import Job
+from stationthis.core.media import MediaService
+from stationthis.core.tools import ToolRegistry
 
 CATEGORY = "describe"
 MAX_PROMPTS = 4

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.errors import Forbidden, InvalidInput
-from ..core.points import Ledger
-from ..core.preferences import Preferences
-from ..core.users import Account
+from stationthis.core.errors import Forbidden, InvalidInput
+from stationthis.core.points import Ledger
+from stationthis.core.preferences import Preferences
+from stationthis.core.users import Account
 
 PAYER_KEY = "payer"
 PAYERS = ("user", "group", "user_first")

@@ -10,13 +10,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..core.errors import Conflict, InvalidInput, NotFound
-from ..core.jobs import Job, JobService
-from ..core.media import MediaService
-from ..core.replies import Reply
-from ..core.tools import ToolRegistry
-from ..core.users import Account
-from .make_image import MakeImage, Quote, Request
+from stationthis.core.errors import Conflict, InvalidInput, NotFound
+from stationthis.core.jobs import Job, JobService
+from stationthis.core.media import MediaService
+from stationthis.core.replies import Reply
+from stationthis.core.tools import ToolRegistry
+from stationthis.core.users import Account
+from stationthis.workflows.make_image import MakeImage, Quote, Request
 
 MAX_RECENT = 100
 CARD_FORMAT = 1

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import InvalidInput, NotFound
-from ..core.jobs import JobService
-from ..core.masks import MASK_INPUT
-from ..core.media import MediaService
-from ..core.tools import Tool, ToolRegistry
-from ..core.users import Account
-from .commands import Inpaint, Plan
-from .make_image import MakeImage, Request
+from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.jobs import JobService
+from stationthis.core.masks import MASK_INPUT
+from stationthis.core.media import MediaService
+from stationthis.core.tools import Tool, ToolRegistry
+from stationthis.core.users import Account
+from stationthis.workflows.commands import Inpaint, Plan
+from stationthis.workflows.make_image import MakeImage, Request
 
 CATEGORY = "inpaint"
 ORIGIN = "inpaint"

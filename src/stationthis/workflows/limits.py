@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import TierLimits
-from ..core.errors import InvalidInput
-from ..core.tools import IMAGE_ONLY, Tool, ToolInput
-from ..core.users import Account
+from stationthis.config import TierLimits
+from stationthis.core.errors import InvalidInput
+from stationthis.core.tools import IMAGE_ONLY, Tool, ToolInput
+from stationthis.core.users import Account
 
 FALLBACK_TIER = "free"
 LIMITED = ("width", "height", "batch", "steps", "cfg", "strength")

@@ -16,28 +16,28 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core import masks
-from ..core.errors import Forbidden, InsufficientPoints, InvalidInput
-from ..core.jobs import Job, JobService, NewJob
-from ..core.masks import MASK_INPUT
-from ..core.media import MediaService
-from ..core.models import ModelRegistry
-from ..core.moderation import PromptFilter
-from ..core.points import Ledger
-from ..core.preferences import Preferences
-from ..core.queue import JobQueue
-from ..core.replies import Reply
-from ..core.tools import Tool, ToolRegistry
-from ..core.users import Account, Users
-from .commands import Command, Make, Offer, Plan, Requester
-from .groups import Groups
-from .limits import SIZE_KEYS, TierPolicy
-from .prompt_params import apply as apply_inline
-from .prompt_params import take as take_inline
-from .server_loras import ServerLoras
-from .settings import PARAM_KEYS, layers, preferred_tool
-from .styles import STYLE_KEY, Styles, apply_style
-from .using_loras import apply_loras
+from stationthis.core import masks
+from stationthis.core.errors import Forbidden, InsufficientPoints, InvalidInput
+from stationthis.core.jobs import Job, JobService, NewJob
+from stationthis.core.masks import MASK_INPUT
+from stationthis.core.media import MediaService
+from stationthis.core.models import ModelRegistry
+from stationthis.core.moderation import PromptFilter
+from stationthis.core.points import Ledger
+from stationthis.core.preferences import Preferences
+from stationthis.core.queue import JobQueue
+from stationthis.core.replies import Reply
+from stationthis.core.tools import Tool, ToolRegistry
+from stationthis.core.users import Account, Users
+from stationthis.workflows.commands import Command, Make, Offer, Plan, Requester
+from stationthis.workflows.groups import Groups
+from stationthis.workflows.limits import SIZE_KEYS, TierPolicy
+from stationthis.workflows.prompt_params import apply as apply_inline
+from stationthis.workflows.prompt_params import take as take_inline
+from stationthis.workflows.server_loras import ServerLoras
+from stationthis.workflows.settings import PARAM_KEYS, layers, preferred_tool
+from stationthis.workflows.styles import STYLE_KEY, Styles, apply_style
+from stationthis.workflows.using_loras import apply_loras
 
 
 @dataclass(frozen=True)

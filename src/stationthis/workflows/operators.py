@@ -15,22 +15,22 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ..core.accounts_admin import AccountsAdmin
-from ..core.audit import AuditEntry, AuditLog
-from ..core.db import Database, as_utc, new_id, utcnow
-from ..core.engine import EngineHealth
-from ..core.errors import InvalidInput
-from ..core.jobs import ACTIVE, Job, JobService, job_from_row
-from ..core.leases import JobLeases
-from ..core.moderation_rules import ModerationEvent, ModerationRules, Rule
-from ..core.points import Balance, Ledger, LedgerEntry
-from ..core.purchases import PaymentProvider, Purchase
-from ..core.refunds import ClawBack
-from ..core.review import HELD, OutputCheck
-from ..core.schema import jobs, ledger
-from ..core.users import Account, Identity, Users
-from .admin import AdminWorkflow
-from .purchases import Purchases
+from stationthis.core.accounts_admin import AccountsAdmin
+from stationthis.core.audit import AuditEntry, AuditLog
+from stationthis.core.db import Database, as_utc, new_id, utcnow
+from stationthis.core.engine import EngineHealth
+from stationthis.core.errors import InvalidInput
+from stationthis.core.jobs import ACTIVE, Job, JobService, job_from_row
+from stationthis.core.leases import JobLeases
+from stationthis.core.moderation_rules import ModerationEvent, ModerationRules, Rule
+from stationthis.core.points import Balance, Ledger, LedgerEntry
+from stationthis.core.purchases import PaymentProvider, Purchase
+from stationthis.core.refunds import ClawBack
+from stationthis.core.review import HELD, OutputCheck
+from stationthis.core.schema import jobs, ledger
+from stationthis.core.users import Account, Identity, Users
+from stationthis.workflows.admin import AdminWorkflow
+from stationthis.workflows.purchases import Purchases
 
 MAX_REASON = 500
 RUNNING = ("preparing", "running", "uploading")

@@ -33,8 +33,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.errors import InvalidInput
-from ..core.tools import IMAGE_ONLY, Tool
+from stationthis.core.errors import InvalidInput
+from stationthis.core.tools import IMAGE_ONLY, Tool
 
 NAMES = {"ar": "ar", "aspect": "ar", "seed": "seed", "steps": "steps", "batch": "batch",
          "no": "no", "style": "style"}

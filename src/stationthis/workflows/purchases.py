@@ -13,14 +13,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..config import PackageSettings
-from ..core.errors import Conflict, Forbidden, InvalidInput, NotFound, StationError
-from ..core.points import Ledger
-from ..core.purchases import CHANNELS, PaymentProvider, Purchase, PurchaseStore, money
-from ..core.refunds import ClawBack, claw_back
-from ..core.tools import ToolRegistry
-from ..core.users import Account, Users
-from .settings import preferred_tool
+from stationthis.config import PackageSettings
+from stationthis.core.errors import Conflict, Forbidden, InvalidInput, NotFound, StationError
+from stationthis.core.points import Ledger
+from stationthis.core.purchases import CHANNELS, PaymentProvider, Purchase, PurchaseStore, money
+from stationthis.core.refunds import ClawBack, claw_back
+from stationthis.core.tools import ToolRegistry
+from stationthis.core.users import Account, Users
+from stationthis.workflows.settings import preferred_tool
 
 log = logging.getLogger(__name__)
 ESTIMATE_SIDE = 512

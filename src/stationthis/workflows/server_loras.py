@@ -19,9 +19,9 @@ import re
 import time
 from typing import Any
 
-from ..core.engine import Engine, lora_lister
-from ..core.errors import NotFound
-from ..core.server_loras import ServerLora, ServerLoraCatalog, plain_name
+from stationthis.core.engine import Engine, lora_lister
+from stationthis.core.errors import NotFound
+from stationthis.core.server_loras import ServerLora, ServerLoraCatalog, plain_name
 
 # A user's uploaded LoRA as the ComfyUI engine names it on a server (engines/comfyui/loras.py):
 # those are people's own models, not the server's.

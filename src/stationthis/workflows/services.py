@@ -16,30 +16,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from ..config import Settings
-from ..core.datasets import DatasetService
-from ..core.jobs import JobService
-from ..core.media import MediaService
-from ..core.points import Ledger
-from ..core.ratelimit import Limits
-from ..core.tools import ToolRegistry
-from ..core.users import Users
-from .account import AccountWorkflow
-from .again import Again
-from .auth import AuthWorkflow
-from .collections import Collections
-from .cook import Cook
-from .groups import Groups
-from .history import History
-from .limits import TierPolicy
-from .make_image import MakeImage
-from .operators import Operators
-from .purchases import Purchases
-from .server_loras import ServerLoras
-from .settings import SettingsWorkflow
-from .status import Status
-from .styles import Styles
-from .training import Training
+from stationthis.config import Settings
+from stationthis.core.datasets import DatasetService
+from stationthis.core.jobs import JobService
+from stationthis.core.media import MediaService
+from stationthis.core.points import Ledger
+from stationthis.core.ratelimit import Limits
+from stationthis.core.tools import ToolRegistry
+from stationthis.core.users import Users
+from stationthis.workflows.account import AccountWorkflow
+from stationthis.workflows.again import Again
+from stationthis.workflows.auth import AuthWorkflow
+from stationthis.workflows.collections import Collections
+from stationthis.workflows.cook import Cook
+from stationthis.workflows.groups import Groups
+from stationthis.workflows.history import History
+from stationthis.workflows.limits import TierPolicy
+from stationthis.workflows.make_image import MakeImage
+from stationthis.workflows.operators import Operators
+from stationthis.workflows.purchases import Purchases
+from stationthis.workflows.server_loras import ServerLoras
+from stationthis.workflows.settings import SettingsWorkflow
+from stationthis.workflows.status import Status
+from stationthis.workflows.styles import Styles
+from stationthis.workflows.training import Training
 
 
 class Services(Protocol):
@@ -102,7 +102,7 @@ class Services(Protocol):
 
 
 if TYPE_CHECKING:
-    from .app import App
+    from stationthis.workflows.app import App
 
     def _app_serves(app: App) -> Services:  # mypy: App has everything Services names
         return app

@@ -15,12 +15,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.errors import Forbidden, InvalidInput, NotFound
-from ..core.moderation import PromptFilter
-from ..core.preferences import Preferences
-from ..core.tools import SEED_MAX, Tool, ToolInput, ToolRegistry
-from ..core.users import Account
-from .limits import Limits, TierPolicy
+from stationthis.core.errors import Forbidden, InvalidInput, NotFound
+from stationthis.core.moderation import PromptFilter
+from stationthis.core.preferences import Preferences
+from stationthis.core.tools import SEED_MAX, Tool, ToolInput, ToolRegistry
+from stationthis.core.users import Account
+from stationthis.workflows.limits import Limits, TierPolicy
 
 DEFAULT_TOOL = "make"
 TXT2IMG = "txt2img"

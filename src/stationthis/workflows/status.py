@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..core.errors import Conflict
-from ..core.jobs import ACTIVE, Job, JobService
-from ..core.users import Account
+from stationthis.core.errors import Conflict
+from stationthis.core.jobs import ACTIVE, Job, JobService
+from stationthis.core.users import Account
 
 HISTORY_WINDOW = 20  # succeeded jobs per tool that the ETA averages
 

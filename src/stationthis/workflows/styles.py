@@ -27,13 +27,13 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..core.errors import Forbidden, InvalidInput, NotFound
-from ..core.styles import Style, StyleBook, WildcardList, check_name, make_style
-from ..core.tools import Tool
-from ..core.users import Account
-from ..core.wildcards import Item, expand, has_wildcards, lists_named
-from .prompt_params import Inline
-from .prompt_params import _ratio as ratio_of
+from stationthis.core.errors import Forbidden, InvalidInput, NotFound
+from stationthis.core.styles import Style, StyleBook, WildcardList, check_name, make_style
+from stationthis.core.tools import Tool
+from stationthis.core.users import Account
+from stationthis.core.wildcards import Item, expand, has_wildcards, lists_named
+from stationthis.workflows.prompt_params import Inline
+from stationthis.workflows.prompt_params import _ratio as ratio_of
 
 DRAWN_KEY, STYLE_KEY = "_wildcards", "_style"
 

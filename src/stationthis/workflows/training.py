@@ -9,19 +9,19 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from ..core.datasets import Dataset, DatasetService, Readiness
-from ..core.engine import Capability
-from ..core.errors import InsufficientPoints, InvalidInput, Unsupported
-from ..core.events import Event, EventBus, JobSucceeded
-from ..core.jobs import Job, JobService, NewJob
-from ..core.media import MediaService
-from ..core.models import Model, ModelRegistry
-from ..core.points import Ledger
-from ..core.queue import JobQueue
-from ..core.replies import Reply
-from ..core.tools import ToolRegistry
-from ..core.users import Account
-from .make_image import Request
+from stationthis.core.datasets import Dataset, DatasetService, Readiness
+from stationthis.core.engine import Capability
+from stationthis.core.errors import InsufficientPoints, InvalidInput, Unsupported
+from stationthis.core.events import Event, EventBus, JobSucceeded
+from stationthis.core.jobs import Job, JobService, NewJob
+from stationthis.core.media import MediaService
+from stationthis.core.models import Model, ModelRegistry
+from stationthis.core.points import Ledger
+from stationthis.core.queue import JobQueue
+from stationthis.core.replies import Reply
+from stationthis.core.tools import ToolRegistry
+from stationthis.core.users import Account
+from stationthis.workflows.make_image import Request
 
 log = logging.getLogger(__name__)
 TRAIN_TOOL = "train"

@@ -7,11 +7,11 @@ import difflib
 import math
 from typing import Any
 
-from ..core.errors import InvalidInput, NotFound
-from ..core.models import Model, ModelRegistry
-from ..core.server_loras import ServerLora
-from ..core.users import Account
-from .server_loras import ServerLoras, split_strength, take_tags
+from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.models import Model, ModelRegistry
+from stationthis.core.server_loras import ServerLora
+from stationthis.core.users import Account
+from stationthis.workflows.server_loras import ServerLoras, split_strength, take_tags
 
 MIN_STRENGTH, MAX_STRENGTH = -4.0, 4.0
 

@@ -1,5 +1,5 @@
 """The ComfyUI Deploy engine: runs tools on deployments of the hosted ComfyUI Deploy API."""
 
-from .engine import ComfyDeployEngine
+from stationthis.engines.comfydeploy.engine import ComfyDeployEngine
 
 __all__ = ["ComfyDeployEngine"]

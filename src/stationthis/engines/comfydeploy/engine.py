@@ -30,11 +30,15 @@ from stationthis.core.engine import (
     RunHandle,
 )
 from stationthis.core.errors import EngineFailed, Forbidden, RunLost
-
-from .client import DeployClient, Unreachable
-from .payload import deployment_inputs, file_name, output_images, without_query
-from .state import Emitter, RunState, final_event
-from .webhooks import make_token, parse_body, verify_token
+from stationthis.engines.comfydeploy.client import DeployClient, Unreachable
+from stationthis.engines.comfydeploy.payload import (
+    deployment_inputs,
+    file_name,
+    output_images,
+    without_query,
+)
+from stationthis.engines.comfydeploy.state import Emitter, RunState, final_event
+from stationthis.engines.comfydeploy.webhooks import make_token, parse_body, verify_token
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The ComfyUI engine: a pool of self-hosted ComfyUI servers over HTTP + websocket."""
 
-from .engine import ComfyUIEngine
-from .pool import ServerPool
+from stationthis.engines.comfyui.engine import ComfyUIEngine
+from stationthis.engines.comfyui.pool import ServerPool
 
 __all__ = ["ComfyUIEngine", "ServerPool"]

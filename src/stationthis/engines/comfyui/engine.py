@@ -35,11 +35,10 @@ from stationthis.core.engine import (
     ServerInfo,
 )
 from stationthis.core.errors import EngineFailed, RunLost
-
-from . import describe, loras, messages, training
-from .client import PromptRejected, ServerUnavailable
-from .pool import Server, ServerPool, required_models
-from .socket import Frame, Sink, is_wake
+from stationthis.engines.comfyui import describe, loras, messages, training
+from stationthis.engines.comfyui.client import PromptRejected, ServerUnavailable
+from stationthis.engines.comfyui.pool import Server, ServerPool, required_models
+from stationthis.engines.comfyui.socket import Frame, Sink, is_wake
 
 log = logging.getLogger(__name__)
 

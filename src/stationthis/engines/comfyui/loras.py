@@ -20,8 +20,7 @@ from typing import Any
 import httpx
 
 from stationthis.core.errors import EngineFailed
-
-from .pool import Server
+from stationthis.engines.comfyui.pool import Server
 
 CHECKPOINT_LOADERS = ("CheckpointLoaderSimple", "CheckpointLoader", "ImageOnlyCheckpointLoader")
 LORA_NODE = "LoraLoader"

@@ -19,9 +19,8 @@ import httpx
 
 from stationthis.core.engine import ServerInfo
 from stationthis.core.errors import EngineFailed
-
-from .client import ComfyClient, ServerUnavailable
-from .socket import ServerSocket
+from stationthis.engines.comfyui.client import ComfyClient, ServerUnavailable
+from stationthis.engines.comfyui.socket import ServerSocket
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,7 @@ import httpx
 
 from stationthis.core.engine import Artifact, JobSpec
 from stationthis.core.errors import EngineFailed
-
-from .client import ComfyClient
+from stationthis.engines.comfyui.client import ComfyClient
 
 DATASET_NODE = "LoadImageTextDataSetFromFolder"
 TRAIN_NODE = "TrainLoraNode"

@@ -4,6 +4,6 @@ Needs the ``local`` extra (torch, diffusers, peft, transformers, safetensors) to
 importing this package does not import any of them.
 """
 
-from .engine import DiffusersEngine
+from stationthis.engines.diffusers.engine import DiffusersEngine
 
 __all__ = ["DiffusersEngine"]

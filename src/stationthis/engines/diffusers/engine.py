@@ -29,12 +29,17 @@ from stationthis.core.engine import (
     RunHandle,
 )
 from stationthis.core.errors import EngineFailed
-
-from ..local_runs import LocalRun, LocalRuns
-from .model import EXTRA_HINT, Model, check_model_dir, generate, load_model
-from .params import gen_params, train_params
-from .training import train_lora
-from .worker import Cancelled, Reporter
+from stationthis.engines.diffusers.model import (
+    EXTRA_HINT,
+    Model,
+    check_model_dir,
+    generate,
+    load_model,
+)
+from stationthis.engines.diffusers.params import gen_params, train_params
+from stationthis.engines.diffusers.training import train_lora
+from stationthis.engines.diffusers.worker import Cancelled, Reporter
+from stationthis.engines.local_runs import LocalRun, LocalRuns
 
 CATEGORIES = ("txt2img", "train")
 

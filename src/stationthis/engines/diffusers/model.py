@@ -22,9 +22,8 @@ from typing import Any
 
 from stationthis.core.engine import Artifact, EngineEvent, JobSpec
 from stationthis.core.errors import EngineFailed
-
-from .params import GenParams
-from .worker import Reporter
+from stationthis.engines.diffusers.params import GenParams
+from stationthis.engines.diffusers.worker import Reporter
 
 REQUIRED = ("torch", "diffusers", "peft", "transformers", "safetensors")
 EXTRA_HINT = "install the 'local' extra: pip install 'stationthis[local]'"

@@ -23,10 +23,9 @@ from typing import Any
 
 from stationthis.core.engine import Artifact, EngineEvent, JobSpec
 from stationthis.core.errors import EngineFailed
-
-from .model import LORA_FILE, Model
-from .params import TrainParams
-from .worker import Reporter
+from stationthis.engines.diffusers.model import LORA_FILE, Model
+from stationthis.engines.diffusers.params import TrainParams
+from stationthis.engines.diffusers.worker import Reporter
 
 TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
 SAMPLE_STEPS = 12  # denoising steps of a sample picture

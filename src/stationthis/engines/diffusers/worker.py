@@ -8,8 +8,7 @@ import threading
 from collections.abc import Callable
 
 from stationthis.core.engine import EngineEvent
-
-from ..local_runs import RunCancelled
+from stationthis.engines.local_runs import RunCancelled
 
 LOCK_POLL_S = 0.1
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .style import measure
+from stationthis.engines.preview.style import measure
 
 # A few colour names a person would use, as sRGB points.
 _NAMES = {

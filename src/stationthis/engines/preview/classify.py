@@ -21,8 +21,7 @@ from PIL import Image, ImageStat
 
 from stationthis.core.engine import Artifact, JobSpec
 from stationthis.core.errors import EngineFailed
-
-from .pipelines import ENGINE, PIPELINES, Context
+from stationthis.engines.preview.pipelines import ENGINE, PIPELINES, Context
 
 DEFAULT_FLAG_WORD = "flag-for-review"
 

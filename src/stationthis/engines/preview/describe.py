@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .caption import _name
-from .style import measure
+from stationthis.engines.preview.caption import _name
+from stationthis.engines.preview.style import measure
 
 SIZE = 96
 

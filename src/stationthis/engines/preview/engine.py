@@ -20,12 +20,11 @@ from stationthis.core.engine import (
     RunHandle,
 )
 from stationthis.core.errors import EngineFailed
-
-from ..local_runs import LocalRun, LocalRuns
-from . import loras as preview_loras
-from .imageio import ENGINE_VERSION
-from .params import steps_for
-from .pipelines import PIPELINES, Context
+from stationthis.engines.local_runs import LocalRun, LocalRuns
+from stationthis.engines.preview import loras as preview_loras
+from stationthis.engines.preview.imageio import ENGINE_VERSION
+from stationthis.engines.preview.params import steps_for
+from stationthis.engines.preview.pipelines import PIPELINES, Context
 
 DETAIL = f"built-in preview engine v{ENGINE_VERSION} (procedural images, no AI model)"
 

@@ -15,11 +15,10 @@ from PIL import Image, ImageFilter
 from stationthis.core import masks
 from stationthis.core.engine import JobSpec
 from stationthis.core.errors import EngineFailed
-
-from . import imageio
-from .palette import analyse, stable_hash
-from .params import int_param
-from .render import picture
+from stationthis.engines.preview import imageio
+from stationthis.engines.preview.palette import analyse, stable_hash
+from stationthis.engines.preview.params import int_param
+from stationthis.engines.preview.render import picture
 
 NOTE = ("masked region: a procedural picture of the prompt blended in with a feathered edge; "
         "pixels outside the mask kept exactly (preview engine, not an AI inpaint)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageChops, ImageFilter
 
-from .imageio import check_size
-from .stats import kmeans
+from stationthis.engines.preview.imageio import check_size
+from stationthis.engines.preview.stats import kmeans
 
 Array = np.ndarray
 MASK_SIDE = 1024  # background masks are computed at most this large, then resampled

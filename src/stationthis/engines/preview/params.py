@@ -8,8 +8,7 @@ from typing import Any
 
 from stationthis.core.engine import JobSpec
 from stationthis.core.errors import EngineFailed
-
-from .palette import stable_hash
+from stationthis.engines.preview.palette import stable_hash
 
 MAX_SIDE = 4096
 MAX_BATCH = 16

@@ -15,17 +15,16 @@ from PIL import Image, ImageOps
 
 from stationthis.core.engine import Artifact, EngineEvent, JobSpec
 from stationthis.core.errors import EngineFailed
-
-from . import imageio, ops, style
-from . import loras as server_looks
-from .caption import describe
-from .describe import prompts as describe_prompts
-from .inpaint import inpaint_png
-from .outpaint import outpaint_png
-from .palette import analyse
-from .reference import reference_png
-from .params import MAX_SIDE, GenParams, gen_params, int_param, steps_for
-from .render import enlarge, render, work_size
+from stationthis.engines.preview import imageio, ops, style
+from stationthis.engines.preview import loras as server_looks
+from stationthis.engines.preview.caption import describe
+from stationthis.engines.preview.describe import prompts as describe_prompts
+from stationthis.engines.preview.inpaint import inpaint_png
+from stationthis.engines.preview.outpaint import outpaint_png
+from stationthis.engines.preview.palette import analyse
+from stationthis.engines.preview.params import MAX_SIDE, GenParams, gen_params, int_param, steps_for
+from stationthis.engines.preview.reference import reference_png
+from stationthis.engines.preview.render import enlarge, render, work_size
 
 T = TypeVar("T")
 MAX_TICKS = 50  # progress events per run, however many steps were asked for

@@ -21,11 +21,10 @@ from PIL import Image, ImageFilter
 
 from stationthis.core.engine import JobSpec
 from stationthis.core.errors import EngineFailed
-
-from . import imageio
-from .palette import analyse, stable_hash
-from .params import MAX_SIDE, float_param, int_param
-from .render import picture
+from stationthis.engines.preview import imageio
+from stationthis.engines.preview.palette import analyse, stable_hash
+from stationthis.engines.preview.params import MAX_SIDE, float_param, int_param
+from stationthis.engines.preview.render import picture
 
 Array = np.ndarray
 MODES = ("canny", "pose", "depth", "style")

@@ -14,8 +14,8 @@ import math
 import numpy as np
 from PIL import Image
 
-from .imageio import to_image
-from .palette import RGB, Scene
+from stationthis.engines.preview.imageio import to_image
+from stationthis.engines.preview.palette import RGB, Scene
 
 Array = np.ndarray
 WORK_PIXELS = 384 * 384  # the most pixels a picture is composed at

@@ -20,9 +20,15 @@ import numpy as np
 from PIL import Image
 
 from stationthis.core.errors import EngineFailed
-
-from .render import fbm
-from .stats import analysis_view, gradient_magnitude, kmeans, luminance, saturation, texture_energy
+from stationthis.engines.preview.render import fbm
+from stationthis.engines.preview.stats import (
+    analysis_view,
+    gradient_magnitude,
+    kmeans,
+    luminance,
+    saturation,
+    texture_energy,
+)
 
 FORMAT = "stationthis.style-profile"
 VERSION = 1

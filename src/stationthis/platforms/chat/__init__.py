@@ -5,7 +5,7 @@ markup and their turn (docs/decisions/0021-chat-kernel.md)."""
 
 from __future__ import annotations
 
-from .texts import (
+from stationthis.platforms.chat.texts import (
     alternative_lines,
     cancelled_text,
     dataset_lines,

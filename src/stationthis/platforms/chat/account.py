@@ -4,11 +4,11 @@ plain text or workflow views; each platform renders and sends them."""
 
 from __future__ import annotations
 
-from ...core.errors import InvalidInput, StationError
-from ...core.users import Account
-from ...workflows.make_image import Quote, Request
-from ...workflows.services import Services
-from .texts import cancelled_text
+from stationthis.core.errors import InvalidInput, StationError
+from stationthis.core.users import Account
+from stationthis.platforms.chat.texts import cancelled_text
+from stationthis.workflows.make_image import Quote, Request
+from stationthis.workflows.services import Services
 
 
 async def typical(app: Services, user: Account, group: Account | None) -> Quote | None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ...workflows.commands import (
+from stationthis.workflows.commands import (
     Command,
     Pan,
     Regenerate,
@@ -24,7 +24,7 @@ from ...workflows.commands import (
 )
 
 if TYPE_CHECKING:
-    from ...workflows.services import Services
+    from stationthis.workflows.services import Services
 
 
 @dataclass(frozen=True)

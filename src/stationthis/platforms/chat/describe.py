@@ -8,14 +8,14 @@ and only the job's owner can press it."""
 
 from __future__ import annotations
 
-from ...core.errors import InvalidInput, NotFound
-from ...core.jobs import Job
-from ...core.notify import JobNotice
-from ...workflows import describe as describing
-from ...workflows.commands import Make, Requester
-from ...workflows.services import Services
-from .flows import submit
-from .turn import ChatTurn
+from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.jobs import Job
+from stationthis.core.notify import JobNotice
+from stationthis.platforms.chat.flows import submit
+from stationthis.platforms.chat.turn import ChatTurn
+from stationthis.workflows import describe as describing
+from stationthis.workflows.commands import Make, Requester
+from stationthis.workflows.services import Services
 
 RUN = "dr"  # the ▶️ action (actions.py)
 IMAGE_INPUT = "image"

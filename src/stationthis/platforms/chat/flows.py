@@ -8,17 +8,17 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ...core.errors import NotFound, StationError
-from ...core.jobs import Job
-from ...core.replies import Reply
-from ...core.users import Account
-from ...workflows.commands import Command, Requester
-from ...workflows.make_image import Quote
-from ...workflows.services import Services
-from .actions import action_of
-from .limits import START
-from .texts import error_text, queued_text, short_of_points
-from .turn import ChatTurn
+from stationthis.core.errors import NotFound, StationError
+from stationthis.core.jobs import Job
+from stationthis.core.replies import Reply
+from stationthis.core.users import Account
+from stationthis.platforms.chat.actions import action_of
+from stationthis.platforms.chat.limits import START
+from stationthis.platforms.chat.texts import error_text, queued_text, short_of_points
+from stationthis.platforms.chat.turn import ChatTurn
+from stationthis.workflows.commands import Command, Requester
+from stationthis.workflows.make_image import Quote
+from stationthis.workflows.services import Services
 
 log = logging.getLogger(__name__)
 STALE = "This button is out of date."

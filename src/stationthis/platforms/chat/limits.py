@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from ...core.ratelimit import Limits, Verdict
+from stationthis.core.ratelimit import Limits, Verdict
 
 START = 1.0  # a job start: an image, an upscale, a training, a regeneration
 UPLOAD = 0.25  # one image stored (a photo added to a dataset)

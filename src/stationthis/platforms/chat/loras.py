@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ...core.server_loras import ServerLora
-from ...workflows.services import Services
+from stationthis.core.server_loras import ServerLora
+from stationthis.workflows.services import Services
 
 PER_PAGE = 10
 STRENGTH = 0.8  # the strength the examples suggest

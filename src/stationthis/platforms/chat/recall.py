@@ -9,17 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ...core.errors import InvalidInput, NotFound
-from ...core.jobs import Job
-from ...core.users import Account
-from ...workflows.commands import Regenerate
-from ...workflows.history import ReproCard
-from ...workflows.services import Services
-from ...workflows.training import TRAIN_CATEGORY
-from .actions import code_of
-from .flows import object_exists, submit
-from .texts import card_text, seed_text
-from .turn import ChatTurn
+from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.jobs import Job
+from stationthis.core.users import Account
+from stationthis.platforms.chat.actions import code_of
+from stationthis.platforms.chat.flows import object_exists, submit
+from stationthis.platforms.chat.texts import card_text, seed_text
+from stationthis.platforms.chat.turn import ChatTurn
+from stationthis.workflows.commands import Regenerate
+from stationthis.workflows.history import ReproCard
+from stationthis.workflows.services import Services
+from stationthis.workflows.training import TRAIN_CATEGORY
 
 SCAN = 50  # how far back /history numbers reach
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...core.errors import InvalidInput
-from ...workflows.commands import Make, Requester
-from ...workflows.services import Services
+from stationthis.core.errors import InvalidInput
+from stationthis.workflows.commands import Make, Requester
+from stationthis.workflows.services import Services
 
 DEFAULT_KIND = "canny"
 IMAGE_INPUT = "image"

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...core.errors import Forbidden, InvalidInput
-from ...core.styles import Style
-from ...core.users import Account
-from ...workflows.prompt_params import parse
-from ...workflows.services import Services
-from ...workflows.styles import Shelf, Styles
-from .turn import Words
+from stationthis.core.errors import Forbidden, InvalidInput
+from stationthis.core.styles import Style
+from stationthis.core.users import Account
+from stationthis.platforms.chat.turn import Words
+from stationthis.workflows.prompt_params import parse
+from stationthis.workflows.services import Services
+from stationthis.workflows.styles import Shelf, Styles
 
 GROUP_WORDS = ("group", "server")
 NOT_ADMIN = "Only {}'s admins can change its styles."

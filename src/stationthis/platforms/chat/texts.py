@@ -11,16 +11,16 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from ...core.datasets import Dataset, Readiness
-from ...core.errors import InsufficientPoints, StationError, TooManyJobs
-from ...core.jobs import Job
-from ...core.models import Model
-from ...core.notify import JobNotice
-from ...workflows.history import HistoryEntry, ReproCard
-from ...workflows.make_image import Quote
-from ...workflows.status import ActiveJob
-from ...workflows.training import TrainingQuote
-from .turn import Words
+from stationthis.core.datasets import Dataset, Readiness
+from stationthis.core.errors import InsufficientPoints, StationError, TooManyJobs
+from stationthis.core.jobs import Job
+from stationthis.core.models import Model
+from stationthis.core.notify import JobNotice
+from stationthis.platforms.chat.turn import Words
+from stationthis.workflows.history import HistoryEntry, ReproCard
+from stationthis.workflows.make_image import Quote
+from stationthis.workflows.status import ActiveJob
+from stationthis.workflows.training import TrainingQuote
 
 # ----- time -------------------------------------------------------------------------------
 

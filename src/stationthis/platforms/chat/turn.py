@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ...core.replies import Reply
-from ...core.users import Account
+from stationthis.core.replies import Reply
+from stationthis.core.users import Account
 
 
 @dataclass(frozen=True)

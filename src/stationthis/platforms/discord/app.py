@@ -15,19 +15,18 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from ...config import Settings
-from ...core.errors import StationError
-from ...core.events import CookFinished, CookProgressed
-from ...core.ratelimit import PaceLimits
-from ...core.replay import ReplayGuard
-from ...core.text import invalid_text
-from ...workflows.app import App
-from ..chat.actions import action_of, code_of
-from ..chat.flows import STALE, button_refusal, image_action, is_image_action
-from ..chat.limits import ChatLimits, flood_text
-from . import render
-from .cook_watch import CookWatch
-from .handlers import (
+from stationthis.config import Settings
+from stationthis.core.errors import StationError
+from stationthis.core.events import CookFinished, CookProgressed
+from stationthis.core.ratelimit import PaceLimits
+from stationthis.core.replay import ReplayGuard
+from stationthis.core.text import invalid_text
+from stationthis.platforms.chat.actions import action_of, code_of
+from stationthis.platforms.chat.flows import STALE, button_refusal, image_action, is_image_action
+from stationthis.platforms.chat.limits import ChatLimits, flood_text
+from stationthis.platforms.discord import render
+from stationthis.platforms.discord.cook_watch import CookWatch
+from stationthis.platforms.discord.handlers import (
     account,
     describe,
     generate,
@@ -38,14 +37,21 @@ from .handlers import (
     styles,
     train,
 )
-from .handlers import collections as colls
-from .handlers.buy import buy as _buy
-from .handlers.common import SORRY, Interaction, Station, error_text, run_guarded
-from .handlers.images import refusal
-from .ids import unpack
-from .notifier import DiscordNotifier
-from .rest import DiscordRest, quiet_http_logs
-from .verify import SIGNATURE_HEADER, TIMESTAMP_HEADER, Verifier
+from stationthis.platforms.discord.handlers import collections as colls
+from stationthis.platforms.discord.handlers.buy import buy as _buy
+from stationthis.platforms.discord.handlers.common import (
+    SORRY,
+    Interaction,
+    Station,
+    error_text,
+    run_guarded,
+)
+from stationthis.platforms.discord.handlers.images import refusal
+from stationthis.platforms.discord.ids import unpack
+from stationthis.platforms.discord.notifier import DiscordNotifier
+from stationthis.platforms.discord.rest import DiscordRest, quiet_http_logs
+from stationthis.platforms.discord.verify import SIGNATURE_HEADER, TIMESTAMP_HEADER, Verifier
+from stationthis.workflows.app import App
 
 log = logging.getLogger(__name__)
 PATH = "/discord/interactions"

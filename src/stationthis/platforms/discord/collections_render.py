@@ -7,14 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ...core.collections import Collection
-from ...core.collections_runs import Piece
-from ...core.collections_sharing import Link
-from ...core.collections_traits import CookConfig, PiecePlan
-from ...workflows.collections import ShareView
-from ...workflows.cook import CookQuote, CookStatus
-from .ids import pack
-from .render import (
+from stationthis.core.collections import Collection
+from stationthis.core.collections_runs import Piece
+from stationthis.core.collections_sharing import Link
+from stationthis.core.collections_traits import CookConfig, PiecePlan
+from stationthis.platforms.discord.ids import pack
+from stationthis.platforms.discord.render import (
     COLOR,
     DANGER,
     PRIMARY,
@@ -28,6 +26,8 @@ from .render import (
     select,
     text_input,
 )
+from stationthis.workflows.collections import ShareView
+from stationthis.workflows.cook import CookQuote, CookStatus
 
 EXPIRY_NAMES = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "never": "never expires"}
 REVIEW_PAGE = 4  # pieces per review message: one row of buttons each, and a row to page

@@ -10,16 +10,16 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ...core.coalesce import Coalescer
-from ...core.errors import NotFound
-from ...core.events import CookFinished, CookProgressed, Event
-from ...core.replies import DiscordReply
-from ...workflows.services import Services
-from . import collections_render as cr
-from .rest import DiscordError, DiscordRest
+from stationthis.core.coalesce import Coalescer
+from stationthis.core.errors import NotFound
+from stationthis.core.events import CookFinished, CookProgressed, Event
+from stationthis.core.replies import DiscordReply
+from stationthis.platforms.discord import collections_render as cr
+from stationthis.platforms.discord.rest import DiscordError, DiscordRest
+from stationthis.workflows.services import Services
 
 if TYPE_CHECKING:
-    from .notifier import DiscordNotifier
+    from stationthis.platforms.discord.notifier import DiscordNotifier
 
 log = logging.getLogger(__name__)
 

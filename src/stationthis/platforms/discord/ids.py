@@ -3,8 +3,8 @@ written plainly (Discord allows 100 characters)."""
 
 from __future__ import annotations
 
-from ..chat.codes import pack as _pack
-from ..chat.codes import unpack as unpack
+from stationthis.platforms.chat.codes import pack as _pack
+from stationthis.platforms.chat.codes import unpack as unpack
 
 MAX_CHARS = 100
 

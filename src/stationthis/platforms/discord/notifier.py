@@ -15,17 +15,23 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from ...core.errors import NotFound
-from ...core.media import MediaItem
-from ...core.notify import JobNotice
-from ...core.ratelimit import LocalPacer, Pacer
-from ...core.replies import DirectReply, DiscordReply, Reply
-from ...workflows.app import App
-from ..chat.actions import painter_base
-from ..chat.describe import finished_prompts, prompts_text
-from . import render
-from .cook_watch import cook_payload
-from .rest import MAX_FILES, DiscordError, DiscordRest, File, RateLimited
+from stationthis.core.errors import NotFound
+from stationthis.core.media import MediaItem
+from stationthis.core.notify import JobNotice
+from stationthis.core.ratelimit import LocalPacer, Pacer
+from stationthis.core.replies import DirectReply, DiscordReply, Reply
+from stationthis.platforms.chat.actions import painter_base
+from stationthis.platforms.chat.describe import finished_prompts, prompts_text
+from stationthis.platforms.discord import render
+from stationthis.platforms.discord.cook_watch import cook_payload
+from stationthis.platforms.discord.rest import (
+    MAX_FILES,
+    DiscordError,
+    DiscordRest,
+    File,
+    RateLimited,
+)
+from stationthis.workflows.app import App
 
 log = logging.getLogger(__name__)
 TOKEN_MARGIN = 60  # stop using a token this long before Discord does

@@ -8,25 +8,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ...core.datasets import Dataset, Readiness
-from ...core.models import Model
-from ...core.notify import JobNotice
-from ...workflows.account import BalanceView
-from ...workflows.groups import GroupView
-from ...workflows.history import HistoryEntry
-from ...workflows.make_image import Quote
-from ...workflows.settings import SettingsView
-from ...workflows.status import ActiveJob
-from ...workflows.training import TrainingQuote
-from .. import chat
-from ..chat.actions import result_layout
-from ..chat.describe import RUN, run_labels
-from ..chat.texts import failed_text as failed_text
-from ..chat.texts import fmt_delta, fmt_number
-from ..chat.texts import progress_text as progress_text
-from ..chat.texts import result_text as result_text
-from ..chat.turn import Words
-from .ids import pack
+from stationthis.core.datasets import Dataset, Readiness
+from stationthis.core.models import Model
+from stationthis.core.notify import JobNotice
+from stationthis.platforms import chat
+from stationthis.platforms.chat.actions import result_layout
+from stationthis.platforms.chat.describe import RUN, run_labels
+from stationthis.platforms.chat.texts import failed_text as failed_text
+from stationthis.platforms.chat.texts import fmt_delta, fmt_number
+from stationthis.platforms.chat.texts import progress_text as progress_text
+from stationthis.platforms.chat.texts import result_text as result_text
+from stationthis.platforms.chat.turn import Words
+from stationthis.platforms.discord.ids import pack
+from stationthis.workflows.account import BalanceView
+from stationthis.workflows.groups import GroupView
+from stationthis.workflows.history import HistoryEntry
+from stationthis.workflows.make_image import Quote
+from stationthis.workflows.settings import SettingsView
+from stationthis.workflows.status import ActiveJob
+from stationthis.workflows.training import TrainingQuote
 
 Payload = dict[str, Any]
 WORDS = Words("the server", "`{}`", "**{}**", "/make prompt:")

@@ -15,13 +15,13 @@ from telegram import BotCommand, Update
 from telegram.error import TelegramError
 from telegram.ext import Application
 
-from ...config import Settings
-from ...core.ratelimit import PaceLimits
-from ...workflows.app import App
-from ..chat.limits import ChatLimits
-from .handlers import DESCRIPTIONS, register
-from .handlers.common import Station
-from .notifier import TelegramNotifier
+from stationthis.config import Settings
+from stationthis.core.ratelimit import PaceLimits
+from stationthis.platforms.chat.limits import ChatLimits
+from stationthis.platforms.telegram.handlers import DESCRIPTIONS, register
+from stationthis.platforms.telegram.handlers.common import Station
+from stationthis.platforms.telegram.notifier import TelegramNotifier
+from stationthis.workflows.app import App
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"

@@ -3,8 +3,8 @@ written compactly to fit Telegram's 64 bytes (two of our ids fit)."""
 
 from __future__ import annotations
 
-from ..chat.codes import pack as _pack
-from ..chat.codes import unpack as unpack
+from stationthis.platforms.chat.codes import pack as _pack
+from stationthis.platforms.chat.codes import unpack as unpack
 
 MAX_BYTES = 64
 

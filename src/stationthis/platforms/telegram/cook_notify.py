@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
-from ...core.coalesce import Coalescer
-from ...core.events import CookFinished, CookProgressed, Event
-from ...core.replies import TelegramReply
-from . import render_collections as rc
+from stationthis.core.coalesce import Coalescer
+from stationthis.core.events import CookFinished, CookProgressed, Event
+from stationthis.core.replies import TelegramReply
+from stationthis.platforms.telegram import render_collections as rc
 
 if TYPE_CHECKING:
-    from .notifier import TelegramNotifier
+    from stationthis.platforms.telegram.notifier import TelegramNotifier
 
 log = logging.getLogger(__name__)
 _FINISHED_MAX = 10_000

@@ -18,16 +18,16 @@ from typing import Any, TypeVar
 from telegram import Bot, InputMediaPhoto, ReplyParameters
 from telegram.error import BadRequest, Forbidden, RetryAfter
 
-from ...core.errors import NotFound
-from ...core.events import CookFinished, CookProgressed
-from ...core.media import MediaItem
-from ...core.notify import JobNotice
-from ...core.ratelimit import LocalPacer, Pacer
-from ...core.replies import DirectReply, Reply, TelegramReply
-from ...workflows.app import App
-from ..chat.actions import painter_base
-from ..chat.describe import finished_prompts, prompts_text
-from . import cook_notify, render
+from stationthis.core.errors import NotFound
+from stationthis.core.events import CookFinished, CookProgressed
+from stationthis.core.media import MediaItem
+from stationthis.core.notify import JobNotice
+from stationthis.core.ratelimit import LocalPacer, Pacer
+from stationthis.core.replies import DirectReply, Reply, TelegramReply
+from stationthis.platforms.chat.actions import painter_base
+from stationthis.platforms.chat.describe import finished_prompts, prompts_text
+from stationthis.platforms.telegram import cook_notify, render
+from stationthis.workflows.app import App
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -14,13 +14,13 @@ from datetime import datetime
 
 from telegram import InlineKeyboardMarkup
 
-from ...core.collections import Collection, Item
-from ...core.collections_runs import Piece
-from ...core.collections_sharing import EXPIRIES, Link
-from ...core.collections_traits import CookConfig, PiecePlan
-from ...workflows.collections import ShareView
-from ...workflows.cook import CookQuote, CookStatus
-from .render import Keyboard, button
+from stationthis.core.collections import Collection, Item
+from stationthis.core.collections_runs import Piece
+from stationthis.core.collections_sharing import EXPIRIES, Link
+from stationthis.core.collections_traits import CookConfig, PiecePlan
+from stationthis.platforms.telegram.render import Keyboard, button
+from stationthis.workflows.collections import ShareView
+from stationthis.workflows.cook import CookQuote, CookStatus
 
 ACCESS = {"owner": "yours", "edit": "shared with you: edit", "view": "shared with you: view"}
 USAGE = ("/collections — yours and those shared with you\n"

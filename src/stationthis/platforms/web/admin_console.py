@@ -10,13 +10,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from ...core.engine import server_lister
-from ...core.errors import InvalidInput, NotFound, StationError
-from ...core.users import Account
-from ...workflows.operators import Operators
-from .auth import runtime, station
-from .errors import status_of
-from .pages.common import PageRoute, SignedIn, form_of, page, redirect, text
+from stationthis.core.engine import server_lister
+from stationthis.core.errors import InvalidInput, NotFound, StationError
+from stationthis.core.users import Account
+from stationthis.platforms.web.auth import runtime, station
+from stationthis.platforms.web.errors import status_of
+from stationthis.platforms.web.pages.common import (
+    PageRoute,
+    SignedIn,
+    form_of,
+    page,
+    redirect,
+    text,
+)
+from stationthis.workflows.operators import Operators
 
 router = APIRouter(prefix="/admin", route_class=PageRoute, include_in_schema=False)
 

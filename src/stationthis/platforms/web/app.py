@@ -16,15 +16,15 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from ... import __version__
-from ...core.engine import webhook_receiver
-from ...workflows.app import App
-from . import admin_console, errors, observe, pages
-from .api import ROUTERS
-from .errors import documented, error_response
-from .headers import SecurityHeaders
-from .limits import BodyLimit
-from .text_guard import TextGuard
+from stationthis import __version__
+from stationthis.core.engine import webhook_receiver
+from stationthis.platforms.web import admin_console, errors, observe, pages
+from stationthis.platforms.web.api import ROUTERS
+from stationthis.platforms.web.errors import documented, error_response
+from stationthis.platforms.web.headers import SecurityHeaders
+from stationthis.platforms.web.limits import BodyLimit
+from stationthis.platforms.web.text_guard import TextGuard
+from stationthis.workflows.app import App
 
 log = logging.getLogger(__name__)
 

@@ -22,13 +22,13 @@ import hmac
 from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
-from ...core import log_context
-from ...core.auth import NotSignedIn
-from ...core.errors import Forbidden
-from ...core.users import Account
-from ...workflows.app import App
-from ...workflows.auth import Session
-from ...workflows.services import Services
+from stationthis.core import log_context
+from stationthis.core.auth import NotSignedIn
+from stationthis.core.errors import Forbidden
+from stationthis.core.users import Account
+from stationthis.workflows.app import App
+from stationthis.workflows.auth import Session
+from stationthis.workflows.services import Services
 
 SESSION_COOKIE = "stationthis_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -27,8 +27,8 @@ from sqlalchemy.exc import TimeoutError as SATimeout
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 
-from ...core import errors as e
-from ...core.auth import BadCredentials, NotSignedIn, TooManyAttempts
+from stationthis.core import errors as e
+from stationthis.core.auth import BadCredentials, NotSignedIn, TooManyAttempts
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import re
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_response
+from stationthis.platforms.web.errors import error_response
 
 _FRAMING = 64 * 1024
 # The API's routes and the no-JS page forms that post the same files.

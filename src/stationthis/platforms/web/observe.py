@@ -30,10 +30,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ...core import log_context
-from ...core.events import Event, JobCancelled, JobFailed, JobSucceeded
-from ...core.schema import deliveries, jobs, ledger, moderation_events
-from ...workflows.app import App
+from stationthis.core import log_context
+from stationthis.core.events import Event, JobCancelled, JobFailed, JobSucceeded
+from stationthis.core.schema import deliveries, jobs, ledger, moderation_events
+from stationthis.workflows.app import App
 
 access_log = logging.getLogger("stationthis.web.access")
 ENGINE_ERRORS = ("engine_failed", "timeout", "lost", "internal")

@@ -17,9 +17,9 @@ from typing import Any
 
 import stripe
 
-from ...config import Settings
-from ...core.errors import EngineFailed, InvalidInput, StationError
-from ...core.purchases import Purchase
+from stationthis.config import Settings
+from stationthis.core.errors import EngineFailed, InvalidInput, StationError
+from stationthis.core.purchases import Purchase
 
 TOLERANCE = 300  # seconds
 SIGNATURE_HEADER = "Stripe-Signature"

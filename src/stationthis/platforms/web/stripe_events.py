@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ...core.errors import InvalidInput, NotFound
-from ...core.purchases import Purchase
-from ...core.refunds import NotPaidYet
-from ...workflows.purchases import Purchases
+from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.purchases import Purchase
+from stationthis.core.refunds import NotPaidYet
+from stationthis.workflows.purchases import Purchases
 
 log = logging.getLogger(__name__)
 PAID = ("paid", "no_payment_required")

@@ -22,8 +22,8 @@ from urllib.parse import unquote_to_bytes
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ...core.text import NOT_UTF8, invalid_text
-from .errors import error_response
+from stationthis.core.text import NOT_UTF8, invalid_text
+from stationthis.platforms.web.errors import error_response
 
 API = "/api/v1/"
 FORM = "application/x-www-form-urlencoded"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ...chat import account as chat_account
-from .. import render
-from .common import Interaction
+from stationthis.platforms.chat import account as chat_account
+from stationthis.platforms.discord import render
+from stationthis.platforms.discord.handlers.common import Interaction
 
 
 async def help_(ix: Interaction) -> None:

@@ -3,8 +3,8 @@ studio's Buy page, where they pay by card (linked accounts share one balance).""
 
 from __future__ import annotations
 
-from ....workflows.purchases import NOT_FOR_SALE
-from .common import Interaction
+from stationthis.platforms.discord.handlers.common import Interaction
+from stationthis.workflows.purchases import NOT_FOR_SALE
 
 
 async def buy(ix: Interaction) -> None:

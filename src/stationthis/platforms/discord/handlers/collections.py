@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ....core.collections import Collection
-from ....core.errors import InvalidInput, NotFound
-from ....core.users import Account
-from ...chat.limits import START
-from .. import collections_render as cr
-from ..render import message
-from ..rest import File
-from . import cook
-from .common import Interaction
+from stationthis.core.collections import Collection
+from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.users import Account
+from stationthis.platforms.chat.limits import START
+from stationthis.platforms.discord import collections_render as cr
+from stationthis.platforms.discord.handlers import cook
+from stationthis.platforms.discord.handlers.common import Interaction
+from stationthis.platforms.discord.render import message
+from stationthis.platforms.discord.rest import File
 
 Handler = Callable[[Interaction], Awaitable[None]]
 Defer = Callable[[Interaction, Handler, str], dict[str, Any]]

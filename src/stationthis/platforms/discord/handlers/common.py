@@ -12,15 +12,15 @@ from typing import Any
 
 import httpx
 
-from ....core.errors import StationError
-from ....core.replies import DiscordReply, Reply
-from ....core.users import Account, Identity
-from ....workflows.services import Services
-from ...chat.flows import SORRY as SORRY
-from ...chat.limits import ChatLimits, busy_text
-from ...chat.texts import error_text as chat_error_text
-from .. import render
-from ..rest import DiscordError, DiscordRest, File
+from stationthis.core.errors import StationError
+from stationthis.core.replies import DiscordReply, Reply
+from stationthis.core.users import Account, Identity
+from stationthis.platforms.chat.flows import SORRY as SORRY
+from stationthis.platforms.chat.limits import ChatLimits, busy_text
+from stationthis.platforms.chat.texts import error_text as chat_error_text
+from stationthis.platforms.discord import render
+from stationthis.platforms.discord.rest import DiscordError, DiscordRest, File
+from stationthis.workflows.services import Services
 
 log = logging.getLogger(__name__)
 PLATFORM = "discord"

@@ -7,16 +7,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ....core.collections import Collection
-from ....core.collections_traits import CookConfig
-from ....core.errors import InvalidInput, StationError
-from ....core.users import Account
-from ...chat.limits import START
-from .. import collections_render as cr
-from ..cook_watch import cook_payload
-from ..render import button, row
-from ..rest import File
-from .common import Interaction, error_text, reply_address
+from stationthis.core.collections import Collection
+from stationthis.core.collections_traits import CookConfig
+from stationthis.core.errors import InvalidInput, StationError
+from stationthis.core.users import Account
+from stationthis.platforms.chat.limits import START
+from stationthis.platforms.discord import collections_render as cr
+from stationthis.platforms.discord.cook_watch import cook_payload
+from stationthis.platforms.discord.handlers.common import Interaction, error_text, reply_address
+from stationthis.platforms.discord.render import button, row
+from stationthis.platforms.discord.rest import File
 
 
 async def saved_config(ix: Interaction, user: Account, c: Collection) -> CookConfig | None:

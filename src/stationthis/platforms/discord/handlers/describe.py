@@ -7,13 +7,13 @@ servers' LoRAs and how to use them."""
 
 from __future__ import annotations
 
-from ....core.errors import InvalidInput
-from ...chat import describe as describing
-from ...chat.describe import RUN as RUN
-from ...chat.flows import submit
-from ...chat.loras import loras_text, server_loras
-from .common import Interaction
-from .images import ingest
+from stationthis.core.errors import InvalidInput
+from stationthis.platforms.chat import describe as describing
+from stationthis.platforms.chat.describe import RUN as RUN
+from stationthis.platforms.chat.flows import submit
+from stationthis.platforms.chat.loras import loras_text, server_loras
+from stationthis.platforms.discord.handlers.common import Interaction
+from stationthis.platforms.discord.handlers.images import ingest
 
 HOW = "attach it: `/describe image:…`"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ....core.errors import InvalidInput
-from ....workflows.commands import Make, RemoveBackground, Upscale
-from ...chat.flows import submit
-from .common import Interaction
-from .images import ingest
+from stationthis.core.errors import InvalidInput
+from stationthis.platforms.chat.flows import submit
+from stationthis.platforms.discord.handlers.common import Interaction
+from stationthis.platforms.discord.handlers.images import ingest
+from stationthis.workflows.commands import Make, RemoveBackground, Upscale
 
 MAKE_OPTIONS = ("negative", "width", "height", "steps", "seed", "batch", "cfg")
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
-from ....core.errors import InvalidInput
-from ....core.users import Account
-from .common import IMAGE_TYPES, MAX_ATTACHMENTS, Interaction
+from stationthis.core.errors import InvalidInput
+from stationthis.core.users import Account
+from stationthis.platforms.discord.handlers.common import IMAGE_TYPES, MAX_ATTACHMENTS, Interaction
 
 
 def refusal(ix: Interaction, max_bytes: int) -> str | None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ....core.errors import InvalidImage, InvalidInput
-from ....workflows.commands import Inpaint
-from ...chat.flows import submit
-from .common import Interaction
-from .images import ingest
+from stationthis.core.errors import InvalidImage, InvalidInput
+from stationthis.platforms.chat.flows import submit
+from stationthis.platforms.discord.handlers.common import Interaction
+from stationthis.platforms.discord.handlers.images import ingest
+from stationthis.workflows.commands import Inpaint
 
 OPTIONS = ("negative", "seed", "steps")
 HOW = ("Attach the image and its mask (the same size: white where to repaint, black where to "

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ....core.errors import InvalidInput
-from ...chat import recall
-from ..ids import unpack
-from .common import Interaction
+from stationthis.core.errors import InvalidInput
+from stationthis.platforms.chat import recall
+from stationthis.platforms.discord.handlers.common import Interaction
+from stationthis.platforms.discord.ids import unpack
 
 MAKE = "`/make prompt:a red fox`"
 MESSAGE_COMMAND = 3

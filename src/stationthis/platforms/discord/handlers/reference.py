@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ....core.errors import InvalidInput
-from ...chat.flows import submit
-from ...chat.reference import kinds, reference, reference_tool
-from ...chat.texts import reference_help
-from .common import Interaction
-from .images import ingest
+from stationthis.core.errors import InvalidInput
+from stationthis.platforms.chat.flows import submit
+from stationthis.platforms.chat.reference import kinds, reference, reference_tool
+from stationthis.platforms.chat.texts import reference_help
+from stationthis.platforms.discord.handlers.common import Interaction
+from stationthis.platforms.discord.handlers.images import ingest
 
 OPTIONS = ("negative", "seed", "steps", "strength")
 HOW = "attach it and say what to draw"

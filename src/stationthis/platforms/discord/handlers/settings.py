@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ....core.errors import Forbidden, InvalidInput
-from ....core.users import Account
-from ...chat import account as chat_account
-from .. import render
-from .common import Interaction
+from stationthis.core.errors import Forbidden, InvalidInput
+from stationthis.core.users import Account
+from stationthis.platforms.chat import account as chat_account
+from stationthis.platforms.discord import render
+from stationthis.platforms.discord.handlers.common import Interaction
 
 NOT_MANAGER = "Only members with the Manage Server permission can change the server's settings."
 IN_SERVER = "Server settings are changed in the server."

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ....core.errors import Forbidden, InvalidInput
-from ...chat import styles as chat_styles
-from ..render import WORDS
-from .common import Interaction
+from stationthis.core.errors import Forbidden, InvalidInput
+from stationthis.platforms.chat import styles as chat_styles
+from stationthis.platforms.discord.handlers.common import Interaction
+from stationthis.platforms.discord.render import WORDS
 
 NOT_MANAGER = "Only members with the Manage Server permission can change the server's styles."
 

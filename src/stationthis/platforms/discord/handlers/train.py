@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ....core.datasets import Dataset
-from ....core.errors import InvalidInput, NotFound
-from ....core.users import Account
-from ...chat import flows
-from ...chat.limits import UPLOAD
-from .. import render
-from ..ids import unpack
-from .common import Interaction
-from .images import download
+from stationthis.core.datasets import Dataset
+from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.users import Account
+from stationthis.platforms.chat import flows
+from stationthis.platforms.chat.limits import UPLOAD
+from stationthis.platforms.discord import render
+from stationthis.platforms.discord.handlers.common import Interaction
+from stationthis.platforms.discord.handlers.images import download
+from stationthis.platforms.discord.ids import unpack
 
 
 async def command(ix: Interaction) -> None:

@@ -13,9 +13,9 @@ from telegram.ext import (
     filters,
 )
 
-from ....core.text import invalid_text
-from ...chat.limits import flood_text
-from . import (
+from stationthis.core.text import invalid_text
+from stationthis.platforms.chat.limits import flood_text
+from stationthis.platforms.telegram.handlers import (
     account,
     buttons,
     collections,
@@ -31,7 +31,7 @@ from . import (
     train,
     web,
 )
-from .common import Ctx, Station, answer, in_group, station
+from stationthis.platforms.telegram.handlers.common import Ctx, Station, answer, in_group, station
 
 COMMANDS = {
     "start": account.start, "help": account.help_, "make": generate.make,

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from telegram import Update
 
-from ....core.errors import InvalidInput
-from ...chat import account as chat_account
-from .. import render
-from .common import Ctx, answer, group_of, guarded, in_group, station, user_of
-from .generate import rest_of
+from stationthis.core.errors import InvalidInput
+from stationthis.platforms.chat import account as chat_account
+from stationthis.platforms.telegram import render
+from stationthis.platforms.telegram.handlers.common import (
+    Ctx,
+    answer,
+    group_of,
+    guarded,
+    in_group,
+    station,
+    user_of,
+)
+from stationthis.platforms.telegram.handlers.generate import rest_of
 
 
 @guarded

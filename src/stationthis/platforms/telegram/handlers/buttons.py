@@ -10,13 +10,20 @@ import logging
 from telegram import Update
 from telegram.error import TelegramError
 
-from ....core.errors import NotFound, StationError
-from ...chat import account as chat_account
-from ...chat.actions import code_of
-from ...chat.flows import SORRY, image_action, is_image_action, why_not
-from ..callbacks import unpack
-from . import describe, settings, train
-from .common import Ctx, TelegramTurn, answer, error_text, station, user_of
+from stationthis.core.errors import NotFound, StationError
+from stationthis.platforms.chat import account as chat_account
+from stationthis.platforms.chat.actions import code_of
+from stationthis.platforms.chat.flows import SORRY, image_action, is_image_action, why_not
+from stationthis.platforms.telegram.callbacks import unpack
+from stationthis.platforms.telegram.handlers import describe, settings, train
+from stationthis.platforms.telegram.handlers.common import (
+    Ctx,
+    TelegramTurn,
+    answer,
+    error_text,
+    station,
+    user_of,
+)
 
 log = logging.getLogger(__name__)
 

@@ -13,17 +13,24 @@ import re
 from telegram import InputMediaPhoto, Update
 from telegram.error import TelegramError
 
-from ....core.collections import Collection
-from ....core.errors import Conflict, Forbidden, InvalidInput, NotFound, StationError
-from ....core.users import Account
-from ....workflows.services import Services
-from ...chat.actions import code_of
-from ...chat.flows import NOT_YOURS, SORRY, STALE, object_exists
-from .. import render_collections as rc
-from ..callbacks import unpack
-from .common import Ctx, answer, error_text, guarded, station, user_of
-from .generate import rest_of
-from .web import web_base
+from stationthis.core.collections import Collection
+from stationthis.core.errors import Conflict, Forbidden, InvalidInput, NotFound, StationError
+from stationthis.core.users import Account
+from stationthis.platforms.chat.actions import code_of
+from stationthis.platforms.chat.flows import NOT_YOURS, SORRY, STALE, object_exists
+from stationthis.platforms.telegram import render_collections as rc
+from stationthis.platforms.telegram.callbacks import unpack
+from stationthis.platforms.telegram.handlers.common import (
+    Ctx,
+    answer,
+    error_text,
+    guarded,
+    station,
+    user_of,
+)
+from stationthis.platforms.telegram.handlers.generate import rest_of
+from stationthis.platforms.telegram.handlers.web import web_base
+from stationthis.workflows.services import Services
 
 log = logging.getLogger(__name__)
 THUMBS = 6  # thumbnails shown with a collection
@@ -214,7 +221,9 @@ async def export(update: Update, context: Ctx, user: Account, c: Collection) -> 
 async def pressed(update: Update, context: Ctx) -> None:
     """Every ``k…`` and ``q…`` button and 📚 (``ca``). Not found: someone else's (say so) or
     gone (stale)."""
-    from . import cook  # the cook buttons; imported here, cook imports this module
+    from stationthis.platforms.telegram.handlers import (
+        cook,  # the cook buttons; imported here, cook imports this module
+    )
 
     query = update.callback_query
     if query is None:

@@ -15,14 +15,14 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from ....core.errors import StationError
-from ....core.replies import Reply, TelegramReply
-from ....core.users import Account, Identity
-from ....workflows.services import Services
-from ...chat.flows import SORRY
-from ...chat.limits import ChatLimits, busy_text
-from ...chat.texts import error_text as error_text
-from .. import render
+from stationthis.core.errors import StationError
+from stationthis.core.replies import Reply, TelegramReply
+from stationthis.core.users import Account, Identity
+from stationthis.platforms.chat.flows import SORRY
+from stationthis.platforms.chat.limits import ChatLimits, busy_text
+from stationthis.platforms.chat.texts import error_text as error_text
+from stationthis.platforms.telegram import render
+from stationthis.workflows.services import Services
 
 log = logging.getLogger(__name__)
 Ctx = ContextTypes.DEFAULT_TYPE

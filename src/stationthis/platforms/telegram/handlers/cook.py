@@ -9,15 +9,15 @@ from typing import Any
 
 from telegram import InputMediaPhoto, Update
 
-from ....core.collections import Collection
-from ....core.errors import InvalidInput, NotFound, StationError
-from ....core.replies import TelegramReply
-from ....core.users import Account
-from ...chat.limits import START
-from .. import cook_notify
-from .. import render_collections as rc
-from .collections import find, owner_only
-from .common import (
+from stationthis.core.collections import Collection
+from stationthis.core.errors import InvalidInput, NotFound, StationError
+from stationthis.core.replies import TelegramReply
+from stationthis.core.users import Account
+from stationthis.platforms.chat.limits import START
+from stationthis.platforms.telegram import cook_notify
+from stationthis.platforms.telegram import render_collections as rc
+from stationthis.platforms.telegram.handlers.collections import find, owner_only
+from stationthis.platforms.telegram.handlers.common import (
     Ctx,
     TelegramTurn,
     answer,
@@ -26,7 +26,7 @@ from .common import (
     station,
     user_of,
 )
-from .generate import rest_of
+from stationthis.platforms.telegram.handlers.generate import rest_of
 
 SUBCOMMANDS = ("set", "start", "pause", "resume", "cancel", "review", "status")
 

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from telegram import Message, Update
 
-from ....core.errors import InvalidInput
-from ...chat import describe as describing
-from ...chat.describe import RUN as RUN
-from ...chat.flows import submit
-from ...chat.loras import loras_text, server_loras
-from .common import Ctx, TelegramTurn, answer, guarded, station, user_of
-from .generate import rest_of
-from .images import has_image, media_from
+from stationthis.core.errors import InvalidInput
+from stationthis.platforms.chat import describe as describing
+from stationthis.platforms.chat.describe import RUN as RUN
+from stationthis.platforms.chat.flows import submit
+from stationthis.platforms.chat.loras import loras_text, server_loras
+from stationthis.platforms.telegram.handlers.common import (
+    Ctx,
+    TelegramTurn,
+    answer,
+    guarded,
+    station,
+    user_of,
+)
+from stationthis.platforms.telegram.handlers.generate import rest_of
+from stationthis.platforms.telegram.handlers.images import has_image, media_from
 
 HOW = ("reply to it (a photo, an image file or one of my results) with /describe, or send "
        "the photo with /describe as its caption")

@@ -7,11 +7,18 @@ from collections.abc import Callable
 
 from telegram import Message, Update
 
-from ....core.errors import InvalidInput
-from ....workflows.commands import Command, Make, RemoveBackground, Requester, Upscale, Vary
-from ...chat.flows import submit
-from .common import Ctx, TelegramTurn, answer, guarded, station, user_of
-from .images import media_from
+from stationthis.core.errors import InvalidInput
+from stationthis.platforms.chat.flows import submit
+from stationthis.platforms.telegram.handlers.common import (
+    Ctx,
+    TelegramTurn,
+    answer,
+    guarded,
+    station,
+    user_of,
+)
+from stationthis.platforms.telegram.handlers.images import media_from
+from stationthis.workflows.commands import Command, Make, RemoveBackground, Requester, Upscale, Vary
 
 
 def rest_of(message: Message | None) -> str:

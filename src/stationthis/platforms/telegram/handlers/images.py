@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from telegram import Message
 
-from ....core.errors import InvalidInput
-from ....core.users import Account
-from ..callbacks import unpack
-from .common import Ctx, station
+from stationthis.core.errors import InvalidInput
+from stationthis.core.users import Account
+from stationthis.platforms.telegram.callbacks import unpack
+from stationthis.platforms.telegram.handlers.common import Ctx, station
 
 BOT_DOWNLOAD_MAX = 20 * 1024 * 1024  # Telegram's limit for bots
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 from telegram import Message, Update
 
-from ....core.errors import InvalidImage, InvalidInput
-from ....workflows.commands import Inpaint
-from ...chat.actions import painter_base, painter_url
-from ...chat.flows import submit
-from .common import Ctx, TelegramTurn, guarded, station, user_of
-from .generate import rest_of
-from .images import bot_media_id, has_image, media_from
+from stationthis.core.errors import InvalidImage, InvalidInput
+from stationthis.platforms.chat.actions import painter_base, painter_url
+from stationthis.platforms.chat.flows import submit
+from stationthis.platforms.telegram.handlers.common import (
+    Ctx,
+    TelegramTurn,
+    guarded,
+    station,
+    user_of,
+)
+from stationthis.platforms.telegram.handlers.generate import rest_of
+from stationthis.platforms.telegram.handlers.images import bot_media_id, has_image, media_from
+from stationthis.workflows.commands import Inpaint
 
 HOW = ("To vary a region: paint it white on a black picture the size of the image (the mask), "
        "send the mask as a reply to the image with the caption /inpaint and what to paint there, "

@@ -32,10 +32,17 @@ from telegram.ext import (
     filters,
 )
 
-from ....config import Settings
-from ....core.errors import Forbidden, InvalidInput, StationError
-from ....core.purchases import Purchase
-from .common import Ctx, answer, guarded, in_group, station, user_of
+from stationthis.config import Settings
+from stationthis.core.errors import Forbidden, InvalidInput, StationError
+from stationthis.core.purchases import Purchase
+from stationthis.platforms.telegram.handlers.common import (
+    Ctx,
+    answer,
+    guarded,
+    in_group,
+    station,
+    user_of,
+)
 
 log = logging.getLogger(__name__)
 BUTTON = "buy:"

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from telegram import Message, Update
 
-from ...chat import recall
-from ..callbacks import unpack
-from .common import Ctx, TelegramTurn, answer, guarded, station, user_of
-from .generate import rest_of
+from stationthis.platforms.chat import recall
+from stationthis.platforms.telegram.callbacks import unpack
+from stationthis.platforms.telegram.handlers.common import (
+    Ctx,
+    TelegramTurn,
+    answer,
+    guarded,
+    station,
+    user_of,
+)
+from stationthis.platforms.telegram.handlers.generate import rest_of
 
 MAKE = "/make a red fox"
 

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from telegram import Message, Update
 
-from ....core.errors import InvalidInput
-from ...chat.flows import submit
-from ...chat.reference import kinds, reference, reference_tool, split_kind
-from ...chat.texts import reference_help
-from .common import Ctx, TelegramTurn, guarded, station, user_of
-from .generate import rest_of
-from .images import has_image, media_from
+from stationthis.core.errors import InvalidInput
+from stationthis.platforms.chat.flows import submit
+from stationthis.platforms.chat.reference import kinds, reference, reference_tool, split_kind
+from stationthis.platforms.chat.texts import reference_help
+from stationthis.platforms.telegram.handlers.common import (
+    Ctx,
+    TelegramTurn,
+    guarded,
+    station,
+    user_of,
+)
+from stationthis.platforms.telegram.handlers.generate import rest_of
+from stationthis.platforms.telegram.handlers.images import has_image, media_from
 
 HOW = "reply to it (a photo, an image file or one of my results) with /ref and what to draw"
 

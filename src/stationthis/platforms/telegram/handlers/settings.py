@@ -6,12 +6,21 @@ from __future__ import annotations
 from telegram import Message, Update
 from telegram.error import BadRequest
 
-from ....core.errors import Forbidden, InvalidInput
-from ....core.users import Account
-from ...chat import account as chat_account
-from .. import render
-from .common import Ctx, answer, group_of, guarded, in_group, is_admin, station, user_of
-from .generate import rest_of
+from stationthis.core.errors import Forbidden, InvalidInput
+from stationthis.core.users import Account
+from stationthis.platforms.chat import account as chat_account
+from stationthis.platforms.telegram import render
+from stationthis.platforms.telegram.handlers.common import (
+    Ctx,
+    answer,
+    group_of,
+    guarded,
+    in_group,
+    is_admin,
+    station,
+    user_of,
+)
+from stationthis.platforms.telegram.handlers.generate import rest_of
 
 NOT_ADMIN = "Only the group's admins can change its settings."
 

@@ -6,10 +6,18 @@ from __future__ import annotations
 
 from telegram import Update
 
-from ...chat import styles as chat_styles
-from ..render import WORDS
-from .common import Ctx, answer, group_of, guarded, is_admin, station, user_of
-from .generate import rest_of
+from stationthis.platforms.chat import styles as chat_styles
+from stationthis.platforms.telegram.handlers.common import (
+    Ctx,
+    answer,
+    group_of,
+    guarded,
+    is_admin,
+    station,
+    user_of,
+)
+from stationthis.platforms.telegram.handlers.generate import rest_of
+from stationthis.platforms.telegram.render import WORDS
 
 
 @guarded

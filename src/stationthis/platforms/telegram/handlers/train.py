@@ -10,16 +10,23 @@ from dataclasses import dataclass, field
 
 from telegram import Message, Update
 
-from ....core.datasets import Dataset
-from ....core.errors import InvalidInput, NotFound
-from ....core.users import Account
-from ...chat import flows
-from ...chat.limits import UPLOAD
-from .. import render
-from . import describe, inpaint, reference
-from .common import Ctx, TelegramTurn, answer, guarded, station, user_of
-from .generate import effect, rest_of, rmbg, upscale
-from .images import download
+from stationthis.core.datasets import Dataset
+from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.users import Account
+from stationthis.platforms.chat import flows
+from stationthis.platforms.chat.limits import UPLOAD
+from stationthis.platforms.telegram import render
+from stationthis.platforms.telegram.handlers import describe, inpaint, reference
+from stationthis.platforms.telegram.handlers.common import (
+    Ctx,
+    TelegramTurn,
+    answer,
+    guarded,
+    station,
+    user_of,
+)
+from stationthis.platforms.telegram.handlers.generate import effect, rest_of, rmbg, upscale
+from stationthis.platforms.telegram.handlers.images import download
 
 log = logging.getLogger(__name__)
 ALBUM_WAIT = 0.8  # seconds to collect the items of an album (they arrive together)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from telegram import LinkPreviewOptions, Update
 
-from ....config import Settings
-from ....core.errors import InvalidInput
-from .common import Ctx, answer, guarded, in_group, station, user_of
+from stationthis.config import Settings
+from stationthis.core.errors import InvalidInput
+from stationthis.platforms.telegram.handlers.common import (
+    Ctx,
+    answer,
+    guarded,
+    in_group,
+    station,
+    user_of,
+)
 
 
 def web_base(settings: Settings) -> str:

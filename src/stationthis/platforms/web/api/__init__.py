@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import (
+from stationthis.platforms.web.api import (
     account,
     auth,
     collections,

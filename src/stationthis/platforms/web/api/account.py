@@ -7,10 +7,10 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from ....core.users import LINK_CODE_TTL, Account
-from ..auth import current_account, station
-from ..errors import documented
-from .views import Done
+from stationthis.core.users import LINK_CODE_TTL, Account
+from stationthis.platforms.web.api.views import Done
+from stationthis.platforms.web.auth import current_account, station
+from stationthis.platforms.web.errors import documented
 
 router = APIRouter(prefix="/api/v1", tags=["account"])
 _AUTH = (401, 403)

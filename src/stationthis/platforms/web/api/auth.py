@@ -6,9 +6,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
-from ....core.auth import NotSignedIn
-from ....core.users import Account
-from ..auth import (
+from stationthis.core.auth import NotSignedIn
+from stationthis.core.users import Account
+from stationthis.platforms.web.api.views import Done
+from stationthis.platforms.web.auth import (
     SESSION_COOKIE,
     csrf_token,
     current_account,
@@ -16,8 +17,7 @@ from ..auth import (
     start_session,
     station,
 )
-from ..errors import documented
-from .views import Done
+from stationthis.platforms.web.errors import documented
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 links = APIRouter(tags=["auth"])

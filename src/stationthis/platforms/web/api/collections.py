@@ -13,10 +13,8 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from ....core.users import Account
-from ..auth import current_account, station
-from ..errors import documented
-from .collections_schemas import (
+from stationthis.core.users import Account
+from stationthis.platforms.web.api.collections_schemas import (
     AUTH,
     JPEG,
     PNG,
@@ -36,9 +34,11 @@ from .collections_schemas import (
     ShareOut,
     items_base,
 )
-from .datasets import DatasetOut, dataset_out
-from .media import read_upload
-from .views import Done
+from stationthis.platforms.web.api.datasets import DatasetOut, dataset_out
+from stationthis.platforms.web.api.media import read_upload
+from stationthis.platforms.web.api.views import Done
+from stationthis.platforms.web.auth import current_account, station
+from stationthis.platforms.web.errors import documented
 
 router = APIRouter(prefix="/api/v1", tags=["collections"])
 

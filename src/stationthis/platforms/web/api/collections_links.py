@@ -9,11 +9,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from ....core.errors import Forbidden
-from ....core.users import Account
-from ..auth import current_account, station
-from ..errors import documented, error_response
-from .collections_schemas import (
+from stationthis.core.errors import Forbidden
+from stationthis.core.users import Account
+from stationthis.platforms.web.api.collections_schemas import (
     AUTH,
     GONE,
     JPEG,
@@ -26,6 +24,8 @@ from .collections_schemas import (
     PerPage,
     SharedOut,
 )
+from stationthis.platforms.web.auth import current_account, station
+from stationthis.platforms.web.errors import documented, error_response
 
 router = APIRouter(prefix="/api/v1", tags=["collections"])
 

@@ -9,10 +9,10 @@ from typing import Any, Literal
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from ....core.collections import Collection, Item
-from ....core.collections_sharing import Link
-from ....workflows.collections import ItemPage, ShareView
-from ..errors import ErrorBody
+from stationthis.core.collections import Collection, Item
+from stationthis.core.collections_sharing import Link
+from stationthis.platforms.web.errors import ErrorBody
+from stationthis.workflows.collections import ItemPage, ShareView
 
 AUTH = (401, 403)
 GONE: dict[int | str, dict[str, Any]] = {410: {

@@ -9,14 +9,20 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from ....core.collections_runs import Piece
-from ....core.collections_traits import CookConfig, PiecePlan
-from ....core.users import Account
-from ....workflows.cook import CookQuote, CookStatus
-from ..auth import current_account, station
-from ..errors import documented
-from .collections_schemas import AttributeOut, ItemOut, Page, PerPage, items_base
-from .views import WEB_REPLY
+from stationthis.core.collections_runs import Piece
+from stationthis.core.collections_traits import CookConfig, PiecePlan
+from stationthis.core.users import Account
+from stationthis.platforms.web.api.collections_schemas import (
+    AttributeOut,
+    ItemOut,
+    Page,
+    PerPage,
+    items_base,
+)
+from stationthis.platforms.web.api.views import WEB_REPLY
+from stationthis.platforms.web.auth import current_account, station
+from stationthis.platforms.web.errors import documented
+from stationthis.workflows.cook import CookQuote, CookStatus
 
 router = APIRouter(prefix="/api/v1", tags=["collections"])
 _AUTH = (401, 403)

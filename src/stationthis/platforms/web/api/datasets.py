@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from ....core.errors import InvalidInput
-from ....core.users import Account
-from ....workflows.training import DatasetView
-from ..auth import current_account, station
-from ..errors import documented
-from .media import read_upload
-from .views import WEB_REPLY, Done, JobOut
+from stationthis.core.errors import InvalidInput
+from stationthis.core.users import Account
+from stationthis.platforms.web.api.media import read_upload
+from stationthis.platforms.web.api.views import WEB_REPLY, Done, JobOut
+from stationthis.platforms.web.auth import current_account, station
+from stationthis.platforms.web.errors import documented
+from stationthis.workflows.training import DatasetView
 
 router = APIRouter(prefix="/api/v1", tags=["training"])
 _AUTH = (401, 403)

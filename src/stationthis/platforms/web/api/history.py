@@ -8,11 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from ....core.users import Account
-from ....workflows.history import HistoryEntry, ReproCard
-from ..auth import current_account, station
-from ..errors import documented
-from .views import WEB_REPLY, JobOut
+from stationthis.core.users import Account
+from stationthis.platforms.web.api.views import WEB_REPLY, JobOut
+from stationthis.platforms.web.auth import current_account, station
+from stationthis.platforms.web.errors import documented
+from stationthis.workflows.history import HistoryEntry, ReproCard
 
 router = APIRouter(prefix="/api/v1", tags=["history"])
 _AUTH = (401, 403)

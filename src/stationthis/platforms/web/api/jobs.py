@@ -8,16 +8,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from ....core.errors import InvalidInput
-from ....core.job_queries import JobQueries
-from ....core.jobs import ACTIVE, FINAL
-from ....core.users import Account
-from ....workflows import describe as describing
-from ....workflows.make_image import Request as MakeRequest
-from ..auth import current_account, runtime, station
-from ..errors import documented
-from .stream import job_events
-from .views import WEB_REPLY, JobOut, QuoteOut, jobs_response
+from stationthis.core.errors import InvalidInput
+from stationthis.core.job_queries import JobQueries
+from stationthis.core.jobs import ACTIVE, FINAL
+from stationthis.core.users import Account
+from stationthis.platforms.web.api.stream import job_events
+from stationthis.platforms.web.api.views import WEB_REPLY, JobOut, QuoteOut, jobs_response
+from stationthis.platforms.web.auth import current_account, runtime, station
+from stationthis.platforms.web.errors import documented
+from stationthis.workflows import describe as describing
+from stationthis.workflows.make_image import Request as MakeRequest
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 _AUTH = (401, 403)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from ....core.server_loras import ServerLora
-from ..auth import station
+from stationthis.core.server_loras import ServerLora
+from stationthis.platforms.web.auth import station
 
 router = APIRouter(prefix="/api/v1/loras", tags=["tools"])
 

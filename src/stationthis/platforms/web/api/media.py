@@ -11,12 +11,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from ....core.errors import InvalidInput
-from ....core.users import Account
-from ....workflows.make_image import Quote
-from ..auth import current_account, station
-from ..errors import documented
-from .views import WEB_REPLY, JobOut, MediaOut, QuoteOut
+from stationthis.core.errors import InvalidInput
+from stationthis.core.users import Account
+from stationthis.platforms.web.api.views import WEB_REPLY, JobOut, MediaOut, QuoteOut
+from stationthis.platforms.web.auth import current_account, station
+from stationthis.platforms.web.errors import documented
+from stationthis.workflows.make_image import Quote
 
 router = APIRouter(prefix="/api/v1/media", tags=["media"])
 _AUTH = (401, 403)

@@ -11,15 +11,19 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from ....core.errors import InvalidInput, StationError
-from ....core.purchases import Purchase, money
-from ....core.users import Account
-from ....workflows.purchases import NOT_FOR_SALE, Offer
-from ....workflows.services import Services
-from ..auth import current_account, station
-from ..errors import documented, error_response
-from ..stripe_checkout import SIGNATURE_HEADER, StripeCheckout, verify_signature
-from ..stripe_events import handle_event
+from stationthis.core.errors import InvalidInput, StationError
+from stationthis.core.purchases import Purchase, money
+from stationthis.core.users import Account
+from stationthis.platforms.web.auth import current_account, station
+from stationthis.platforms.web.errors import documented, error_response
+from stationthis.platforms.web.stripe_checkout import (
+    SIGNATURE_HEADER,
+    StripeCheckout,
+    verify_signature,
+)
+from stationthis.platforms.web.stripe_events import handle_event
+from stationthis.workflows.purchases import NOT_FOR_SALE, Offer
+from stationthis.workflows.services import Services
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["purchases"])

@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from ....core.users import Account
-from ....workflows.settings import SettingsView
-from ..auth import current_account, station
-from ..errors import documented
+from stationthis.core.users import Account
+from stationthis.platforms.web.auth import current_account, station
+from stationthis.platforms.web.errors import documented
+from stationthis.workflows.settings import SettingsView
 
 router = APIRouter(prefix="/api/v1", tags=["settings"])
 _AUTH = (401, 403)

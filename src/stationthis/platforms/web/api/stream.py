@@ -21,11 +21,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ....core.events import Event, JobEvent, JobProgressed
-from ....core.progress_fanout import ProgressMessage, progress_from_signal
-from ....core.signals import Subscription, job_channel
-from ....workflows.app import App
-from .views import JobOut, progress_of
+from stationthis.core.events import Event, JobEvent, JobProgressed
+from stationthis.core.progress_fanout import ProgressMessage, progress_from_signal
+from stationthis.core.signals import Subscription, job_channel
+from stationthis.platforms.web.api.views import JobOut, progress_of
+from stationthis.workflows.app import App
 
 POLL_SECONDS = 1.0
 KEEPALIVE_SECONDS = 15.0

@@ -9,12 +9,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from ....core.styles import Style, WildcardList
-from ....core.users import Account
-from ....workflows.styles import Styles
-from ..auth import current_account, station
-from ..errors import documented
-from .views import Done
+from stationthis.core.styles import Style, WildcardList
+from stationthis.core.users import Account
+from stationthis.platforms.web.api.views import Done
+from stationthis.platforms.web.auth import current_account, station
+from stationthis.platforms.web.errors import documented
+from stationthis.workflows.styles import Styles
 
 router = APIRouter(prefix="/api/v1", tags=["styles"])
 _AUTH = (401, 403)

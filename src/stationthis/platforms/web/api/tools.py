@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from ....core.tools import Tool
-from ..auth import station
-from ..errors import documented
+from stationthis.core.tools import Tool
+from stationthis.platforms.web.auth import station
+from stationthis.platforms.web.errors import documented
 
 router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
 

@@ -9,11 +9,11 @@ from fastapi import Response
 from pydantic import BaseModel, Field
 from pydantic_core import to_json
 
-from ....core.job_queries import JobListing
-from ....core.jobs import Job
-from ....core.media import MediaItem
-from ....core.replies import WebReply
-from ....workflows.make_image import Quote
+from stationthis.core.job_queries import JobListing
+from stationthis.core.jobs import Job
+from stationthis.core.media import MediaItem
+from stationthis.core.replies import WebReply
+from stationthis.workflows.make_image import Quote
 
 # Where a job started on the web reports (no web notifier: the browser follows the job's
 # event stream; a user with ``notify_everywhere`` is told on their other platforms).

@@ -9,10 +9,21 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import account, auth, collections, cook, docs, feed, gallery, inpaint, studio, training
-from . import styles
-from .buy import router as buy_router
-from .common import STATIC, error_page
+from stationthis.platforms.web.pages import (
+    account,
+    auth,
+    collections,
+    cook,
+    docs,
+    feed,
+    gallery,
+    inpaint,
+    studio,
+    styles,
+    training,
+)
+from stationthis.platforms.web.pages.buy import router as buy_router
+from stationthis.platforms.web.pages.common import STATIC, error_page
 
 
 def install(web: FastAPI) -> None:

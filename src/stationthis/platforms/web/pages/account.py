@@ -12,14 +12,21 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from ....core.db import utcnow
-from ....core.errors import StationError
-from ....core.users import Account
-from ..auth import station
-from ..errors import status_of
-from .common import PageRoute, SignedIn, form_of, page, redirect, text
-from .format import chart, spent_per_day
-from .ledger import describe, fold, page_of
+from stationthis.core.db import utcnow
+from stationthis.core.errors import StationError
+from stationthis.core.users import Account
+from stationthis.platforms.web.auth import station
+from stationthis.platforms.web.errors import status_of
+from stationthis.platforms.web.pages.common import (
+    PageRoute,
+    SignedIn,
+    form_of,
+    page,
+    redirect,
+    text,
+)
+from stationthis.platforms.web.pages.format import chart, spent_per_day
+from stationthis.platforms.web.pages.ledger import describe, fold, page_of
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 CHART_DAYS = 14

@@ -13,11 +13,18 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from ....core.errors import StationError
-from ....core.users import Account
-from ..auth import SESSION_COOKIE, check_csrf, end_session, optional_account, start_session, station
-from ..errors import status_of
-from .common import PageRoute, page, redirect, text
+from stationthis.core.errors import StationError
+from stationthis.core.users import Account
+from stationthis.platforms.web.auth import (
+    SESSION_COOKIE,
+    check_csrf,
+    end_session,
+    optional_account,
+    start_session,
+    station,
+)
+from stationthis.platforms.web.errors import status_of
+from stationthis.platforms.web.pages.common import PageRoute, page, redirect, text
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 FORM_COOKIE = "stationthis_form"

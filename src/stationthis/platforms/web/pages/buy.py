@@ -10,12 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from ....core.errors import NotFound, StationError
-from ....core.users import Account
-from ..api.purchases import start_checkout
-from ..auth import station
-from ..errors import status_of
-from .common import PageRoute, SignedIn, form_of, page, text
+from stationthis.core.errors import NotFound, StationError
+from stationthis.core.users import Account
+from stationthis.platforms.web.api.purchases import start_checkout
+from stationthis.platforms.web.auth import station
+from stationthis.platforms.web.errors import status_of
+from stationthis.platforms.web.pages.common import PageRoute, SignedIn, form_of, page, text
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

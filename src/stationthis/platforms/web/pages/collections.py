@@ -14,13 +14,20 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.datastructures import FormData, UploadFile
 
-from ....core.collections import Collection
-from ....core.errors import Forbidden, InvalidInput, StationError
-from ....core.users import Account
-from ....workflows.services import Services
-from ..auth import optional_account, station
-from ..errors import status_of
-from .common import PageRoute, SignedIn, form_of, page, redirect, text
+from stationthis.core.collections import Collection
+from stationthis.core.errors import Forbidden, InvalidInput, StationError
+from stationthis.core.users import Account
+from stationthis.platforms.web.auth import optional_account, station
+from stationthis.platforms.web.errors import status_of
+from stationthis.platforms.web.pages.common import (
+    PageRoute,
+    SignedIn,
+    form_of,
+    page,
+    redirect,
+    text,
+)
+from stationthis.workflows.services import Services
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 PER_PAGE = 24

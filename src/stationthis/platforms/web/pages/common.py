@@ -21,9 +21,9 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
 
-from ....core.errors import InsufficientPoints, StationError
-from ....core.users import Account
-from ..auth import (
+from stationthis.core.errors import InsufficientPoints, StationError
+from stationthis.core.users import Account
+from stationthis.platforms.web.auth import (
     SESSION_COOKIE,
     check_csrf,
     csrf_token,
@@ -31,9 +31,9 @@ from ..auth import (
     runtime,
     station,
 )
-from ..errors import status_of
-from .format import filters
-from .short import GET_POINTS_URL, explain
+from stationthis.platforms.web.errors import status_of
+from stationthis.platforms.web.pages.format import filters
+from stationthis.platforms.web.pages.short import GET_POINTS_URL, explain
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute
 
-from .common import STATIC, templates
+from stationthis.platforms.web.pages.common import STATIC, templates
 
 ASSETS_URL = "/docs-assets"
 _REPLACED = ("/docs", "/docs/oauth2-redirect", "/redoc")

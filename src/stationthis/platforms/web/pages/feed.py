@@ -10,13 +10,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from ....core.errors import NotFound
-from ....core.jobs import Job
-from ....core.media import MediaItem
-from ....core.users import Account
-from ....workflows import describe as describing
-from ..auth import station
-from .common import PageRoute, SignedIn, page
+from stationthis.core.errors import NotFound
+from stationthis.core.jobs import Job
+from stationthis.core.media import MediaItem
+from stationthis.core.users import Account
+from stationthis.platforms.web.auth import station
+from stationthis.platforms.web.pages.common import PageRoute, SignedIn, page
+from stationthis.workflows import describe as describing
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 FEED_PAGE = 8  # tiles per page of the feed

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ....core.points import LedgerEntry
+from stationthis.core.points import LedgerEntry
 
 
 def when(value: datetime | None) -> str:

@@ -9,8 +9,8 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from ....core.tools import Tool, ToolInput
-from ....workflows.limits import LIMITED, Limits
+from stationthis.core.tools import Tool, ToolInput
+from stationthis.workflows.limits import LIMITED, Limits
 
 STUDIO_CATEGORIES = ("txt2img", "img2img", "reference", "upscale", "rmbg", "describe", "other")
 PRIMARY = {"prompt", "image", "scale", "strength", "batch", "loras"}

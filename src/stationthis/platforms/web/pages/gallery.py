@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from fastapi import APIRouter, Request, Response
 
-from ....core.errors import InvalidInput, NotFound
-from ....workflows.history import MAX_RECENT
-from ..auth import station
-from .common import PageRoute, SignedIn, form_of, page, redirect
-from .feed import ui_tools
-from .studio import reply_to
+from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.platforms.web.auth import station
+from stationthis.platforms.web.pages.common import PageRoute, SignedIn, form_of, page, redirect
+from stationthis.platforms.web.pages.feed import ui_tools
+from stationthis.platforms.web.pages.studio import reply_to
+from stationthis.workflows.history import MAX_RECENT
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

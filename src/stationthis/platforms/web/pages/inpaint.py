@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from ....core.errors import NotFound
-from ..auth import station
-from .common import PageRoute, SignedIn, page
+from stationthis.core.errors import NotFound
+from stationthis.platforms.web.auth import station
+from stationthis.platforms.web.pages.common import PageRoute, SignedIn, page
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

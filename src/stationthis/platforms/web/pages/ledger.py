@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ....core.errors import NotFound
-from ....core.jobs import JobService
-from ....core.points import LedgerEntry
+from stationthis.core.errors import NotFound
+from stationthis.core.jobs import JobService
+from stationthis.core.points import LedgerEntry
 
 PAGE = 20
 _KINDS = {"grant": "points added", "transfer": "points moved in", "allowance": "free allowance",

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ....core.db import utcnow
-from ....core.errors import InsufficientPoints, StationError
-from ....workflows.make_image import Alternative
-from ....workflows.services import Services
+from stationthis.core.db import utcnow
+from stationthis.core.errors import InsufficientPoints, StationError
+from stationthis.workflows.make_image import Alternative
+from stationthis.workflows.services import Services
 
 GET_POINTS_URL = "/buy"
 

@@ -15,22 +15,29 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import text as sql
 
-from .... import __version__
-from ....core.db import utcnow
-from ....core.errors import InsufficientPoints, InvalidInput, NotFound, StationError
-from ....core.jobs import Job
-from ....core.replies import WebReply
-from ....core.tools import Tool
-from ....core.users import Account
-from ....workflows import describe as describing
-from ....workflows.make_image import Request as MakeRequest
-from ....workflows.settings import PARAM_KEYS
-from ..auth import optional_account, runtime, station
-from ..errors import status_of
-from .common import PageRoute, SignedIn, form_of, page, redirect, text
-from .feed import feed, tile_of, ui_tools
-from .forms import STUDIO_CATEGORIES, aspects, fields_of, options_of
-from .short import GET_POINTS_URL, explain
+from stationthis import __version__
+from stationthis.core.db import utcnow
+from stationthis.core.errors import InsufficientPoints, InvalidInput, NotFound, StationError
+from stationthis.core.jobs import Job
+from stationthis.core.replies import WebReply
+from stationthis.core.tools import Tool
+from stationthis.core.users import Account
+from stationthis.platforms.web.auth import optional_account, runtime, station
+from stationthis.platforms.web.errors import status_of
+from stationthis.platforms.web.pages.common import (
+    PageRoute,
+    SignedIn,
+    form_of,
+    page,
+    redirect,
+    text,
+)
+from stationthis.platforms.web.pages.feed import feed, tile_of, ui_tools
+from stationthis.platforms.web.pages.forms import STUDIO_CATEGORIES, aspects, fields_of, options_of
+from stationthis.platforms.web.pages.short import GET_POINTS_URL, explain
+from stationthis.workflows import describe as describing
+from stationthis.workflows.make_image import Request as MakeRequest
+from stationthis.workflows.settings import PARAM_KEYS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

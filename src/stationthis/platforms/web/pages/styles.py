@@ -8,12 +8,19 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from ....core.errors import StationError
-from ....core.users import Account
-from ....workflows.styles import Styles
-from ..auth import station
-from ..errors import status_of
-from .common import PageRoute, SignedIn, form_of, page, redirect, text
+from stationthis.core.errors import StationError
+from stationthis.core.users import Account
+from stationthis.platforms.web.auth import station
+from stationthis.platforms.web.errors import status_of
+from stationthis.platforms.web.pages.common import (
+    PageRoute,
+    SignedIn,
+    form_of,
+    page,
+    redirect,
+    text,
+)
+from stationthis.workflows.styles import Styles
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

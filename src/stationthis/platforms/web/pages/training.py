@@ -12,12 +12,19 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
-from ....core.errors import InvalidInput, StationError
-from ....core.users import Account
-from ..auth import station
-from ..errors import status_of
-from .common import PageRoute, SignedIn, form_of, page, redirect, text
-from .studio import reply_to
+from stationthis.core.errors import InvalidInput, StationError
+from stationthis.core.users import Account
+from stationthis.platforms.web.auth import station
+from stationthis.platforms.web.errors import status_of
+from stationthis.platforms.web.pages.common import (
+    PageRoute,
+    SignedIn,
+    form_of,
+    page,
+    redirect,
+    text,
+)
+from stationthis.platforms.web.pages.studio import reply_to
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
