@@ -37,8 +37,9 @@ from stationthis.core.engine import (
 from stationthis.core.errors import EngineFailed, RunLost
 from stationthis.engines.comfyui import describe, loras, messages, training
 from stationthis.engines.comfyui.client import PromptRejected, ServerUnavailable
+from stationthis.engines.comfyui.frames import media_type, needed_nodes, output_images, translate
 from stationthis.engines.comfyui.pool import Server, ServerPool, required_models
-from stationthis.engines.comfyui.socket import Frame, Sink, is_wake
+from stationthis.engines.comfyui.socket import Sink, is_wake
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class ComfyUIEngine:
                         sink = self._listen(run)
                         verdict = None
                     continue
-                event = self._translate(frame)
+                event = translate(frame)
                 if event is not None and event.kind in ("error", "cancelled"):
                     self._finish(run)
                 if event is not None:
@@ -139,7 +140,7 @@ class ComfyUIEngine:
                     raise EngineFailed("the describe workflow returned no text (it needs a "
                                        "ShowText|pysssss node after each Florence2Run)")
                 return [describe.prompts_artifact(run.job_id, found, {"engine": self.name})]
-            return await self._fetch(run, self._output_images([
+            return await self._fetch(run, output_images([
                 (str(node_id), image)
                 for node_id, output in (entry.get("outputs") or {}).items()
                 for image in (output.get("images", []) if isinstance(output, dict) else [])
@@ -332,26 +333,6 @@ class ComfyUIEngine:
         self._finish(run)
         raise RunLost("the ComfyUI server lost this job (it restarted or went away)")
 
-    def _translate(self, frame: Frame) -> EngineEvent | None:
-        data = frame.data
-        if frame.type == "execution_start":
-            return EngineEvent("started")
-        if frame.type == "executing" and data.get("node") is not None:
-            return EngineEvent("progress", node=str(data.get("display_node") or data["node"]))
-        if frame.type == "progress":
-            return EngineEvent("progress", step=int(data.get("value", 0)),
-                               total=int(data.get("max", 0)) or None,
-                               node=str(data.get("node")) if data.get("node") else None)
-        if frame.type == "preview" and frame.image:
-            return EngineEvent("preview", preview=frame.image)
-        if frame.type == "execution_success":
-            return EngineEvent("done")
-        if frame.type == "execution_error":
-            return EngineEvent("error", message=messages.runtime(data))
-        if frame.type == "execution_interrupted":
-            return EngineEvent("cancelled")
-        return None
-
     # ----- bookkeeping -------------------------------------------------------------------
 
     def _handle(self, run: _Run) -> RunHandle:
@@ -389,7 +370,7 @@ class ComfyUIEngine:
         if (sink is None or not sink.succeeded or not sink.images or run.spec is None
                 or training.is_training(run.spec)):
             return []
-        return self._output_images(sink.images)
+        return output_images(sink.images)
 
     async def _fetch(
         self, run: _Run, images: list[tuple[str, dict[str, Any]]]
@@ -399,36 +380,6 @@ class ComfyUIEngine:
             data = await run.server.client.view(
                 image["filename"], image.get("subfolder", ""), image.get("type", "output")
             )
-            artifacts.append(Artifact(data, _media_type(image["filename"]), image["filename"],
+            artifacts.append(Artifact(data, media_type(image["filename"]), image["filename"],
                                       meta={"node": node_id, "server": run.server.url}))
         return artifacts
-
-    @staticmethod
-    def _output_images(
-        images: list[tuple[str, dict[str, Any]]]
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """Saved images (type "output"); previews ("temp") only when nothing was saved."""
-        saved = [(node, image) for node, image in images
-                 if image.get("type", "output") == "output"]
-        return saved or [(node, image) for node, image in images
-                         if image.get("type", "output") != "output"]
-
-
-def _media_type(filename: str) -> str:
-    """What the file's name says it is (the media store checks the bytes themselves)."""
-    suffix = filename.rsplit(".", 1)[-1].lower()
-    return {"jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}.get(
-        suffix, "image/png")
-
-
-def needed_nodes(job: JobSpec) -> dict[str, str]:
-    """Every node class the job's graph uses and what it is needed for, where the graph says
-    (a node's ``_meta.title``): a server that lacks one is not chosen, and when none has it
-    the job is refused by name before it runs (nothing is charged)."""
-    needed: dict[str, str] = {}
-    for node in (job.graph or {}).values():
-        title = (node.get("_meta") or {}).get("title")
-        needed.setdefault(str(node.get("class_type")), str(title or ""))
-    for name in training.needed_nodes(job):
-        needed[name] = "training: ComfyUI's built-in training nodes, as in 0.3.75"
-    return needed
