@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -16,6 +17,7 @@ from stationthis.bootstrap import build
 from stationthis.config import Settings, SettingsError, load_settings
 from stationthis.core.errors import InsufficientPoints, StationError
 from stationthis.core.events import Event, JobProgressed
+from stationthis.core.replies import CliReply
 from stationthis.core.users import Account, Identity
 from stationthis.workflows.app import App
 
@@ -173,3 +175,16 @@ def confirm(yes: bool, what: str) -> None:
 def given(values: dict[str, Any]) -> dict[str, Any]:
     """Only the values that were given (not None)."""
     return {k: v for k, v in values.items() if v is not None}
+
+
+CLI_REPLY = CliReply()  # the command line waits for the job itself
+
+
+async def media_of(app: App, owner: Account, given_as: str, what: str) -> str:
+    """A media id: the file stored for ``owner`` when ``given_as`` is a path, else itself."""
+    path = Path(given_as)
+    if not path.is_file():
+        return given_as
+    item = await app.media.ingest(owner.id, await asyncio.to_thread(path.read_bytes))
+    typer.echo(f"{what}: {path} → media {item.id} ({item.width}×{item.height})")
+    return item.id

@@ -12,20 +12,20 @@ from typing import Annotated, Any
 import typer
 
 from stationthis.cli.common import (
+    CLI_REPLY,
     AccountArg,
     UserOpt,
     assignments,
     echo_progress,
     fail,
     given,
+    media_of,
     resolve_group,
     resolve_user,
     run,
 )
-from stationthis.cli.inpaint import media_of
 from stationthis.core.errors import NotFound
 from stationthis.core.jobs import Job
-from stationthis.core.replies import CliReply
 from stationthis.core.users import Account
 from stationthis.workflows.app import App
 from stationthis.workflows.make_image import Quote, Request
@@ -35,7 +35,6 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="print the price; run
 OutOpt = Annotated[Path | None, typer.Option(help="also copy the images into this folder")]
 GroupOpt = Annotated[str | None, typer.Option(help="the group it is made in: PLATFORM:ID")]
 JobArg = Annotated[str, typer.Argument(help="job id (see `stationthis history`)")]
-CLI_REPLY = CliReply()  # the command line waits for the job itself
 
 
 

@@ -11,33 +11,23 @@ from typing import Annotated
 import typer
 
 from stationthis.cli.common import (
+    CLI_REPLY,
     UserOpt,
     echo_progress,
     fail,
     given,
+    media_of,
     resolve_group,
     resolve_user,
     run,
 )
-from stationthis.core.replies import CliReply
 from stationthis.core.users import Account
 from stationthis.workflows.app import App
 from stationthis.workflows.commands import Inpaint, Offer, Requester
 
-CLI_REPLY = CliReply()
 ImageArg = Annotated[str, typer.Argument(help="the image: a PNG/JPEG/WEBP file or a media id")]
 MaskArg = Annotated[str, typer.Argument(
     help="the mask, the image's size, white where to repaint: a file or a media id")]
-
-
-async def media_of(app: App, owner: Account, given_as: str, what: str) -> str:
-    """A media id: the file stored for ``owner`` when ``given_as`` is a path, else itself."""
-    path = Path(given_as)
-    if not path.is_file():
-        return given_as
-    item = await app.media.ingest(owner.id, await asyncio.to_thread(path.read_bytes))
-    typer.echo(f"{what}: {path} → media {item.id} ({item.width}×{item.height})")
-    return item.id
 
 
 def inpaint(

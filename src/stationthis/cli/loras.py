@@ -7,9 +7,16 @@ from typing import Annotated
 
 import typer
 
-from stationthis.cli.common import UserOpt, echo_progress, fail, resolve_group, resolve_user, run
-from stationthis.cli.images import CLI_REPLY
-from stationthis.cli.inpaint import media_of
+from stationthis.cli.common import (
+    CLI_REPLY,
+    UserOpt,
+    echo_progress,
+    fail,
+    media_of,
+    resolve_group,
+    resolve_user,
+    run,
+)
 from stationthis.core.errors import StationError
 from stationthis.workflows import describe as describing
 from stationthis.workflows.app import App
