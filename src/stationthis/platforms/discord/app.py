@@ -260,7 +260,7 @@ class DiscordPlatform:
                                "update")
         if action == "tcap" and len(parts) == 1:
             return await train.caption_form(ix, parts[0])
-        if action in ("ts", "tc", "no", "xd") and 1 <= len(parts) <= 2:
+        if action in ("ts", "tc", "no", "xd", "xc") and 1 <= len(parts) <= 2:
             return self._defer(ix, lambda i: train.pressed(i, action, parts), "update")
         if action == "ca":
             return self._defer(ix, lambda i: colls.pick(i, parts[0]), "ephemeral")

@@ -262,15 +262,14 @@ def caption_modal(ds: Dataset) -> Payload:
     return modal(pack("mcap", ds.id), f"Captions: {ds.name}", *inputs)
 
 
-def training_quote_text(ds: Dataset, quote: TrainingQuote) -> str:
-    return (f"🚀 Train **{ds.name}** ({len(ds.images)} images, {quote.params.get('steps')} "
-            f"steps): **{quote.points} points** (you have {quote.available}).")
-
-
 def training_quote_components(ds: Dataset, steps: int | None = None) -> list[dict[str, Any]]:
     extra = (str(steps),) if steps is not None else ()
     return [row(button("✅ Confirm", "tc", ds.id, *extra, style=SUCCESS),
                 button("Cancel", "no", ds.id))]
+
+
+def delete_dataset_components(ds: Dataset) -> list[dict[str, Any]]:
+    return [row(button("🗑 Delete", "xc", ds.id, style=DANGER), button("Cancel", "no", ds.id))]
 
 
 def pick_dataset_components(media_id: str, datasets: Sequence[Dataset]) -> list[dict[str, Any]]:

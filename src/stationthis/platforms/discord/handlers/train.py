@@ -7,10 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from stationthis.core.datasets import Dataset
-from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.errors import InvalidInput
 from stationthis.core.users import Account
-from stationthis.platforms.chat import flows
-from stationthis.platforms.chat.limits import UPLOAD
+from stationthis.platforms.chat import datasets, flows
 from stationthis.platforms.discord import render
 from stationthis.platforms.discord.handlers.common import Interaction
 from stationthis.platforms.discord.handlers.images import download
@@ -27,15 +26,8 @@ async def command(ix: Interaction) -> None:
 
 
 async def find(ix: Interaction, user: Account, name: Any) -> Dataset:
-    """A dataset of the user by name (or by its number in ``/train list``)."""
-    wanted = str(name or "").strip()
-    if not wanted:
-        raise InvalidInput("Name the dataset (see `/train list`).")
-    found = await ix.app.datasets.list_for(user.id)
-    for number, ds in enumerate(found, start=1):
-        if ds.name.lower() == wanted.lower() or wanted == str(number) or wanted == ds.id:
-            return ds
-    raise NotFound(f"you have no dataset named {wanted!r} (see `/train list`)")
+    """A dataset of the user by name (or by its number in ``/train list``, or its id)."""
+    return await datasets.find(ix.app, user, str(name or ""), render.WORDS)
 
 
 async def created(ix: Interaction) -> None:
@@ -43,7 +35,8 @@ async def created(ix: Interaction) -> None:
     user = await ix.user()
     ds = await ix.app.datasets.create(user.id, values.get("name", ""),
                                       values.get("trigger") or None)
-    await show_dataset(ix, ds)
+    await show_dataset(ix, ds, datasets.created_text(
+        ds, render.WORDS, "Now `/train add` uploads images with their caption."))
 
 
 async def show_dataset(ix: Interaction, ds: Dataset, note: str = "") -> None:
@@ -60,12 +53,14 @@ async def add(ix: Interaction) -> None:
     if not items:
         raise InvalidInput("Attach at least one image (image1 … image10).")
     text = str(options.get("caption") or "").strip() or None
-    if not await ix.allowed(UPLOAD * len(items)):
-        return
-    batch = [(await download(ix, item), text) for item in items]
-    added = await ix.app.datasets.add_images(user.id, ds.id, batch)
-    ds = await ix.app.datasets.get(user.id, ds.id)
-    await show_dataset(ix, ds, f"Added {len(added)} image{'s' if len(added) != 1 else ''}.")
+
+    def fetch(item: dict[str, Any]) -> datasets.Fetch:
+        return lambda: download(ix, item)
+
+    fresh = await datasets.add(ix, ix.app, ds, [(fetch(item), text) for item in items])
+    if fresh is not None:
+        r = ix.app.datasets.readiness(fresh)
+        await show_dataset(ix, fresh, datasets.added_text(len(items), fresh, r))
 
 
 async def caption(ix: Interaction) -> None:
@@ -73,21 +68,14 @@ async def caption(ix: Interaction) -> None:
     options = ix.options()
     ds = await find(ix, user, options.get("dataset"))
     number = int(options.get("number") or 0)
-    if not 1 <= number <= len(ds.images):
-        raise InvalidInput(f"{ds.name} has images 1…{len(ds.images)}")
-    image = ds.images[number - 1]
-    await ix.app.datasets.set_caption(user.id, ds.id, image.id, str(options.get("text") or ""))
-    await show_dataset(ix, await ix.app.datasets.get(user.id, ds.id))
+    fresh = await datasets.caption(ix.app, user, ds, number, str(options.get("text") or ""))
+    await show_dataset(ix, fresh, datasets.caption_text(number))
 
 
 async def captions_submitted(ix: Interaction, dataset_id: str) -> None:
     user = await ix.user()
-    ds = await ix.app.datasets.get(user.id, dataset_id)
-    known = {image.id for image in ds.images}
-    for image_id, text in ix.modal_values().items():
-        if image_id in known:
-            await ix.app.datasets.set_caption(user.id, ds.id, image_id, text.strip() or None)
-    await show_dataset(ix, await ix.app.datasets.get(user.id, ds.id))
+    await show_dataset(ix, await datasets.captions(ix.app, user, dataset_id,
+                                                   ix.modal_values()))
 
 
 async def view(ix: Interaction) -> None:
@@ -102,10 +90,10 @@ async def listing(ix: Interaction) -> None:
 
 
 async def delete(ix: Interaction) -> None:
+    """Asks first, as the 🗑 button does (and as on Telegram)."""
     user = await ix.user()
     ds = await find(ix, user, ix.options().get("dataset"))
-    await ix.app.datasets.delete(user.id, ds.id)
-    await ix.say(f"Deleted the dataset {ds.name}.", components=[])
+    await ix.say(datasets.delete_question(ds), components=render.delete_dataset_components(ds))
 
 
 async def quote(ix: Interaction) -> None:
@@ -121,19 +109,14 @@ def _options(steps: int | None) -> dict[str, Any]:
 
 
 async def _quote(ix: Interaction, user: Account, ds: Dataset, steps: int | None) -> None:
-    r = ix.app.datasets.readiness(ds)
-    if not r.ready:
-        raise InvalidInput(f"{ds.name} is not ready to train: {r.reason}")
-    priced = await ix.app.training.quote(user, ds.id, _options(steps))
-    if not priced.fits:
-        await ix.say(render.short_of_points(priced), components=[])
-        return
-    await ix.say(render.training_quote_text(ds, priced),
-                 components=render.training_quote_components(ds, steps))
+    priced = await datasets.quote(ix.app, user, ds, _options(steps))
+    await ix.say(datasets.quote_text(ds, priced, render.WORDS),
+                 components=render.training_quote_components(ds, steps) if priced.fits else [])
 
 
 async def pressed(ix: Interaction, action: str, parts: list[str]) -> None:
-    """🚀 train (quote), ✅ confirm, cancel, 🗑 delete — the message is edited in place."""
+    """🚀 train (quote), ✅ confirm, cancel, 🗑 delete (asks) and its confirm — the message
+    is edited in place."""
     user = await ix.user()
     ds = await ix.app.datasets.get(user.id, parts[0])
     steps = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
@@ -142,10 +125,12 @@ async def pressed(ix: Interaction, action: str, parts: list[str]) -> None:
     elif action == "tc":
         await flows.train(ix, ix.app, ds.id, _options(steps))
     elif action == "no":
-        await ix.say("Not started; nothing was charged.", components=[])
+        await ix.say(datasets.NOT_STARTED, embeds=[], components=[])
     elif action == "xd":
-        await ix.app.datasets.delete(user.id, ds.id)
-        await ix.say(f"Deleted the dataset {ds.name}.", embeds=[], components=[])
+        await ix.say(datasets.delete_question(ds), embeds=[],
+                     components=render.delete_dataset_components(ds))
+    elif action == "xc":
+        await ix.say(await datasets.delete(ix.app, user, ds.id), embeds=[], components=[])
 
 
 async def caption_form(ix: Interaction, dataset_id: str) -> dict[str, Any]:
@@ -160,29 +145,18 @@ async def caption_form(ix: Interaction, dataset_id: str) -> dict[str, Any]:
 async def pick(ix: Interaction, media_id: str) -> None:
     """📁 under a result: choose the dataset to add the image to."""
     user = await ix.user()
-    await ix.app.media.get(media_id, owner_id=user.id)
-    found = await ix.app.datasets.list_for(user.id)
+    found = await datasets.pickable(ix.app, user, media_id)
     if not found:
-        await ix.say("You have no datasets yet: `/train create` makes one.")
+        await ix.say(datasets.none_yet(render.WORDS))
         return
-    await ix.say("Add this image to which dataset?",
-                 components=render.pick_dataset_components(media_id, found))
+    await ix.say(datasets.PICK, components=render.pick_dataset_components(media_id, found))
 
 
 async def add_output(ix: Interaction, media_id: str, values: list[str]) -> None:
     user = await ix.user()
     if not values:
         raise InvalidInput("Choose a dataset.")
-    item = await ix.app.media.get(media_id, owner_id=user.id)
-    ds = await ix.app.datasets.get(user.id, values[0])
-    prompt = None
-    if item.job_id is not None:
-        job = await ix.app.jobs.get_owned(item.job_id, user.id)
-        prompt = str(job.params.get("prompt") or "") or None
-    await ix.app.datasets.add_images(user.id, ds.id, [(await ix.app.media.read(item), prompt)])
-    ds = await ix.app.datasets.get(user.id, ds.id)
-    await ix.say(f"📁 Added to {ds.name} ({len(ds.images)}/{ix.app.datasets.max_images}).",
-                 components=[])
+    await ix.say(await datasets.add_output(ix.app, user, media_id, values[0]), components=[])
 
 
 def dataset_of(custom_id: str) -> str:

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from telegram import Message, Update
 
 from stationthis.core.datasets import Dataset
-from stationthis.core.errors import InvalidInput, NotFound
+from stationthis.core.errors import InvalidInput
 from stationthis.core.users import Account
-from stationthis.platforms.chat import flows
-from stationthis.platforms.chat.limits import UPLOAD
+from stationthis.platforms.chat import datasets, flows
 from stationthis.platforms.telegram import render
 from stationthis.platforms.telegram.handlers import describe, inpaint, reference
 from stationthis.platforms.telegram.handlers.common import (
@@ -43,14 +42,7 @@ class Album:
 
 async def find(user: Account, context: Ctx, ref: str) -> Dataset:
     """A dataset by its number in /train list, its name, or its id."""
-    datasets = await station(context).app.datasets.list_for(user.id)
-    ref = ref.strip()
-    if ref.isdigit() and 1 <= int(ref) <= len(datasets):
-        return datasets[int(ref) - 1]
-    for ds in datasets:
-        if ref.lower() in (ds.name.lower(), ds.id):
-            return ds
-    raise NotFound(f"no dataset {ref!r}: see /train list")
+    return await datasets.find(station(context).app, user, ref, render.WORDS)
 
 
 @guarded
@@ -60,16 +52,16 @@ async def train(update: Update, context: Ctx) -> None:
     words = rest_of(update.effective_message).split()
     sub, args = (words[0].lower(), words[1:]) if words else ("list", [])
     if sub == "list":
-        datasets = await app.datasets.list_for(user.id)
+        found = await app.datasets.list_for(user.id)
         await answer(update, render.datasets_text(
-            datasets, [app.datasets.readiness(d) for d in datasets]))
+            found, [app.datasets.readiness(d) for d in found]))
     elif sub == "create":
         if not args:
             raise InvalidInput("Name it: /train create mydog [trigger]")
         ds = await app.datasets.create(user.id, args[0], args[1] if len(args) > 1 else None)
-        await answer(update, f"Dataset {ds.name} created (trigger {ds.trigger}). Now send "
-                     f"photos captioned /train add {ds.name} — an album works too; each "
-                     "photo's caption is its training caption.")
+        await answer(update, datasets.created_text(
+            ds, render.WORDS, f"Now send photos captioned /train add {ds.name} — an album "
+            "works too; each photo's caption is its training caption."))
     elif sub == "add":
         message = update.effective_message
         target = message.reply_to_message if message is not None else None
@@ -80,7 +72,7 @@ async def train(update: Update, context: Ctx) -> None:
                                f"captioned /train add {args[0]}.")
         ds = await find(user, context, args[0])
         caption = " ".join(args[1:]) or target.caption
-        await _add(update, context, user, ds, [(target, caption)])
+        await _add(update, context, ds, [(target, caption)])
     elif sub == "view" and args:
         ds = await find(user, context, args[0])
         ready = app.datasets.readiness(ds)
@@ -88,53 +80,35 @@ async def train(update: Update, context: Ctx) -> None:
                      reply_markup=render.dataset_keyboard(ds, ready.ready))
     elif sub == "caption" and len(args) >= 3 and args[1].isdigit():
         ds = await find(user, context, args[0])
-        number = int(args[1])
-        if not 1 <= number <= len(ds.images):
-            raise InvalidInput(f"{ds.name} has images 1…{len(ds.images)}.")
-        await app.datasets.set_caption(user.id, ds.id, ds.images[number - 1].id,
-                                       " ".join(args[2:]))
-        await answer(update, f"Caption of image {number} set.")
+        await datasets.caption(app, user, ds, int(args[1]), " ".join(args[2:]))
+        await answer(update, datasets.caption_text(int(args[1])))
     elif sub == "submit" and args:
         await _quote(update, context, user, await find(user, context, args[0]))
     elif sub == "delete" and args:
         ds = await find(user, context, args[0])
-        await answer(update, f"Delete {ds.name} and its {len(ds.images)} images?",
+        await answer(update, datasets.delete_question(ds),
                      reply_markup=render.confirm_keyboard("xc", ds.id, "🗑 Delete"))
     else:
         await answer(update, USAGE)
 
 
 async def _quote(update: Update, context: Ctx, user: Account, ds: Dataset) -> None:
-    app = station(context).app
-    ready = app.datasets.readiness(ds)
-    if not ready.ready:
-        raise InvalidInput(f"{ds.name} is not ready: {ready.reason}.")
-    quote = await app.training.quote(user, ds.id)
-    text = (f"Training {ds.name} ({len(ds.images)} images, {quote.params.get('steps')} steps) "
-            f"costs {quote.points} points; you have {quote.available}.")
-    if not quote.fits:
-        await answer(update, text + " That is not enough; nothing was charged.")
-        return
-    await answer(update, text, reply_markup=render.confirm_keyboard("tc", ds.id, "🚀 Train"))
+    quote = await datasets.quote(station(context).app, user, ds)
+    await answer(update, datasets.quote_text(ds, quote, render.WORDS),
+                 reply_markup=render.confirm_keyboard("tc", ds.id, "🚀 Train")
+                 if quote.fits else None)
 
 
-async def _add(update: Update, context: Ctx, user: Account, ds: Dataset,
+async def _add(update: Update, context: Ctx, ds: Dataset,
                items: list[tuple[Message, str | None]]) -> None:
-    app = station(context).app
-    free = app.datasets.max_images - len(ds.images)
-    if len(items) > free:
-        raise InvalidInput(f"{len(items)} images do not fit: {ds.name} has {free} free slot"
-                           f"{'s' if free != 1 else ''} of {app.datasets.max_images}. "
-                           "Nothing was added.")
-    if not await TelegramTurn(update, context).allowed(UPLOAD * len(items)):
-        return
-    batch = [(await download(message, context), caption) for message, caption in items]
-    await app.datasets.add_images(user.id, ds.id, batch)
-    fresh = await app.datasets.get(user.id, ds.id)
-    ready = app.datasets.readiness(fresh)
-    await answer(update, f"Added {len(batch)} image{'s' if len(batch) > 1 else ''} to "
-                 f"{ds.name}: images {ready.images}/{ready.max_images}, captions "
-                 f"{ready.captioned}/{ready.images} · {ready.reason}")
+    def fetch(message: Message) -> datasets.Fetch:
+        return lambda: download(message, context)
+
+    fresh = await datasets.add(TelegramTurn(update, context), station(context).app, ds,
+                               [(fetch(message), caption) for message, caption in items])
+    if fresh is not None:
+        ready = station(context).app.datasets.readiness(fresh)
+        await answer(update, datasets.added_text(len(items), fresh, ready))
 
 
 # ----- photos with a command in the caption, albums ------------------------------------------
@@ -211,39 +185,25 @@ async def _add_captioned(update: Update, context: Ctx, items: list[Message]) -> 
     ds = await find(user, context, words[2])
     pairs: list[tuple[Message, str | None]] = [
         (m, " ".join(words[3:]) or None if m is head else m.caption) for m in items]
-    await _add(update, context, user, ds, pairs)
+    await _add(update, context, ds, pairs)
 
 
 # ----- buttons ---------------------------------------------------------------------------
 
 async def pick_dataset(update: Update, context: Ctx, media_id: str) -> None:
-    app = station(context).app
     user = await user_of(update, context)
-    await app.media.get(media_id, owner_id=user.id)  # not theirs: not found
-    datasets = await app.datasets.list_for(user.id)
-    if not datasets:
-        await answer(update, "You have no dataset yet: /train create NAME, then press again.")
+    found = await datasets.pickable(station(context).app, user, media_id)
+    if not found:
+        await answer(update, datasets.none_yet(render.WORDS))
         return
-    await answer(update, "Add it to which dataset?",
-                 reply_markup=render.pick_dataset_keyboard(media_id, datasets))
+    await answer(update, datasets.PICK,
+                 reply_markup=render.pick_dataset_keyboard(media_id, found))
 
 
 async def add_output(update: Update, context: Ctx, media_id: str, dataset_id: str) -> None:
-    app = station(context).app
     user = await user_of(update, context)
-    item = await app.media.get(media_id, owner_id=user.id)
-    ds = await app.datasets.get(user.id, dataset_id)
-    caption = None
-    if item.job_id is not None:
-        try:
-            caption = str((await app.jobs.get_owned(item.job_id, user.id)).params.get("prompt")
-                          or "") or None
-        except NotFound:
-            caption = None
-    await app.datasets.add_images(user.id, ds.id, [(await app.media.read(item), caption)])
-    ready = app.datasets.readiness(await app.datasets.get(user.id, ds.id))
-    await answer(update, f"Added to {ds.name}: images {ready.images}/{ready.max_images} · "
-                 f"{ready.reason}")
+    await answer(update, await datasets.add_output(station(context).app, user, media_id,
+                                                   dataset_id))
 
 
 async def pressed(update: Update, context: Ctx, action: str, parts: list[str]) -> None:
@@ -252,17 +212,16 @@ async def pressed(update: Update, context: Ctx, action: str, parts: list[str]) -
     query = update.callback_query
     assert query is not None and parts
     if action == "no":
-        await query.edit_message_text("Cancelled; nothing changed.")
+        await query.edit_message_text(datasets.NOT_STARTED)
         return
     ds = await app.datasets.get(user.id, parts[0])
     if action == "ts":
         await _quote(update, context, user, ds)
     elif action == "xd":
-        await answer(update, f"Delete {ds.name} and its {len(ds.images)} images?",
+        await answer(update, datasets.delete_question(ds),
                      reply_markup=render.confirm_keyboard("xc", ds.id, "🗑 Delete"))
     elif action == "xc":
-        await app.datasets.delete(user.id, ds.id)
-        await query.edit_message_text(f"Dataset {ds.name} deleted.")
+        await query.edit_message_text(await datasets.delete(app, user, ds.id))
     elif action == "tc":
         await query.edit_message_reply_markup(None)  # one press, one training
         await flows.train(TelegramTurn(update, context), app, ds.id)
