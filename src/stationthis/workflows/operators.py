@@ -28,9 +28,11 @@ from stationthis.core.purchases import PaymentProvider, Purchase
 from stationthis.core.refunds import ClawBack
 from stationthis.core.review import HELD, OutputCheck
 from stationthis.core.schema import jobs, ledger
+from stationthis.core.server_loras import ServerLora
 from stationthis.core.users import Account, Identity, Users
 from stationthis.workflows.admin import AdminWorkflow
 from stationthis.workflows.purchases import Purchases
+from stationthis.workflows.server_loras import ServerLoras
 
 MAX_REASON = 500
 RUNNING = ("preparing", "running", "uploading")
@@ -270,6 +272,17 @@ class Operators:
                           {"status": after.status, "points_taken_back": done.total},
                           target=f"purchase:{purchase.id}")
         return done
+
+    async def set_server_lora(self, actor: Account, loras: ServerLoras, file_name: str,
+                              **changes: Any) -> ServerLora:
+        """Set a server LoRA's name, triggers, preview, price factor or hidden flag; the audit
+        entry holds what it was and what it is now."""
+        known = {lora.file_name: lora for lora in await loras.all(include_hidden=True)}
+        before = known.get(file_name)
+        lora = await loras.set(file_name, by=actor.id, **changes)
+        await self._audit(actor, "set LoRA", None, "", before.as_dict() if before else None,
+                          lora.as_dict(), target=f"lora:{lora.file_name}")
+        return lora
 
     async def recent_audit(self, limit: int = 100) -> list[AuditEntry]:
         return await self.audit.recent(limit=limit)

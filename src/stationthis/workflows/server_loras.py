@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from stationthis.core.engine import Engine, lora_lister
-from stationthis.core.errors import NotFound
+from stationthis.core.errors import InvalidInput, NotFound
 from stationthis.core.server_loras import ServerLora, ServerLoraCatalog, plain_name
 
 # A user's uploaded LoRA as the ComfyUI engine names it on a server (engines/comfyui/loras.py):
@@ -104,6 +104,13 @@ class ServerLoras:
                     + (f" ({len(files)} listed: stationthis loras list)" if files else "")
                 )
             file_name = by_stem[0]
+        name = " ".join(str(changes.get("name") or "").split()).lower()
+        if name:
+            entries = await self.catalog.entries()
+            clash = [f for f in files if f != file_name
+                     and _merge(f, entries.get(f)).name.lower() == name]
+            if clash:
+                raise InvalidInput(f"the name {changes['name']!r} is already the LoRA {clash[0]!r}")
         entry = await self.catalog.set(file_name, **changes)
         return _merge(file_name, entry)
 

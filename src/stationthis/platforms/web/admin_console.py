@@ -1,17 +1,20 @@
 """The admin console (``/admin``): the instance at a glance, users, jobs, moderation, the
-audit log, purchases. Admins only (``stationthis users admin NAME``); anyone else gets the
-404 page, as if it did not exist. Every form posts with the session's CSRF token and every
-action goes through ``workflows/operators.py``, which writes the audit entry."""
+servers' LoRAs, the audit log, purchases. Admins only (``stationthis users admin NAME``);
+anyone else gets the 404 page, as if it did not exist. Every form posts with the session's
+CSRF token and every action goes through ``workflows/operators.py``, which writes the audit
+entry."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from stationthis.core.engine import server_lister
 from stationthis.core.errors import InvalidInput, NotFound, StationError
+from stationthis.core.server_loras import MAX_FACTOR, MIN_FACTOR, ServerLora
 from stationthis.core.users import Account
 from stationthis.platforms.web.auth import runtime, station
 from stationthis.platforms.web.errors import status_of
@@ -181,6 +184,63 @@ async def review(request: Request, job_id: str, verdict: str, admin: Admin) -> R
             raise
         return await _moderation(request, status_of(exc), error=exc.message)
     return redirect("/admin/moderation#review")
+
+
+@router.get("/loras")
+async def loras(request: Request, admin: Admin, saved: str = "") -> Response:
+    return await _loras(request, saved=saved)
+
+
+async def _loras(request: Request, status: int = 200, **extra: Any) -> Response:
+    catalog = station(request).server_loras
+    found = [] if catalog is None else await catalog.all(include_hidden=True)
+    return _render(request, "admin_loras.html", status, loras=found,
+                   catalog=catalog is not None, low=MIN_FACTOR, high=MAX_FACTOR, **extra)
+
+
+@router.post("/loras")
+async def set_lora(request: Request, admin: Admin) -> Response:
+    """Set what users see of one server LoRA file: only what changed is written (and audited)."""
+    form = await form_of(request)
+    catalog = station(request).server_loras
+    if catalog is None:
+        raise NotFound("no such page")
+    file_name = text(form, "file")
+    try:
+        known = {lora.file_name: lora for lora in await catalog.all(include_hidden=True)}
+        if file_name not in known:
+            raise NotFound(f"the servers have no LoRA file {file_name!r}")
+        changes = _lora_changes(known[file_name], form)
+        if changes:
+            await ops(request).set_server_lora(admin, catalog, file_name, **changes)
+    except StationError as exc:
+        return await _loras(request, status_of(exc), error=exc.message, editing=file_name)
+    return redirect(f"/admin/loras?saved={quote(file_name, safe='')}")
+
+
+def _lora_changes(lora: ServerLora, form: Any) -> dict[str, Any]:
+    name = " ".join(text(form, "name").split())
+    triggers = [t.strip() for t in text(form, "triggers").split(",") if t.strip()]
+    preview = text(form, "preview").strip()
+    factor = _factor(text(form, "price_factor"))
+    hidden = text(form, "hidden") == "on"
+    wanted = {"name": name, "triggers": triggers, "preview": preview,
+              "price_factor": factor, "hidden": hidden}
+    now = {"name": lora.name, "triggers": list(lora.triggers), "preview": lora.preview or "",
+           "price_factor": lora.price_factor, "hidden": lora.hidden}
+    return {key: value for key, value in wanted.items() if value != now[key]}
+
+
+def _factor(value: str) -> float:
+    value = value.strip() or "1"
+    try:
+        factor = float(value)
+    except ValueError:
+        factor = float("nan")
+    if not MIN_FACTOR <= factor <= MAX_FACTOR:
+        raise InvalidInput(f"the price factor is a number from {MIN_FACTOR:g} to "
+                           f"{MAX_FACTOR:g}, like 1.5 (got {value[:20]!r})", input="price_factor")
+    return factor
 
 
 @router.get("/media/{media_id}")
