@@ -8,16 +8,17 @@ carry ids only; ``pressed`` handles every ``k…``/``q…`` button (cook ones in
 from __future__ import annotations
 
 import logging
-import re
 
 from telegram import InputMediaPhoto, Update
 from telegram.error import TelegramError
 
 from stationthis.core.collections import Collection
-from stationthis.core.errors import Conflict, Forbidden, InvalidInput, NotFound, StationError
+from stationthis.core.errors import InvalidInput, NotFound, StationError
 from stationthis.core.users import Account
+from stationthis.platforms.chat import collections as shared
 from stationthis.platforms.chat.actions import code_of
 from stationthis.platforms.chat.flows import NOT_YOURS, SORRY, STALE, object_exists
+from stationthis.platforms.telegram import render
 from stationthis.platforms.telegram import render_collections as rc
 from stationthis.platforms.telegram.callbacks import unpack
 from stationthis.platforms.telegram.handlers.common import (
@@ -34,41 +35,20 @@ from stationthis.workflows.services import Services
 
 log = logging.getLogger(__name__)
 THUMBS = 6  # thumbnails shown with a collection
-NOT_SHARED = "This collection is not shared with you."
+SHARE = "/collection share NAME USER edit"
 MEDIA_ACTIONS = ("ca", "ka", "kn")  # 📚 under a result (``k`` on old messages), its picker
 
 
 # ----- finding a collection by what the user typed -----------------------------------------
 
-async def visible(app: Services, user: Account) -> list[Collection]:
-    """The user's collections, then those shared with them: the numbering of /collections."""
-    return [*await app.collections.mine(user), *await app.collections.shared_with_me(user)]
-
-
 async def find(app: Services, user: Account, words: list[str]) -> tuple[Collection, list[str]]:
-    """The collection named by the first words (its number, id or name — the longest name
-    that matches) and the words after it."""
-    if not words:
-        raise InvalidInput("Which collection? Give its name or number (see /collections).")
-    found = await visible(app, user)
-    first = words[0]
-    if first.isdigit() and 1 <= int(first) <= len(found):
-        return found[int(first) - 1], words[1:]
-    for c in found:
-        if first == c.id:
-            return c, words[1:]
-    for size in range(len(words), 0, -1):
-        name = " ".join(words[:size]).lower()
-        for c in found:
-            if c.name.lower() == name:
-                return c, words[size:]
-    raise NotFound(f"no collection {first!r}: see /collections")
+    """The collection named by the first words and the words after it."""
+    return await shared.find(app, user, words, render.WORDS, "/collections")
 
 
 def owner_only(c: Collection) -> None:
     """Refused before asking a question the workflow would refuse anyway."""
-    if c.access != "owner":
-        raise Forbidden("only the owner of this collection can do that")
+    shared.check(c, True, render.WORDS, SHARE)
 
 
 # ----- commands ----------------------------------------------------------------------------
@@ -114,14 +94,14 @@ async def collection(update: Update, context: Ctx) -> None:
     elif sub == "delete":
         c, _ = await find(app, user, args)
         owner_only(c)
-        await answer(update, f"Delete {c.name} and its {c.items} items? (The images stay in "
-                     "your history.)", reply_markup=rc.delete_keyboard(c))
+        await answer(update, shared.delete_question(c, render.WORDS),
+                     reply_markup=rc.delete_keyboard(c))
     elif sub in ("share", "unshare"):
         await _share(update, context, user, sub, args)
     elif sub == "link":
         c, _ = await find(app, user, args)
         owner_only(c)
-        await answer(update, f"Share {c.name} by a read-only link. How long should it work?",
+        await answer(update, shared.link_question(c, render.WORDS),
                      reply_markup=rc.expiry_keyboard(c))
     elif sub == "links":
         c, _ = await find(app, user, args)
@@ -143,21 +123,15 @@ async def _share(update: Update, context: Ctx, user: Account, sub: str,
     if len(args) < 2:
         raise InvalidInput(f"/collection {sub} NAME USER{' [view|edit]' if sub == 'share' else ''}"
                            " — USER is telegram:ID, discord:ID or a web name.")
-    c, rest = await find(app, user, args[:-1])
-    if rest:
-        raise NotFound(f"no collection {' '.join(args[:-1])!r}: see /collections")
+    c = await shared.named(app, user, " ".join(args[:-1]), render.WORDS, "/collections")
     other = args[-1]
     if other.startswith("@"):
         raise InvalidInput("I can't look up Telegram usernames: ask them for their identity "
                            "(/collection shows it, e.g. telegram:123) and share with that.")
     if sub == "unshare":
-        await app.collections.unshare(user, c.id, other)
-        await answer(update, f"{c.name} is no longer shared with {other}.")
-        return
-    view = await app.collections.share(user, c.id, other, permission)
-    can = "view and edit" if view.share.permission == "edit" else "view"
-    await answer(update, f"Shared {c.name} with {view.user}: they can {can} it "
-                 "(/collections shows it to them).")
+        permission = "remove"
+    await answer(update, await shared.share(app, user, c, other, permission, render.WORDS,
+                                            "/collections"))
 
 
 # ----- showing -------------------------------------------------------------------------------
@@ -176,22 +150,10 @@ async def show(update: Update, context: Ctx, user: Account, c: Collection) -> No
         await context.bot.send_media_group(chat.id, [InputMediaPhoto(t) for t in thumbs])
     shares = await app.collections.shares(user, c.id) if page.collection.access == "owner" \
         else []
-    prompts = {item.id: await _prompt(app, item.media_id) for item in page.items}
+    prompts = {item.id: await shared.prompt_of(app, item.media_id) for item in page.items}
     await answer(update, rc.collection_text(page.collection, page.items, page.total, shares,
                                             {k: v for k, v in prompts.items() if v}),
                  reply_markup=rc.collection_keyboard(page.collection))
-
-
-async def _prompt(app: Services, media_id: str) -> str | None:
-    """The prompt an item's image was made with (what the list shows without a name)."""
-    try:
-        media = await app.media.get(media_id)
-        if media.job_id is None:
-            return None
-        prompt = (await app.jobs.get(media.job_id)).params.get("prompt")
-    except NotFound:
-        return None
-    return " ".join(str(prompt).split())[:60] if prompt else None
 
 
 async def _links(update: Update, context: Ctx, user: Account, c: Collection) -> None:
@@ -207,13 +169,9 @@ async def export(update: Update, context: Ctx, user: Account, c: Collection) -> 
     app = station(context).app
     chat = update.effective_chat
     assert chat is not None
-    nft = await app.collections.export.nft_zip(user, c.id)
-    captions = await app.collections.export.captions_zip(user, c.id)
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", c.name).strip("-") or "collection"
-    await context.bot.send_document(chat.id, nft, filename=f"{stem}-nft.zip",
-                                    caption=f"📦 {c.name}: images + metadata (NFT layout)")
-    await context.bot.send_document(chat.id, captions, filename=f"{stem}-captions.zip",
-                                    caption=f"📦 {c.name}: images + captions (dataset layout)")
+    for made in await shared.export(app, user, c):
+        await context.bot.send_document(chat.id, made.data, filename=made.name,
+                                        caption=made.caption)
 
 
 # ----- buttons -------------------------------------------------------------------------------
@@ -242,7 +200,7 @@ async def pressed(update: Update, context: Ctx) -> None:
         if parts and action in MEDIA_ACTIONS and await object_exists(app, "media", parts[0]):
             text = NOT_YOURS
         elif parts and action not in MEDIA_ACTIONS and await _exists(app, parts[0]):
-            text = NOT_SHARED
+            text = shared.NOT_FOUND
     except StationError as exc:
         text = error_text(exc)
     except TelegramError:
@@ -282,14 +240,14 @@ async def _act(update: Update, context: Ctx, action: str, parts: list[str]) -> N
         await show(update, context, user, c)
     elif action == "kx":
         owner_only(c)
-        await answer(update, f"Delete {c.name} and its {c.items} items? (The images stay in "
-                     "your history.)", reply_markup=rc.delete_keyboard(c))
+        await answer(update, shared.delete_question(c, render.WORDS),
+                     reply_markup=rc.delete_keyboard(c))
     elif action == "ky":
         await app.collections.delete(user, c.id)
-        await query.edit_message_text(f"Collection {c.name} deleted.")
+        await query.edit_message_text(shared.deleted_text(c, render.WORDS))
     elif action == "kl":
         owner_only(c)
-        await answer(update, f"Share {c.name} by a read-only link. How long should it work?",
+        await answer(update, shared.link_question(c, render.WORDS),
                      reply_markup=rc.expiry_keyboard(c))
     elif action == "kc" and len(parts) == 2:
         link = await app.collections.create_link(user, c.id, parts[1])
@@ -307,36 +265,21 @@ async def _act(update: Update, context: Ctx, action: str, parts: list[str]) -> N
 
 
 async def _pick(update: Update, context: Ctx, user: Account, media_id: str) -> None:
-    app = station(context).app
-    await app.media.get(media_id, owner_id=user.id)  # not theirs: not found
-    found = [c for c in await visible(app, user) if c.access in ("owner", "edit")]
-    text = "Add it to which collection?" if found else "You have no collection yet."
-    await answer(update, text, reply_markup=rc.pick_collection_keyboard(media_id, found))
+    found = await shared.pickable(station(context).app, user, media_id)
+    await answer(update, shared.PICK if found else shared.NONE_YET,
+                 reply_markup=rc.pick_collection_keyboard(media_id, found))
 
 
 async def _add(update: Update, context: Ctx, user: Account, media_id: str,
                c: Collection) -> None:
-    app = station(context).app
-    await app.collections.add_output(user, c.id, media_id)
-    fresh = await app.collections.view(user, c.id)
-    await answer(update, f"📚 Added to {fresh.name} ({rc.plural(fresh.items, 'item')}).",
-                 reply_markup=rc.collections_keyboard([fresh]))
+    await _added(update, await shared.add_output(station(context).app, user, c.id, media_id))
 
 
 async def _add_new(update: Update, context: Ctx, user: Account, media_id: str) -> None:
     """A new collection named after the image's prompt (or the one of that name)."""
-    app = station(context).app
-    item = await app.media.get(media_id, owner_id=user.id)
-    name = "My collection"
-    if item.job_id is not None:
-        try:
-            prompt = str((await app.jobs.get_owned(item.job_id, user.id)).params.get("prompt")
-                         or "")
-        except NotFound:
-            prompt = ""
-        name = " ".join(prompt.split())[:40].strip() or name
-    try:
-        c = await app.collections.create(user, name)
-    except Conflict:
-        c = next(x for x in await app.collections.mine(user) if x.name.lower() == name.lower())
-    await _add(update, context, user, media_id, c)
+    await _added(update, await shared.add_to_new(station(context).app, user, media_id))
+
+
+async def _added(update: Update, c: Collection) -> None:
+    await answer(update, shared.added_text(c, render.WORDS),
+                 reply_markup=rc.collections_keyboard([c]))
