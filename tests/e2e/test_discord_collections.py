@@ -234,7 +234,7 @@ async def test_stale_buttons_and_other_peoples_collections(env: Env) -> None:
     asked = await env.discord.press(ALICE, f"cx:{cid}")
     assert ids_of(await env.original(asked.token), "cxy") == [[cid]]
     gone = await env.discord.press(ALICE, f"cxy:{cid}")
-    assert "Deleted **Secret**" in (await env.original(gone.token)).content
+    assert "Collection **Secret** deleted" in (await env.original(gone.token)).content
     assert await env.app.collections.mine(await env.account(ALICE)) == []
     stale = await env.discord.press(ALICE, f"cv:{cid}")
     assert "collection was not found" in stale.ephemeral_text

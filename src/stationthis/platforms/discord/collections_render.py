@@ -11,12 +11,14 @@ from stationthis.core.collections import Collection
 from stationthis.core.collections_runs import Piece
 from stationthis.core.collections_sharing import Link
 from stationthis.core.collections_traits import CookConfig, PiecePlan
+from stationthis.platforms.chat import collections as cc
 from stationthis.platforms.discord.ids import pack
 from stationthis.platforms.discord.render import (
     COLOR,
     DANGER,
     PRIMARY,
     SUCCESS,
+    WORDS,
     Payload,
     button,
     clip,
@@ -58,7 +60,8 @@ def listing(mine: Sequence[Collection], shared: Sequence[Collection]) -> Payload
         lines += [f"{n}. **{c.name}** · {_items(c.items)}" for n, c in enumerate(mine, 1)]
     if shared:
         lines.append("**Shared with you**")
-        lines += [f"• **{c.name}** · {_items(c.items)} · {c.access}" for c in shared]
+        lines += [f"{n}. **{c.name}** · {_items(c.items)} · {c.access}"
+                  for n, c in enumerate(shared, len(mine) + 1)]
     options = [(f"{c.name} ({_items(c.items)})", c.id) for c in [*mine, *shared]]
     return plain("\n".join(lines), components=[row(select(pack("cvs"), options,
                                                               "Open a collection"))])
@@ -96,8 +99,7 @@ def view_components(c: Collection, cooked: bool) -> list[dict[str, Any]]:
 
 
 def confirm_delete(c: Collection) -> Payload:
-    return plain(f"Delete **{c.name}** and its {_items(c.items)}? The images stay in your "
-                 "history. This cannot be undone.", embeds=[],
+    return plain(cc.delete_question(c, WORDS), embeds=[],
                  components=[row(button("🗑 Yes, delete it", "cxy", c.id, style=DANGER),
                                  button("Keep it", "cv", c.id))])
 
@@ -120,13 +122,13 @@ def new_modal(media_id: str | None = None) -> Payload:
 def pick(media_id: str, collections: Sequence[Collection]) -> Payload:
     options = [(f"{c.name} ({_items(c.items)})", c.id) for c in collections[:24]]
     options.append(("➕ New collection…", NEW))
-    return plain("Add this image to which collection?",
+    return plain(cc.PICK,
                  components=[row(select(pack("cas", media_id), options,
                                         "Choose a collection"))])
 
 
 def added(c: Collection) -> Payload:
-    return plain(f"📚 Added to **{c.name}** ({_items(c.items)}).",
+    return plain(cc.added_text(c, WORDS),
                  components=[row(button("📚 Open", "cv", c.id, style=PRIMARY))])
 
 

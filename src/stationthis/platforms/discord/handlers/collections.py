@@ -14,19 +14,20 @@ from typing import Any
 from stationthis.core.collections import Collection
 from stationthis.core.errors import InvalidInput, NotFound
 from stationthis.core.users import Account
+from stationthis.platforms.chat import collections as shared
 from stationthis.platforms.chat.limits import START
 from stationthis.platforms.discord import collections_render as cr
 from stationthis.platforms.discord.handlers import cook
 from stationthis.platforms.discord.handlers.common import Interaction
-from stationthis.platforms.discord.render import message
+from stationthis.platforms.discord.render import WORDS, message
 from stationthis.platforms.discord.rest import File
 
 Handler = Callable[[Interaction], Awaitable[None]]
 Defer = Callable[[Interaction, Handler, str], dict[str, Any]]
-NOT_FOUND = "That collection was not found: it was deleted, or it is not shared with you."
-VIEW_ONLY = ("You can only view this collection: ask its owner for edit access "
-             "(`/collections share`).")
-OWNER_ONLY = "Only the collection's owner can do that."
+SHARE = "/collections share"
+LISTED = "/collections list"
+OWNER_STEPS = ("cx", "cxy", "cl", "cln", "clr", "ck", "cks", "ckp", "ckr", "ckc", "crk", "crx",
+               "crg")  # what only the owner may press
 THUMBNAILS = 4
 EXPORT_MAX = 10 * 1_048_576  # what a bot may attach to one message
 # button/select actions whose first part is a collection id
@@ -44,8 +45,7 @@ async def opening(ix: Interaction) -> dict[str, Any] | None:
     if sub == "cook":
         user = await ix.user()
         c = await find(ix, user, ix.options().get("collection"))
-        if c.access != "owner":
-            raise InvalidInput(OWNER_ONLY)
+        shared.check(c, True, WORDS, SHARE)
         return cr.cook_modal(c, await cook.saved_config(ix, user, c))
     return None
 
@@ -62,16 +62,7 @@ async def command(ix: Interaction) -> None:
 
 async def find(ix: Interaction, user: Account, name: Any) -> Collection:
     """One of the user's collections (own or shared) by name, number in the list, or id."""
-    wanted = " ".join(str(name or "").split())
-    if not wanted:
-        raise InvalidInput("Name the collection (see `/collections list`).")
-    mine = await ix.app.collections.mine(user)
-    found = [*mine, *await ix.app.collections.shared_with_me(user)]
-    for number, c in enumerate(found, start=1):
-        if wanted.lower() == c.name.lower() or wanted == c.id or (
-                number <= len(mine) and wanted == str(number)):
-            return c
-    raise NotFound(f"you have no collection named {wanted!r} (see `/collections list`)")
+    return await shared.named(ix.app, user, str(name or ""), WORDS, LISTED)
 
 
 async def listing(ix: Interaction) -> None:
@@ -109,8 +100,7 @@ async def rename(ix: Interaction) -> None:
 async def delete_command(ix: Interaction) -> None:
     user = await ix.user()
     c = await find(ix, user, ix.options().get("collection"))
-    if c.access != "owner":
-        raise InvalidInput(OWNER_ONLY)
+    shared.check(c, True, WORDS, SHARE)
     await ix.reply(cr.confirm_delete(c))
 
 
@@ -127,12 +117,7 @@ async def share(ix: Interaction) -> None:
     else:
         raise InvalidInput("Choose a `user`, or give an `identity` such as telegram:123.")
     permission = str(options.get("permission") or "view")
-    if permission == "remove":
-        await ix.app.collections.unshare(user, c.id, other)
-        note = f"**{c.name}** is no longer shared with {other}."
-    else:
-        shared = await ix.app.collections.share(user, c.id, other, permission)
-        note = f"Shared **{c.name}** with {shared.user} ({shared.share.permission})."
+    note = await shared.share(ix.app, user, c, other, permission, WORDS, LISTED)
     await show(ix, user, c.id, note)
 
 
@@ -177,20 +162,13 @@ async def show_links(ix: Interaction, user: Account, c: Collection, note: str = 
 
 
 async def export(ix: Interaction, user: Account, c: Collection, layout: str) -> None:
-    exporter = ix.app.collections.export
-    slug = "".join(ch if ch.isalnum() else "-" for ch in c.name.lower()).strip("-") or "export"
-    files = []
-    if layout in ("nft", "both"):
-        files.append(File(f"{slug}-nft.zip", await exporter.nft_zip(user, c.id),
-                          "application/zip"))
-    if layout in ("captions", "both"):
-        files.append(File(f"{slug}-captions.zip", await exporter.captions_zip(user, c.id),
-                          "application/zip"))
-    size = sum(len(f.data) for f in files)
+    made = await shared.export(ix.app, user, c, layout)
+    size = sum(len(f.data) for f in made)
     if size > EXPORT_MAX:
         raise InvalidInput(f"The export is {size / 1_048_576:.1f} MB, over Discord's "
                            f"{EXPORT_MAX // 1_048_576} MB for attachments: export it on the "
                            "web or with `stationthis collections export`.")
+    files = [File(f.name, f.data, "application/zip") for f in made]
     await ix.reply(message(f"📦 **{c.name}**: {c.items} items.", components=[]), files)
 
 
@@ -202,12 +180,12 @@ async def precheck(ix: Interaction, action: str, collection_id: str) -> dict[str
     try:
         c = await ix.app.collections.view(user, collection_id)
     except NotFound:
-        return _ephemeral(NOT_FOUND)
+        return _ephemeral(shared.NOT_FOUND)
+    why = shared.refusal(c, action in OWNER_STEPS, WORDS, SHARE)
+    if (action == "ce" or action in OWNER_STEPS) and why is not None:
+        return _ephemeral(why)
     if action == "ce":
-        return _ephemeral(VIEW_ONLY) if c.access == "view" else cr.edit_modal(c)
-    if action in ("cx", "cxy", "cl", "cln", "clr", "ck", "cks", "ckp", "ckr", "ckc", "crk",
-                  "crx", "crg") and c.access != "owner":
-        return _ephemeral(VIEW_ONLY if c.access == "view" else OWNER_ONLY)
+        return cr.edit_modal(c)
     if action == "ck":
         return cr.cook_modal(c, await cook.saved_config(ix, user, c))
     return None
@@ -240,8 +218,7 @@ async def pressed(ix: Interaction, action: str, cid: str, extra: list[str],
         await ix.reply(cr.confirm_delete(c))
     elif action == "cxy":
         await app.collections.delete(user, cid)
-        await ix.reply(cr.plain(f"🗑 Deleted **{c.name}**. Its images stay in your history.",
-                                embeds=[], components=[]))
+        await ix.reply(cr.plain(shared.deleted_text(c, WORDS), embeds=[], components=[]))
     elif action == "cl":
         await show_links(ix, user, c)
     elif action == "cln":
@@ -279,10 +256,7 @@ def _number(text: str) -> int:
 async def pick(ix: Interaction, media_id: str) -> None:
     """📚 pressed: choose one of the collections the user may add to."""
     user = await ix.user()
-    await ix.app.media.get(media_id, owner_id=user.id)
-    mine = await ix.app.collections.mine(user)
-    shared = [c for c in await ix.app.collections.shared_with_me(user) if c.access == "edit"]
-    await ix.reply(cr.pick(media_id, [*mine, *shared]))
+    await ix.reply(cr.pick(media_id, await shared.pickable(ix.app, user, media_id)))
 
 
 def picked(ix: Interaction, media_id: str, values: list[str], defer: Defer) -> dict[str, Any]:
@@ -296,8 +270,7 @@ def picked(ix: Interaction, media_id: str, values: list[str], defer: Defer) -> d
 
 async def add_output(ix: Interaction, media_id: str, collection_id: str) -> None:
     user = await ix.user()
-    await ix.app.collections.add_output(user, collection_id, media_id)
-    await ix.reply(cr.added(await ix.app.collections.view(user, collection_id)))
+    await ix.reply(cr.added(await shared.add_output(ix.app, user, collection_id, media_id)))
 
 
 # ----- modals -------------------------------------------------------------------------------
@@ -320,7 +293,7 @@ async def created(ix: Interaction, media_id: str | None) -> None:
                                         values.get("description") or None)
     note = f"Created **{c.name}**."
     if media_id is not None:
-        await ix.app.collections.add_output(user, c.id, media_id)
+        await shared.add_output(ix.app, user, c.id, media_id)
         note = f"📚 Created **{c.name}** and added the image."
     await show(ix, user, c.id, note)
 
