@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from stationthis.core import points_pg
 from stationthis.core.db import Database, as_utc, utcnow
 from stationthis.core.errors import InsufficientPoints, InvalidInput, NotFound
 from stationthis.core.points_model import (
@@ -150,10 +151,21 @@ class Ledger:
     ) -> Hold:
         """Reserve ``amount`` inside the caller's write transaction (idempotent on ``ref``).
 
-        Three statements: lock the account, insert the hold rows (skipped when they exist),
-        move the cached balances."""
+        On PostgreSQL one statement in the common case (``points_pg``); otherwise three: lock
+        the account, insert the hold rows (skipped when they exist), move the balances."""
         if amount < 0:
             raise InvalidInput("a hold cannot be negative")
+        if conn.dialect.name == "postgresql":
+            done = await points_pg.hold(conn, account_id, amount, ref=ref, memo=memo,
+                                        tick=self._tick(), now=self.clock())
+            if done is not None:
+                return Hold(ref, *done)
+        return await self._hold(conn, account_id, amount, ref=ref, memo=memo, locked=locked)
+
+    async def _hold(
+        self, conn: AsyncConnection, account_id: str, amount: int, *, ref: str, memo: str,
+        locked: Any,
+    ) -> Hold:
         row = locked if locked is not None else await self._lock(conn, account_id)
         allowance, credit = await self._refill(conn, row)
         available = allowance + credit
@@ -188,7 +200,11 @@ class Ledger:
         """Capture ``cost`` (at most the hold) and release the rest. Returns points charged.
 
         Callers serialise per ``ref`` (a job's row lock); three statements: read the ref's
-        rows, insert capture and release, move the cached balances."""
+        rows, insert capture and release, move the cached balances (PostgreSQL: one)."""
+        if conn.dialect.name == "postgresql":
+            done = await points_pg.settle(conn, ref, cost, now=self.clock())
+            if done is not None:
+                return done
         state = await self._state(conn, ref)
         if state is None:
             raise NotFound(f"no hold for {ref}")
@@ -206,6 +222,10 @@ class Ledger:
 
     async def release(self, conn: AsyncConnection, ref: str, memo: str = "") -> int:
         """Return the whole hold (failure, cancel, lost work). Returns points returned."""
+        if conn.dialect.name == "postgresql":
+            done = await points_pg.release(conn, ref, memo=memo, now=self.clock())
+            if done is not None:
+                return done
         state = await self._state(conn, ref)
         if state is None or state.ended:
             return 0

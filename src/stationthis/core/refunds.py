@@ -113,9 +113,9 @@ class RefundAwareLedger(Ledger):
     refuses every new hold that costs points, and ``verify`` accepts it when refund rows
     explain it."""
 
-    async def hold(
-        self, conn: AsyncConnection, account_id: str, amount: int, *, ref: str, memo: str = "",
-        locked: Any = None,
+    async def _hold(  # the general path: Ledger.hold's one statement never holds on a debt
+        self, conn: AsyncConnection, account_id: str, amount: int, *, ref: str, memo: str,
+        locked: Any,
     ) -> Hold:
         if amount > 0:
             if locked is None:  # lock it here (the hold below uses the same row)
@@ -124,7 +124,7 @@ class RefundAwareLedger(Ledger):
             if credit is not None and credit < 0 and not await self._rows(conn, ref, "hold"):
                 raise InsufficientPoints(debt_message(int(credit)), quote=amount, available=0,
                                          purchased_balance=int(credit))
-        return await super().hold(conn, account_id, amount, ref=ref, memo=memo, locked=locked)
+        return await super()._hold(conn, account_id, amount, ref=ref, memo=memo, locked=locked)
 
     async def verify(self, account_id: str) -> bool:
         """True when the cached balances equal the sums of the ledger rows, the allowance is
