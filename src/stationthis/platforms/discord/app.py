@@ -90,6 +90,8 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
     "buy": (_buy, "ephemeral"),  # the link in it is personal
     "styles": (styles.list_, "ephemeral"),
     "style": (styles.style, "ephemeral"),
+    "wildcards": (styles.list_wildcards, "ephemeral"),
+    "wildcard": (styles.wildcard, "ephemeral"),
 }
 
 

@@ -154,7 +154,7 @@ def message_command(name: str) -> dict[str, Any]:
 
 
 def style_commands() -> list[dict[str, Any]]:
-    """/styles and /style (platforms/discord/handlers/styles.py)."""
+    """/styles, /style, /wildcards and /wildcard (platforms/discord/handlers/styles.py)."""
     return [
         command("styles", "Your saved styles and wildcard lists, and the server's"),
         command("style", "Show, save or remove a style (use it: --style NAME in a prompt)",
@@ -167,4 +167,11 @@ def style_commands() -> list[dict[str, Any]]:
                 option(STRING, "ar", "aspect ratio W:H, e.g. 16:9", max_length=9),
                 option(BOOLEAN, "server", "the server's style (Manage Server)"),
                 option(BOOLEAN, "remove", "remove this style")),
+        command("wildcards", "Your wildcard lists (__name__ in a prompt), and the server's"),
+        command("wildcard", "Show, save or remove a wildcard list (use it: __name__ in a prompt)",
+                option(STRING, "name", "the list's name", True, max_length=40),
+                option(STRING, "values", "e.g. red | teal:3 | gold (:3 = three times as likely)",
+                       max_length=4000),
+                option(BOOLEAN, "server", "the server's list (Manage Server)"),
+                option(BOOLEAN, "remove", "remove this list")),
     ]

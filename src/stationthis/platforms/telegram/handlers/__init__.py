@@ -43,6 +43,7 @@ COMMANDS = {
     "collection": collections.collection, "cook": cook.cook, "inpaint": inpaint.inpaint,
     "ref": reference.ref, "describe": describe.describe, "loras": describe.loras,
     "styles": styles.styles, "style": styles.style,
+    "wildcards": styles.wildcards, "wildcard": styles.wildcard,
     "regen": recall.regen, "seed": recall.seed, "card": recall.card,
 }
 DESCRIPTIONS = {
@@ -61,6 +62,8 @@ DESCRIPTIONS = {
     "loras": "the server's LoRAs and how to use them",
     "styles": "your saved styles and wildcard lists",
     "style": "save a style: /style noir = film noir, {prompt}",
+    "wildcards": "your wildcard lists and the group's",
+    "wildcard": "save a list: /wildcard colours = red | teal:3",
     "regen": "your last image again, new seed (or reply to a result)",
     "seed": "the seed of your last image (or reply to a result)",
     "card": "how to make your last image again exactly (or reply to a result)",
