@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from telegram import Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
@@ -161,6 +161,13 @@ class TelegramTurn:
             await self._status.edit_text(text)
         else:
             await answer(self.update, text)
+
+    async def edit_status(self, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+        """Change the status message this turn posted (with buttons, unlike ``fail``)."""
+        if self._status is not None:
+            await self._status.edit_text(text, reply_markup=markup)
+        else:
+            await answer(self.update, text, reply_markup=markup)
 
     async def allowed(self, cost: float) -> bool:
         """A run of refusals is answered once: Telegram needs no answer to each message,

@@ -4,16 +4,14 @@ pause/resume/cancel with buttons, and review the pieces (keep, reject, regenerat
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from telegram import InputMediaPhoto, Update
 
 from stationthis.core.collections import Collection
-from stationthis.core.errors import InvalidInput, NotFound, StationError
-from stationthis.core.replies import TelegramReply
+from stationthis.core.errors import InvalidInput, NotFound
 from stationthis.core.users import Account
-from stationthis.platforms.chat.limits import START
+from stationthis.platforms.chat import cook as kitchen
 from stationthis.platforms.telegram import cook_notify
 from stationthis.platforms.telegram import render_collections as rc
 from stationthis.platforms.telegram.handlers.collections import find, owner_only
@@ -21,7 +19,6 @@ from stationthis.platforms.telegram.handlers.common import (
     Ctx,
     TelegramTurn,
     answer,
-    error_text,
     guarded,
     station,
     user_of,
@@ -29,39 +26,12 @@ from stationthis.platforms.telegram.handlers.common import (
 from stationthis.platforms.telegram.handlers.generate import rest_of
 
 SUBCOMMANDS = ("set", "start", "pause", "resume", "cancel", "review", "status")
+REVIEW = {"qk": "keep", "qj": "reject", "qr": "regenerate"}
 
 
 def parse_config(text: str) -> dict[str, Any]:
     """``SUPPLY | MASTER PROMPT | TYPE: trait, trait*2 | …`` or a JSON object."""
-    text = text.strip()
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise InvalidInput(f"That JSON does not parse: {exc}.") from None
-        if not isinstance(data, dict):
-            raise InvalidInput("A cook configuration is a JSON object.")
-        return data
-    parts = [p.strip() for p in text.split("|")]
-    if len(parts) < 2 or not parts[0].isdigit():
-        raise InvalidInput(rc.COOK_USAGE)
-    types = []
-    for part in parts[2:]:
-        name, sep, traits = part.partition(":")
-        if not sep or not name.strip():
-            raise InvalidInput(f"{part!r} is not a trait type: write TYPE: trait, trait")
-        entries: list[Any] = []
-        for raw in (t.strip() for t in traits.split(",")):
-            if not raw:
-                continue
-            trait, star, weight = raw.rpartition("*") if "*" in raw else (raw, "", "")
-            try:
-                entries.append({"name": trait.strip(), "weight": float(weight)} if star
-                               else trait.strip())
-            except ValueError:
-                raise InvalidInput(f"the weight in {raw!r} is not a number") from None
-        types.append({"name": name.strip(), "traits": entries})
-    return {"supply": int(parts[0]), "master_prompt": parts[1], "trait_types": types}
+    return kitchen.parse_config(text, rc.COOK_USAGE)
 
 
 @guarded
@@ -89,8 +59,8 @@ async def cook(update: Update, context: Ctx) -> None:
         await overview(update, context, user, c)
     elif sub == "start":
         await overview(update, context, user, c, fresh=True)
-    elif sub in ("pause", "resume", "cancel"):
-        status = await getattr(app.cook, sub)(user, c.id)
+    elif sub in kitchen.CONTROLS:
+        status = await kitchen.control(app, user, c, sub)
         await answer(update, rc.cook_status_text(c.name, status),
                      reply_markup=rc.cook_controls(c.id, status.state))
     elif sub == "review":
@@ -114,10 +84,7 @@ async def overview(update: Update, context: Ctx, user: Account, c: Collection,
     app = station(context).app
     c = await app.collections.view(user, c.id)  # as it is now (its configuration may be new)
     if not fresh:
-        try:
-            status = await app.cook.status(user, c.id)
-        except NotFound:
-            status = None
+        status = await kitchen.current(app, user, c)
         if status is not None:
             await answer(update, rc.cook_status_text(c.name, status),
                          reply_markup=rc.cook_controls(c.id, status.state))
@@ -167,7 +134,7 @@ async def pressed(update: Update, context: Ctx, action: str, parts: list[str]) -
         await _start(update, context, user, c)
     elif action in ("qp", "qu", "qc"):
         what = {"qp": "pause", "qu": "resume", "qc": "cancel"}[action]
-        status = await getattr(app.cook, what)(user, c.id)
+        status = await kitchen.control(app, user, c, what)
         text, markup = rc.cook_status_text(c.name, status), rc.cook_controls(c.id, status.state)
         notifier, message = station(context).notifier, query.message
         if notifier is not None and message is not None:
@@ -177,21 +144,13 @@ async def pressed(update: Update, context: Ctx, action: str, parts: list[str]) -
             await query.edit_message_text(text, reply_markup=markup)
     elif action == "qv" and number is not None:
         await review(update, context, user, c, number)
-    elif action == "qk" and number is not None:
-        await app.cook.keep(user, c.id, number)
-        fresh = await app.collections.view(user, c.id)
-        await answer(update, f"✅ Kept #{number}: {fresh.name} has "
-                     f"{rc.plural(fresh.items, 'item')}.")
-    elif action == "qj" and number is not None:
-        await app.cook.reject(user, c.id, number)
-        await answer(update, f"❌ Rejected #{number}.")
-    elif action == "qr" and number is not None:
-        if not await TelegramTurn(update, context).allowed(START):
-            return
-        _cooking_again(context, c)
-        await app.cook.regenerate(user, c.id, number)
-        await answer(update, f"🔄 Making #{number} again with a new seed; the cook status "
-                     "message follows it.")
+    elif action in REVIEW and number is not None:
+        if action == "qr":
+            _cooking_again(context, c)
+        said = await kitchen.review_step(TelegramTurn(update, context), app, c, REVIEW[action],
+                                         number)
+        if said is not None:
+            await answer(update, said)
     else:
         raise NotFound("unknown button")
 
@@ -199,27 +158,16 @@ async def pressed(update: Update, context: Ctx, action: str, parts: list[str]) -
 async def _start(update: Update, context: Ctx, user: Account, c: Collection) -> None:
     """A status message first; the run carries its address, so the notifier edits it with
     "n/total" as pieces finish (after a restart too)."""
-    app = station(context).app
-    chat = update.effective_chat
-    assert chat is not None
-    if not await TelegramTurn(update, context).allowed(START):
-        return
-    status_message = await answer(update, f"🍳 {c.name}: starting…")
+    turn = TelegramTurn(update, context)
     _cooking_again(context, c)
-    assert status_message is not None
-    address = TelegramReply(chat.id, status_message.message_id)
-    try:
-        status = await app.cook.start(user, c.id, reply=address)
-    except StationError as exc:
-        await status_message.edit_text(error_text(exc))
-        return
-    if not status.recognised:
-        return  # a new run: the notifier edits this message from now on
+    status = await kitchen.start(turn, station(context).app, c)
+    if status is None or not status.recognised:
+        return  # refused (said), or a new run: the notifier edits the message from now on
     # a run of this configuration already existed (and keeps its own status message)
     note = rc.cook_status_text(c.name, status)
     if status.state == "finished":
-        note += "\nThis configuration was cooked already: review it, or change it to cook again."
-    await status_message.edit_text(note, reply_markup=rc.cook_controls(c.id, status.state))
+        note += "\n" + kitchen.FINISHED_ALREADY
+    await turn.edit_status(note, rc.cook_controls(c.id, status.state))
 
 
 def _cooking_again(context: Ctx, c: Collection) -> None:
