@@ -213,8 +213,15 @@ class AgainPlanner:
 
 def _carry(params: dict[str, Any], tool: Tool) -> dict[str, Any]:
     """The parameters of an earlier job that the tool still takes (derived ``_…`` keys and
-    inputs a newer version of the tool dropped are left out)."""
-    return {k: v for k, v in params.items() if not k.startswith("_") and k in tool.inputs}
+    inputs a newer version of the tool dropped are left out). A LoRA keeps its strength:
+    the job recorded it apart (``lora_scales``: name → strength, from ``<lora:ink:0.8>`` or
+    ``ink:0.8``), so it goes back on the name (``ink:0.8``), as a request writes it."""
+    out = {k: v for k, v in params.items() if not k.startswith("_") and k in tool.inputs}
+    scales, names = params.get("lora_scales"), out.get("loras")
+    if isinstance(scales, dict) and scales and isinstance(names, list):
+        out["loras"] = [f"{n}:{scales[n]:g}" if isinstance(n, str) and n in scales
+                        and isinstance(scales[n], int | float) else n for n in names]
+    return out
 
 
 def _image_input(tool: Tool) -> str:
