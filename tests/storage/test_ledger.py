@@ -107,6 +107,26 @@ async def test_every_write_is_idempotent(db: Database, ledger: Ledger) -> None:
     assert len(await ledger.history(alice)) == 4
 
 
+async def test_a_hold_repeated_after_the_balance_moved_holds_nothing_more(
+    db: Database, clock: Clock
+) -> None:
+    # The first hold of job:1 comes from the allowance alone; when it is repeated, the
+    # allowance is nearly gone, so the repeat would split allowance + credit: one of its
+    # rows' keys was used by the first hold. Nothing more may be held, and no stray row left.
+    ledger = Ledger(db, AllowancePolicy(amount=50), clock=clock)
+    alice = await new_account(db, ledger)
+    await ledger.grant(alice, 100, key="g1")
+    await hold(ledger, alice, 40, "job:1")
+    await hold(ledger, alice, 5, "job:2")
+    before = await ledger.balance(alice)
+    await hold(ledger, alice, 40, "job:1")
+    assert await ledger.balance(alice) == before
+    assert await ledger.verify(alice)
+    assert await release(ledger, "job:1") == 40
+    assert await ledger.verify(alice)
+    assert [e.amount for e in await ledger.history(alice) if e.ref == "job:1"] == [40, -40]
+
+
 async def test_short_balance_is_refused_with_the_numbers(db: Database, ledger: Ledger) -> None:
     alice = await new_account(db, ledger)
     await ledger.grant(alice, 10, key="g1")

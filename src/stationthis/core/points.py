@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stationthis.core import points_pg
@@ -43,6 +43,7 @@ from stationthis.core.points_sql import (
     MOVE,
     REF_ROWS,
     ROW_COLUMNS,
+    balances_match,
     insert_rows,
     live_account,
 )
@@ -111,24 +112,7 @@ class Ledger:
     async def verify(self, account_id: str) -> bool:
         """True when the cached balances equal the sums of the ledger rows."""
         async with self.db.read() as conn:
-            acc = (
-                await conn.execute(select(accounts).where(accounts.c.id == account_id))
-            ).one()
-            sums = dict(
-                (
-                    await conn.execute(
-                        select(ledger.c.bucket, func.coalesce(func.sum(ledger.c.amount), 0))
-                        .where(ledger.c.account_id == account_id)
-                        .group_by(ledger.c.bucket)
-                    )
-                ).all()
-            )
-        return bool(
-            int(sums.get(ALLOWANCE, 0)) == acc.allowance_balance
-            and int(sums.get(CREDIT, 0)) == acc.credit_balance
-            and acc.allowance_balance >= 0
-            and acc.credit_balance >= 0
-        )
+            return await balances_match(conn, account_id)
 
     # ----- writes ------------------------------------------------------------------------
 
@@ -299,8 +283,11 @@ class Ledger:
             statement = insert_rows(len(rows))
             INSERTS[len(rows)] = statement
         params = {f"{c}_{i}": row[c] for i, row in enumerate(rows) for c in ROW_COLUMNS}
-        done = await conn.execute(statement, params)
-        return bool(done.all())
+        made = [row[0] for row in (await conn.execute(statement, params)).all()]
+        if 0 < len(made) < len(rows):  # some keys were used before, by the same ref split
+            # otherwise (a repeat after the balance moved): all or nothing
+            await conn.execute(delete(ledger).where(ledger.c.id.in_(made)))
+        return len(made) == len(rows)
 
     async def _move(self, conn: AsyncConnection, account_id: str, allowance: int,
                     credit: int) -> None:

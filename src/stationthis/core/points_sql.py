@@ -4,9 +4,10 @@ key) — and ``live_account``, which follows account links."""
 
 from __future__ import annotations
 
-from sqlalchemy import TextClause, bindparam, select, text, update
+from sqlalchemy import TextClause, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from stationthis.core.points_model import ALLOWANCE, CREDIT
 from stationthis.core.schema import accounts, ledger
 
 ROW_COLUMNS = ("account_id", "kind", "bucket", "amount", "ref", "idem_key", "memo", "charged",
@@ -50,3 +51,18 @@ async def live_account(conn: AsyncConnection, account_id: str) -> str:
             return account_id
         seen.add(merged)
         account_id = merged
+
+
+async def balances_match(conn: AsyncConnection, account_id: str) -> bool:
+    """True when the account's cached balances equal the sums of its ledger rows (and
+    neither is negative)."""
+    acc = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).one()
+    sums = dict((await conn.execute(
+        select(ledger.c.bucket, func.coalesce(func.sum(ledger.c.amount), 0))
+        .where(ledger.c.account_id == account_id).group_by(ledger.c.bucket)
+    )).all())
+    return bool(
+        int(sums.get(ALLOWANCE, 0)) == acc.allowance_balance
+        and int(sums.get(CREDIT, 0)) == acc.credit_balance
+        and acc.allowance_balance >= 0 and acc.credit_balance >= 0
+    )
