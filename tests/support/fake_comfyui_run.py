@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tests.support.fake_comfyui_describe import SHOW_TEXT, caption
 from tests.support.fake_comfyui_media import (
     FORMAT_PNG,
     colour_for,
@@ -216,7 +217,7 @@ class PromptRun:
         if b.hang and node_id == self.hang_node:
             await self.server.interrupt_event.wait()
             self._check_interrupt(node_id)
-        if class_type in PROGRESS_NODES:
+        if class_type in PROGRESS_NODES or class_type == "Florence2Run":
             await self._progress(node_id)
         if class_type in TRAINING_NODES:
             await self._training(node_id, class_type)
@@ -226,6 +227,11 @@ class PromptRun:
                                          "output": self.ui[node_id], "prompt_id": self.pid})
         elif class_type == WEBSOCKET_SAVE:
             await self._stream_images(node_id)
+        elif class_type == SHOW_TEXT:  # its text is the run's output, as the real node's UI
+            inputs = self.item.graph[node_id].get("inputs") or {}
+            self.ui[node_id] = {"text": [caption(self.item.graph, inputs)]}
+            await self.send("executed", {"node": node_id, "display_node": node_id,
+                                         "output": self.ui[node_id], "prompt_id": self.pid})
         self.executed.append(node_id)
         self._state(node_id, "finished", 1, 1)
         await self.progress_state()

@@ -30,6 +30,13 @@ def texts(entry: dict[str, Any]) -> list[str]:
     return found
 
 
+def only_texts(entry: dict[str, Any]) -> bool:
+    """A run whose outputs are texts and no image: a describe run (for a run picked up after
+    a restart whose handle predates the recorded kind)."""
+    outputs = [o for o in (entry.get("outputs") or {}).values() if isinstance(o, dict)]
+    return bool(texts(entry)) and not any(o.get("images") for o in outputs)
+
+
 def as_prompt(caption: str) -> str:
     text = " ".join(caption.replace("</s>", " ").replace("<s>", " ").split())
     text = _LEAD.sub("", text).strip(" .")

@@ -49,6 +49,7 @@ class _Run:
     job_id: str
     server: Server
     spec: JobSpec | None  # None when picked up again after our own restart
+    kind: str = ""  # "describe": its output is text (kept in the handle, for a restart)
     moves: int = 0
     queued_at: float = 0.0  # monotonic time of the last POST /prompt
     cancelled: bool = False
@@ -82,8 +83,9 @@ class ComfyUIEngine:
         run = self._runs.get(job.job_id)
         if run is None:
             server = await self._place(job, exclude=())
-            run = self._runs[job.job_id] = _Run(job.job_id, server, job,
-                                                queued_at=time.monotonic())
+            run = self._runs[job.job_id] = _Run(
+                job.job_id, server, job, "describe" if job.category == "describe" else "",
+                queued_at=time.monotonic())
         return self._handle(run)
 
     async def events(self, handle: RunHandle) -> AsyncIterator[EngineEvent]:
@@ -134,7 +136,7 @@ class ComfyUIEngine:
                 raise EngineFailed("cancelled")
             if training.saved_files(entry):
                 return await training.fetch(client, run.job_id, entry, self._lora_meta(run))
-            if run.spec is not None and run.spec.category == "describe":
+            if run.kind == "describe" or (run.spec is None and describe.only_texts(entry)):
                 found = describe.texts(entry)
                 if not found:
                     raise EngineFailed("the describe workflow returned no text (it needs a "
@@ -336,7 +338,8 @@ class ComfyUIEngine:
     # ----- bookkeeping -------------------------------------------------------------------
 
     def _handle(self, run: _Run) -> RunHandle:
-        return RunHandle(self.name, run.job_id, run.job_id, {"server": run.server.url})
+        data = {"server": run.server.url} | ({"kind": run.kind} if run.kind else {})
+        return RunHandle(self.name, run.job_id, run.job_id, data)
 
     def _run(self, handle: RunHandle) -> _Run:
         run = self._runs.get(handle.job_id)
@@ -345,8 +348,8 @@ class ComfyUIEngine:
             if not server_url:
                 raise RunLost("this job's ComfyUI server is not recorded")
             run = self._runs[handle.job_id] = _Run(
-                handle.job_id, self.pool.by_url(str(server_url)), None
-            )
+                handle.job_id, self.pool.by_url(str(server_url)), None,
+                str(handle.data.get("kind") or ""))
         return run
 
     def _finish(self, run: _Run) -> None:
