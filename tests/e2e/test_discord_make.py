@@ -235,7 +235,7 @@ async def test_variations_rmbg_and_add_to_dataset_buttons(env: Env) -> None:
     assert cut_job.tool == "rmbg"
     none_yet = await env.discord.press(ALICE, f"d:{ids['d']}")
     assert none_yet.body == {"type": 5, "data": {"flags": 64}}
-    assert "no datasets yet" in (await env.original(none_yet.token)).content
+    assert "no dataset yet" in (await env.original(none_yet.token)).content
     alice = await env.account(ALICE)
     ds = await env.app.datasets.create(alice.id, "barns")
     pick = await env.discord.press(ALICE, f"d:{ids['d']}")

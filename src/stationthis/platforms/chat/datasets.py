@@ -135,7 +135,8 @@ async def pickable(app: Services, user: Account, media_id: str) -> list[Dataset]
 
 
 def none_yet(words: Words) -> str:
-    return f"You have no dataset yet: {words.command('/train create')} makes one."
+    return (f"You have no dataset yet: {words.command('/train create')} makes one; then "
+            "press again.")
 
 
 async def add_output(app: Services, user: Account, media_id: str, dataset_id: str) -> str:
@@ -151,4 +152,4 @@ async def add_output(app: Services, user: Account, media_id: str, dataset_id: st
             prompt = None
     await app.datasets.add_images(user.id, ds.id, [(await app.media.read(item), prompt)])
     r = app.datasets.readiness(await app.datasets.get(user.id, ds.id))
-    return f"📁 Added to {ds.name}: images {r.images}/{r.max_images} · {r.reason}"
+    return f"📁 Added to {ds.name} ({r.images}/{r.max_images} images) · {r.reason}"

@@ -15,7 +15,7 @@ from stationthis.core.collections import Collection
 from stationthis.core.errors import InvalidInput, NotFound
 from stationthis.core.users import Account
 from stationthis.platforms.chat import collections as shared
-from stationthis.platforms.chat.limits import START
+from stationthis.platforms.chat import cook as kitchen
 from stationthis.platforms.discord import collections_render as cr
 from stationthis.platforms.discord.handlers import cook
 from stationthis.platforms.discord.handlers.common import Interaction
@@ -24,6 +24,7 @@ from stationthis.platforms.discord.rest import File
 
 Handler = Callable[[Interaction], Awaitable[None]]
 Defer = Callable[[Interaction, Handler, str], dict[str, Any]]
+REVIEW = {"crk": "keep", "crx": "reject", "crg": "regenerate"}
 SHARE = "/collections share"
 LISTED = "/collections list"
 OWNER_STEPS = ("cx", "cxy", "cl", "cln", "clr", "ck", "cks", "ckp", "ckr", "ckc", "crk", "crx",
@@ -234,12 +235,10 @@ async def pressed(ix: Interaction, action: str, cid: str, extra: list[str],
         await cook.cook_pressed(ix, user, c, action)
     elif action == "cr":
         await cook.show_review(ix, user, c, _number(extra[0]) if extra else 1)
-    elif action in ("crk", "crx", "crg") and extra:
+    elif action in REVIEW and extra:
         number, page = _number(extra[0]), _number(extra[1]) if len(extra) > 1 else 1
-        if action == "crg" and not await ix.allowed(START):
+        if await kitchen.review_step(ix, app, c, REVIEW[action], number) is None:
             return
-        step = {"crk": app.cook.keep, "crx": app.cook.reject, "crg": app.cook.regenerate}
-        await step[action](user, cid, number)
         await cook.show_review(ix, user, await app.collections.view(user, cid), page)
     else:
         raise InvalidInput("This button is out of date.")

@@ -54,6 +54,7 @@ class Interaction:
     station: Station
     data: dict[str, Any]
     deferred: str = "public"  # public | ephemeral | update (type 6)
+    posted: bool = False  # whether a job's status message took the response's place
     received: float = field(default_factory=time.time)
     words = render.WORDS
 
@@ -167,6 +168,7 @@ class Interaction:
 
     async def status(self, text: str) -> DiscordReply:
         """The deferred response becomes the job's status message (no buttons)."""
+        self.posted = True
         return reply_address(self, await self.say(text, components=[]))
 
     async def queued(self, address: Reply, text: str) -> None:
@@ -175,10 +177,11 @@ class Interaction:
 
     async def fail(self, text: str) -> None:
         """An error only the user sees: a deferred public response is removed and an
-        ephemeral follow-up says why."""
+        ephemeral follow-up says why. A button's message that became a status message says
+        it in place (as on Telegram), not under a status that would never change."""
         rest = self.station.rest
         try:
-            if self.deferred == "ephemeral":
+            if self.deferred == "ephemeral" or (self.deferred == "update" and self.posted):
                 await rest.edit_original(self.token, render.message(text, components=[]))
                 return
             if self.deferred == "public":

@@ -4,18 +4,15 @@ make again). A run's progress and end edit its message through ``cook_watch``.""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from stationthis.core.collections import Collection
 from stationthis.core.collections_traits import CookConfig
-from stationthis.core.errors import InvalidInput, StationError
 from stationthis.core.users import Account
-from stationthis.platforms.chat.limits import START
+from stationthis.platforms.chat import cook as kitchen
 from stationthis.platforms.discord import collections_render as cr
 from stationthis.platforms.discord.cook_watch import cook_payload
-from stationthis.platforms.discord.handlers.common import Interaction, error_text, reply_address
-from stationthis.platforms.discord.render import button, row
+from stationthis.platforms.discord.handlers.common import Interaction
 from stationthis.platforms.discord.rest import File
 
 
@@ -43,23 +40,16 @@ async def show_review(ix: Interaction, user: Account, c: Collection, page: int) 
 
 
 async def cook_pressed(ix: Interaction, user: Account, c: Collection, action: str) -> None:
-    cook = ix.app.cook
     if action == "ckn":
-        await ix.reply(cr.plain("Not started; nothing was charged.", components=[]))
+        await ix.reply(cr.plain(kitchen.NOT_STARTED, components=[]))
         return
     if action == "cks":
-        if not await ix.allowed(START):
-            return
-        status = await ix.reply(cr.plain(f"🍳 Cooking **{c.name}**: starting…", components=[]))
-        try:
-            found = await cook.start(user, c.id, reply=reply_address(ix, status))
-        except StationError as exc:  # e.g. another configuration's run is unfinished
-            await ix.reply(cr.plain(error_text(exc), components=[
-                row(button("📚 Back", "cv", c.id))]))
-            return
+        found = await kitchen.start(ix, ix.app, c)
+        if found is None:
+            return  # refused: the interaction said why
     else:
-        found = await {"ckp": cook.pause, "ckr": cook.resume, "ckc": cook.cancel}[action](
-            user, c.id)
+        what = {"ckp": "pause", "ckr": "resume", "ckc": "cancel"}[action]
+        found = await kitchen.control(ix.app, user, c, what)
     await ix.reply(await cook_payload(ix.app, found.run_id) or cr.cook_status(c.name, found))
 
 
@@ -69,60 +59,11 @@ async def cook_configured(ix: Interaction, collection_id: str) -> None:
     c = await ix.app.collections.view(user, collection_id)
     config: dict[str, Any] = dict(c.cook or {})
     config.update(master_prompt=values.get("prompt", ""),
-                  trait_types=parse_traits(values.get("traits", "")),
-                  supply=_supply(values.get("supply", "")))
+                  trait_types=kitchen.parse_traits(values.get("traits", "")),
+                  supply=kitchen.supply(values.get("supply", "")))
     await ix.app.cook.configure(user, c.id, config)
     quote = await ix.app.cook.quote(user, c.id)
     plans = await ix.app.cook.preview(user, c.id, 3)
     await ix.reply(cr.cook_quote(c, quote, plans))
 
 
-def _supply(text: str) -> int:
-    text = text.strip()
-    if not text.isdigit() or int(text) < 1:
-        raise InvalidInput(f"The supply is a whole number of pieces, at least 1 (got {text!r}).")
-    return int(text)
-
-
-def parse_traits(text: str) -> list[dict[str, Any]]:
-    """Trait types from JSON (a list of {name, traits} or {type: [traits] | {trait: weight}})
-    or from lines ``animal: fox*3, owl, city=a big city``."""
-    text = text.strip()
-    if not text:
-        return []
-    if text[0] in "[{":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"The traits are not valid JSON: {exc.msg} (line {exc.lineno})."
-                               ) from None
-        if isinstance(data, dict):
-            return [{"name": k, "traits": [{"name": t, "weight": w} for t, w in v.items()]
-                     if isinstance(v, dict) else v} for k, v in data.items()]
-        return data if isinstance(data, list) else [data]
-    found = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, colon, rest = line.partition(":")
-        if not colon or not name.strip():
-            raise InvalidInput(f"Traits line {number} needs `type: trait, trait` "
-                               f"(got {line.strip()!r}).")
-        found.append({"name": name.strip(),
-                      "traits": [_trait(item) for item in rest.split(",") if item.strip()]})
-    return found
-
-
-def _trait(text: str) -> dict[str, Any]:
-    text, star, weight = text.strip().rpartition("*") if "*" in text else (text.strip(), "", "")
-    trait: dict[str, Any] = {}
-    if star:
-        try:
-            trait["weight"] = float(weight)
-        except ValueError:
-            raise InvalidInput(f"The weight after * must be a number (got {weight!r}).") from None
-    name, equals, prompt = text.partition("=")
-    trait["name"] = name.strip()
-    if equals:
-        trait["prompt"] = prompt.strip()
-    return trait
