@@ -144,16 +144,21 @@ async def show(update: Update, context: Ctx, user: Account, c: Collection) -> No
     assert chat is not None
     thumbs = [await app.collections.thumbnail(user, c.id, item.id)
               for item in page.items[:THUMBS]]
-    if len(thumbs) == 1:
-        await context.bot.send_photo(chat.id, thumbs[0])
-    elif thumbs:
-        await context.bot.send_media_group(chat.id, [InputMediaPhoto(t) for t in thumbs])
+    await send_thumbs(context, chat.id, thumbs)
     shares = await app.collections.shares(user, c.id) if page.collection.access == "owner" \
         else []
     prompts = {item.id: await shared.prompt_of(app, item.media_id) for item in page.items}
     await answer(update, rc.collection_text(page.collection, page.items, page.total, shares,
                                             {k: v for k, v in prompts.items() if v}),
                  reply_markup=rc.collection_keyboard(page.collection))
+
+
+async def send_thumbs(context: Ctx, chat_id: int, thumbs: list[bytes]) -> None:
+    """Thumbnails before a list: one photo, or an album."""
+    if len(thumbs) == 1:
+        await context.bot.send_photo(chat_id, thumbs[0])
+    elif thumbs:
+        await context.bot.send_media_group(chat_id, [InputMediaPhoto(t) for t in thumbs])
 
 
 async def _links(update: Update, context: Ctx, user: Account, c: Collection) -> None:

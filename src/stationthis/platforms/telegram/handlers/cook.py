@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram import InputMediaPhoto, Update
+from telegram import Update
 
 from stationthis.core.collections import Collection
 from stationthis.core.errors import InvalidInput, NotFound
@@ -14,7 +14,7 @@ from stationthis.core.users import Account
 from stationthis.platforms.chat import cook as kitchen
 from stationthis.platforms.telegram import cook_notify
 from stationthis.platforms.telegram import render_collections as rc
-from stationthis.platforms.telegram.handlers.collections import find, owner_only
+from stationthis.platforms.telegram.handlers.collections import find, owner_only, send_thumbs
 from stationthis.platforms.telegram.handlers.common import (
     Ctx,
     TelegramTurn,
@@ -109,10 +109,7 @@ async def review(update: Update, context: Ctx, user: Account, c: Collection,
     assert chat is not None
     thumbs = [await app.media.thumbnail(await app.media.get(p.media_id))
               for p in pieces if p.state == "done" and p.media_id]
-    if len(thumbs) == 1:
-        await context.bot.send_photo(chat.id, thumbs[0])
-    elif thumbs:
-        await context.bot.send_media_group(chat.id, [InputMediaPhoto(t) for t in thumbs])
+    await send_thumbs(context, chat.id, thumbs)
     keyboard = rc.review_keyboard(c.id, pieces, page, more) if c.access == "owner" else None
     await answer(update, rc.review_text(c.name, pieces, page), reply_markup=keyboard)
 
