@@ -36,6 +36,7 @@ from stationthis.core.events import (
 )
 from stationthis.core.job_reads import JobReads
 from stationthis.core.jobs_model import ACTIVE, FINAL, Job, JobState, NewJob, job_from_row
+from stationthis.core.media import Staged, record_staged
 from stationthis.core.points import Ledger
 from stationthis.core.replies import as_reply, reply_json
 from stationthis.core.schema import jobs
@@ -185,10 +186,15 @@ class JobService(JobReads):
         )
 
     async def succeed(
-        self, job_id: str, outputs: list[str], cost: int, *, worker: str | None = None
+        self, job_id: str, outputs: list[str], cost: int, *, worker: str | None = None,
+        staged: Sequence[Staged] = (),
     ) -> Job:
         """Store the outcome and charge. A job whose cancel was requested before its result
-        was stored ends cancelled instead, and costs nothing."""
+        was stored ends cancelled instead, and costs nothing.
+
+        ``staged``: outputs whose files are stored but whose media rows are not; the rows
+        are written in this transaction, only if the job succeeds here (the answer's
+        ``outputs`` then are theirs; otherwise the caller discards the files)."""
         async with self.db.write() as conn:
             job = await self._locked(conn, job_id)
             if job.finished or not _holds(job, worker):
@@ -197,6 +203,7 @@ class JobService(JobReads):
                 events, done = await self._cancel_in(conn, job)
             else:
                 charged = await self.ledger.settle(conn, job.ref, cost)
+                await record_staged(conn, staged)
                 now = utcnow()
                 progress = {**job.progress, "percent": 100}
                 await self._move(

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -174,16 +174,17 @@ class MediaService:
 
     async def record(self, conn: AsyncConnection, staged: Staged) -> MediaItem:
         """Write a staged item's row inside the caller's transaction."""
-        await conn.execute(insert(media).values(**staged.values))
-        return _item_of(staged.values)
+        return (await record_staged(conn, [staged]))[0]
 
-    async def discard(self, staged: Iterable[Staged]) -> None:
-        """Delete the files (and any rows) of staged items: a refused or failed batch."""
+    async def discard(self, staged: Iterable[Staged], *, rows: bool = True) -> None:
+        """Delete the files (and any rows) of staged items: a refused or failed batch.
+        ``rows=False``: the rows were never written (or rolled back), only files go."""
         items = list(staged)
         if not items:
             return
-        async with self.db.write() as conn:
-            await conn.execute(delete(media).where(media.c.id.in_([s.id for s in items])))
+        if rows:
+            async with self.db.write() as conn:
+                await conn.execute(delete(media).where(media.c.id.in_([s.id for s in items])))
         for item in items:
             try:
                 await self.store.delete(item.values["key"])
@@ -241,6 +242,14 @@ class MediaService:
             sha256=hashlib.sha256(data).hexdigest(), job_id=job_id, meta=meta,
             created_at=utcnow(),
         ))
+
+
+async def record_staged(conn: AsyncConnection, staged: Sequence[Staged]) -> list[MediaItem]:
+    """Write staged items' rows inside the caller's transaction, in one statement (the
+    transaction that finishes a job records its outputs this way)."""
+    if staged:
+        await conn.execute(insert(media), [dict(s.values) for s in staged])
+    return [_item_of(s.values) for s in staged]
 
 
 def _checked_output(

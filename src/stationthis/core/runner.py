@@ -15,11 +15,18 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from stationthis.core import log_context
-from stationthis.core.engine import Engine, EngineEvent, ImageInput, JobSpec, RunHandle
+from stationthis.core.engine import (
+    Artifact,
+    Engine,
+    EngineEvent,
+    ImageInput,
+    JobSpec,
+    RunHandle,
+)
 from stationthis.core.errors import EngineFailed, NotFound, StationError
 from stationthis.core.events import EventBus, JobCancelRequested
 from stationthis.core.jobs import Job, JobService
-from stationthis.core.media import MediaService
+from stationthis.core.media import MediaItem, MediaService, Staged
 from stationthis.core.review import OutputCheck
 from stationthis.core.tools import ToolRegistry
 
@@ -119,8 +126,30 @@ class JobRunner:
         if outcome == "cancelled":
             await self.jobs.mark_cancelled(job.id, worker=worker)
             return
-        if not await self.jobs.mark_uploading(job.id, worker=worker):
-            return  # cancelled, finished or taken over meanwhile: store nothing
+        check = self.output_check
+        if check is not None:  # the check reads the stored outputs: their rows come first
+            if not await self.jobs.mark_uploading(job.id, worker=worker):
+                return  # cancelled, finished or taken over meanwhile: store nothing
+            outputs = [item.id for item in await self._store(job, handle)]
+            if await check.screen(job, outputs, worker=worker):
+                return  # held for review: charged and delivered only when an admin releases it
+            await self.jobs.succeed(job.id, outputs, cost=job.quote, worker=worker)
+            return
+        # The files first, then ONE transaction writes their rows, the final state, the
+        # charge and the outbox: a crash before it leaves only files (pruned as orphans)
+        # and a job that resumes from its run; a job that ended otherwise keeps no files.
+        # If succeed raises, its commit may still have happened (an error while publishing,
+        # or a cancel while the writer commits): the files stay, and prune_orphans removes
+        # them later if no row refers to them.
+        staged = await self._stage(job, handle)
+        outputs = [item.id for item in staged]
+        done = await self.jobs.succeed(job.id, outputs, cost=job.quote, worker=worker,
+                                       staged=staged)
+        if done.state != "succeeded" or done.outputs != outputs:
+            await self.media.discard(staged, rows=False)  # cancelled, or not ours to finish
+
+    async def _artifacts(self, job: Job, handle: RunHandle) -> tuple[list[Artifact],
+                                                                    dict[str, str]]:
         artifacts = await self.engine.result(handle)
         if not artifacts:
             raise EngineFailed("the engine finished without producing any output")
@@ -131,14 +160,26 @@ class JobRunner:
             "stationthis:seed": str(job.params.get("seed", "")),
             "stationthis:prompt": str(job.params.get("prompt", ""))[:2000],
         }
-        outputs = []
-        for artifact in artifacts:
-            item = await self.media.store_artifact(job.owner_id, artifact, job_id=job.id, text=text)
-            outputs.append(item.id)
-        check = self.output_check
-        if check is not None and await check.screen(job, outputs, worker=worker):
-            return  # held for review: charged and delivered only when an admin releases it
-        await self.jobs.succeed(job.id, outputs, cost=job.quote, worker=worker)
+        return artifacts, text
+
+    async def _store(self, job: Job, handle: RunHandle) -> list[MediaItem]:
+        """Each output stored with its row (for the output check, which reads them)."""
+        artifacts, text = await self._artifacts(job, handle)
+        return [await self.media.store_artifact(job.owner_id, artifact, job_id=job.id,
+                                                text=text) for artifact in artifacts]
+
+    async def _stage(self, job: Job, handle: RunHandle) -> list[Staged]:
+        """Each output's file stored, without rows (``succeed`` writes them)."""
+        artifacts, text = await self._artifacts(job, handle)
+        staged: list[Staged] = []
+        try:
+            for artifact in artifacts:
+                staged.append(await self.media.stage_artifact(job.owner_id, artifact,
+                                                              job_id=job.id, text=text))
+        except BaseException:
+            await self.media.discard(staged, rows=False)
+            raise
+        return staged
 
     async def _follow(self, job: Job, handle: RunHandle, worker: str | None) -> str:
         """Consume the engine's events; returns "done" or "cancelled"; raises on error."""
