@@ -15,6 +15,7 @@ from stationthis.core.users import Account, Identity
 from stationthis.platforms.chat import collections, cook, datasets
 from stationthis.platforms.chat.turn import Words
 from stationthis.workflows.app import App
+from stationthis.workflows.cook_text import parse_traits
 
 TG = Words("the group")
 DC = Words("the server", "`{}`", "**{}**", "/make prompt:")
@@ -154,14 +155,15 @@ async def test_sharing_says_who_can_do_what_in_each_platforms_words(app: App) ->
 
 def test_a_cook_line_and_a_traits_form_read_the_same_traits() -> None:
     line = cook.parse_config("3 | a fox | fur: red*3, city=a big city", "usage")
-    form = cook.parse_traits("fur: red*3, city=a big city")
+    form = parse_traits("fur: red*3, city=a big city")
     assert line == {"supply": 3, "master_prompt": "a fox", "trait_types": form}
     assert form == [{"name": "fur", "traits": [{"weight": 3.0, "name": "red"},
-                                               {"name": "city", "prompt": "a big city"}]}]
+                                               {"name": "city", "prompt": "a big city",
+                                                "weight": 1}]}]
     with pytest.raises(InvalidInput, match="usage"):
         cook.parse_config("a fox", "usage")
     with pytest.raises(InvalidInput, match="weight after"):
-        cook.parse_traits("fur: red*lots")
+        parse_traits("fur: red*lots")
     with pytest.raises(InvalidInput, match="at least 1"):
         cook.supply("0")
 

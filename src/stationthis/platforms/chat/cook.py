@@ -17,6 +17,7 @@ from stationthis.platforms.chat.limits import START
 from stationthis.platforms.chat.texts import error_text
 from stationthis.platforms.chat.turn import ChatTurn, Words
 from stationthis.workflows.cook import CookStatus
+from stationthis.workflows.cook_text import trait_type
 from stationthis.workflows.services import Services
 
 CONTROLS = ("pause", "resume", "cancel")
@@ -41,59 +42,8 @@ def parse_config(text: str, usage: str) -> dict[str, Any]:
     parts = [p.strip() for p in text.split("|")]
     if len(parts) < 2 or not parts[0].isdigit():
         raise InvalidInput(usage)
-    types = []
-    for part in parts[2:]:
-        name, sep, traits = part.partition(":")
-        if not sep or not name.strip():
-            raise InvalidInput(f"{part!r} is not a trait type: write TYPE: trait, trait")
-        types.append({"name": name.strip(),
-                      "traits": [trait(t) for t in traits.split(",") if t.strip()]})
+    types = [trait_type(part, number) for number, part in enumerate(parts[2:], start=1)]
     return {"supply": int(parts[0]), "master_prompt": parts[1], "trait_types": types}
-
-
-def parse_traits(text: str) -> list[dict[str, Any]]:
-    """Trait types from JSON (a list of {name, traits} or {type: [traits] | {trait: weight}})
-    or from lines ``animal: fox*3, owl, city=a big city``."""
-    text = text.strip()
-    if not text:
-        return []
-    if text[0] in "[{":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"The traits are not valid JSON: {exc.msg} (line {exc.lineno})."
-                               ) from None
-        if isinstance(data, dict):
-            return [{"name": k, "traits": [{"name": t, "weight": w} for t, w in v.items()]
-                     if isinstance(v, dict) else v} for k, v in data.items()]
-        return data if isinstance(data, list) else [data]
-    found = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, colon, rest = line.partition(":")
-        if not colon or not name.strip():
-            raise InvalidInput(f"Traits line {number} needs `type: trait, trait` "
-                               f"(got {line.strip()!r}).")
-        found.append({"name": name.strip(),
-                      "traits": [trait(item) for item in rest.split(",") if item.strip()]})
-    return found
-
-
-def trait(text: str) -> dict[str, Any]:
-    """``fox*3`` (a weight), ``city=a big city`` (its words in the prompt), or a plain name."""
-    text, star, weight = text.strip().rpartition("*") if "*" in text else (text.strip(), "", "")
-    found: dict[str, Any] = {}
-    if star:
-        try:
-            found["weight"] = float(weight)
-        except ValueError:
-            raise InvalidInput(f"The weight after * must be a number (got {weight!r}).") from None
-    name, equals, prompt = text.partition("=")
-    found["name"] = name.strip()
-    if equals:
-        found["prompt"] = prompt.strip()
-    return found
 
 
 def supply(text: str) -> int:

@@ -14,6 +14,7 @@ from stationthis.platforms.discord import collections_render as cr
 from stationthis.platforms.discord.cook_watch import cook_payload
 from stationthis.platforms.discord.handlers.common import Interaction
 from stationthis.platforms.discord.rest import File
+from stationthis.workflows.cook_text import parse_traits
 
 
 async def saved_config(ix: Interaction, user: Account, c: Collection) -> CookConfig | None:
@@ -59,7 +60,7 @@ async def cook_configured(ix: Interaction, collection_id: str) -> None:
     c = await ix.app.collections.view(user, collection_id)
     config: dict[str, Any] = dict(c.cook or {})
     config.update(master_prompt=values.get("prompt", ""),
-                  trait_types=kitchen.parse_traits(values.get("traits", "")),
+                  trait_types=parse_traits(values.get("traits", "")),
                   supply=kitchen.supply(values.get("supply", "")))
     await ix.app.cook.configure(user, c.id, config)
     quote = await ix.app.cook.quote(user, c.id)

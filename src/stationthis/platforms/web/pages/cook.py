@@ -15,7 +15,6 @@ prompt; the weight (default 1) is how often it is chosen. Exclusions, one pair p
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -33,53 +32,12 @@ from stationthis.platforms.web.pages.common import (
     text,
 )
 from stationthis.platforms.web.pages.studio import reply_to
+from stationthis.workflows.cook_text import parse_traits
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 PIECES_PER_PAGE = 24
 ACTIONS = ("start", "pause", "resume", "cancel")
 REVIEW = ("keep", "reject", "regenerate")
-
-
-def parse_traits(raw: str) -> list[dict[str, Any]]:
-    """The trait types from the form's text (see the module's docstring) or JSON."""
-    raw = raw.strip()
-    if raw.startswith("["):
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise InvalidInput(f"the traits are not valid JSON: {exc}") from None
-        if not isinstance(data, list):
-            raise InvalidInput("the traits in JSON are a list of trait types")
-        return data
-    types = []
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        name, colon, rest = line.partition(":")
-        if not colon or not rest.strip():
-            raise InvalidInput(f"traits line {number}: write 'type: trait, trait = prompt * "
-                               "weight, …'")
-        types.append({"name": name.strip(),
-                      "traits": [_trait(part, number) for part in rest.split(",")
-                                 if part.strip()]})
-    return types
-
-
-def _trait(part: str, line: int) -> dict[str, Any]:
-    weight: float = 1
-    body, star, tail = part.rpartition("*")
-    if star:
-        try:
-            weight = float(tail)
-        except ValueError:
-            raise InvalidInput(f"traits line {line}: {tail.strip()!r} after * is not a "
-                               "weight (a number)") from None
-        part = body
-    name, _, prompt = part.partition("=")
-    trait: dict[str, Any] = {"name": name.strip(), "weight": weight}
-    if prompt.strip():
-        trait["prompt"] = prompt.strip()
-    return trait
 
 
 def traits_text(config: dict[str, Any]) -> str:
