@@ -238,3 +238,41 @@ async def test_a_queued_job_left_behind_runs_at_start(settings: Settings) -> Non
         done = await second.jobs.wait(job.id, timeout=10)
     assert done.state == "succeeded"
     assert engine.submits.count(job.id) == 1
+
+
+async def test_the_engines_start_is_announced_without_a_write_of_its_own(
+    app: App, engine: ScriptedEngine
+) -> None:
+    """"started" says only what ``start_running`` wrote (the job runs): subscribers hear it
+    with state running, and no progress write follows it; real progress is still stored."""
+    from sqlalchemy import event as sa_event
+
+    alice = await user(app)
+    seen: list[JobProgressed] = []
+    progress_writes: list[str] = []
+
+    async def collect(event: Event) -> None:
+        assert isinstance(event, JobProgressed)
+        seen.append(event)
+
+    def statement(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+        if sql.startswith("UPDATE jobs SET progress="):  # report_progress, not succeed
+            progress_writes.append(sql)
+
+    app.bus.subscribe(collect, JobProgressed)
+    sync = app.db.engine.sync_engine
+    sa_event.listen(sync, "before_cursor_execute", statement)
+    try:
+        engine.script(Script(steps=0))
+        job = await app.make_image.make(alice, Request("make", {"prompt": "fox"}))
+        assert (await app.jobs.wait(job.id, timeout=10)).state == "succeeded"
+        assert [(e.state, set(e.progress)) for e in seen] == [("running", {"elapsed"})]
+        assert progress_writes == []
+
+        app.runner.progress_interval = 0.0  # every step written
+        engine.script(Script(steps=2))
+        job = await app.make_image.make(alice, Request("make", {"prompt": "fox"}))
+        assert (await app.jobs.wait(job.id, timeout=10)).state == "succeeded"
+        assert len(progress_writes) == 2  # the steps are stored, "started" is not
+    finally:
+        sa_event.remove(sync, "before_cursor_execute", statement)

@@ -169,16 +169,19 @@ class JobService(JobReads):
 
     async def report_progress(
         self, job: Job, progress: dict[str, Any], preview: bytes | None = None,
-        *, worker: str | None = None,
+        *, worker: str | None = None, store: bool = True,
     ) -> None:
-        async with self.db.write() as conn:
-            result = await conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job.id, jobs.c.state.in_(ACTIVE), *_fence(worker))
-                .values(progress=progress, updated_at=utcnow())
-            )
-        if not result.rowcount:
-            return  # finished meanwhile, or another worker owns it now
+        """Store the progress on the row and publish it; ``store=False`` only publishes
+        (what the row says already, e.g. "started" right after ``start_running``)."""
+        if store:
+            async with self.db.write() as conn:
+                result = await conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job.id, jobs.c.state.in_(ACTIVE), *_fence(worker))
+                    .values(progress=progress, updated_at=utcnow())
+                )
+            if not result.rowcount:
+                return  # finished meanwhile, or another worker owns it now
         await self.bus.publish(
             JobProgressed(job_id=job.id, owner_id=job.owner_id, reply=job.reply,
                           state=job.state, progress=progress, preview=preview,

@@ -204,8 +204,11 @@ class JobRunner:
                 current = {**current, **_progress(event, now - started)}
                 if event.kind in ("started", "preview") or now - last >= self.progress_interval:
                     last = now
+                    # "started" with nothing but the time is what start_running wrote
+                    # (state running): published, not written again
+                    store = event.kind != "started" or set(current) != {"elapsed"}
                     writing = asyncio.create_task(
-                        self._report(writing, job, current, event.preview, worker))
+                        self._report(writing, job, current, event.preview, worker, store))
             if writing is not None:
                 await writing
         finally:
@@ -217,10 +220,11 @@ class JobRunner:
 
     async def _report(self, before: asyncio.Task[None] | None, job: Job,
                       progress: dict[str, Any], preview: bytes | None,
-                      worker: str | None) -> None:
+                      worker: str | None, store: bool = True) -> None:
         if before is not None:
             await before
-        await self.jobs.report_progress(job, progress, preview=preview, worker=worker)
+        await self.jobs.report_progress(job, progress, preview=preview, worker=worker,
+                                        store=store)
 
     async def _spec(self, job: Job) -> JobSpec:
         tool = self.tools.get(job.tool)
