@@ -5,10 +5,13 @@ statements said."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 import threading
+import warnings
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import exc, text
 
 from stationthis.core.db import Database
 
@@ -80,3 +83,58 @@ async def test_group_commit_keeps_every_write_and_rolls_back_only_the_one_that_f
         assert db.writer is not None and db.writer.stats.transactions < 300  # grouped
     finally:
         await db.dispose()
+
+
+def leaked_connection_warnings() -> list[str]:
+    """What SQLAlchemy says when it garbage-collects a connection nobody checked in."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", exc.SAWarning)
+        gc.collect()
+    return [str(w.message) for w in caught if issubclass(w.category, exc.SAWarning)]
+
+
+async def test_a_write_after_dispose_is_refused_and_opens_no_connection(sqlite_url: str) -> None:
+    """A task left running after the app stopped (or in a test's simulated crash) used to
+    start a new writer whose connection nothing closed."""
+    db = Database(sqlite_url)
+    async with db.write() as conn:
+        await conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    await db.dispose()
+    with pytest.raises(RuntimeError, match="the database is closed"):
+        async with db.write() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    await asyncio.sleep(0)
+    assert leaked_connection_warnings() == []
+    await db.engine.dispose()
+
+
+async def test_dispose_fails_the_writes_still_waiting_instead_of_leaving_them_hanging(
+    sqlite_url: str,
+) -> None:
+    db = Database(sqlite_url)
+    async with db.write() as conn:
+        await conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def holding() -> None:
+        async with db.write() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+            inside.set()
+            await release.wait()
+
+    async def waiting() -> None:
+        async with db.write() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (2)"))
+
+    first = asyncio.create_task(holding())
+    await inside.wait()
+    second = asyncio.create_task(waiting())
+    await asyncio.sleep(0)  # queued behind the first
+    await db.dispose()
+    release.set()
+    results = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 30)
+    assert [type(r) for r in results] == [RuntimeError, RuntimeError]
+    assert "the database is closed" in str(results[1])
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert leaked_connection_warnings() == []

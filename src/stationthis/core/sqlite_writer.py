@@ -56,9 +56,14 @@ class SqliteWriter:
         self._holder: asyncio.Task[object] | None = None  # the task inside a write body
         self._dbapi: object = None  # the write connection's driver-level connection
         self._since_checkpoint = 0
+        self._closed = False
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
+        if self._closed:
+            # A task left running after shutdown (or a crash) would otherwise start a new
+            # writer with a connection that nothing closes any more.
+            raise RuntimeError("the database is closed: no write can start after dispose()")
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # used from another event loop (asyncio.run again)
             self._loop, self._task, self._conn = loop, None, None
@@ -95,11 +100,17 @@ class SqliteWriter:
         await asyncio.shield(item.committed)
 
     async def close(self) -> None:
+        """Stop the writer and close its connection; a later ``write()`` raises."""
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        while self._queue:  # writes still waiting for their turn will never get one
+            item = self._queue.popleft()
+            if not item.turn.done():
+                item.turn.set_exception(RuntimeError("the database is closed"))
         await self._drop_connection()
 
     # ----- the writer task ---------------------------------------------------------------
