@@ -56,14 +56,9 @@ class SqliteWriter:
         self._holder: asyncio.Task[object] | None = None  # the task inside a write body
         self._dbapi: object = None  # the write connection's driver-level connection
         self._since_checkpoint = 0
-        self._closed = False
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        if self._closed:
-            # A task left running after shutdown (or a crash) would otherwise start a new
-            # writer with a connection that nothing closes any more.
-            raise RuntimeError("the database is closed: no write can start after dispose()")
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # used from another event loop (asyncio.run again)
             self._loop, self._task, self._conn = loop, None, None
@@ -100,8 +95,7 @@ class SqliteWriter:
         await asyncio.shield(item.committed)
 
     async def close(self) -> None:
-        """Stop the writer and close its connection; a later ``write()`` raises."""
-        self._closed = True
+        """Stop the writer and close its connection (a later ``write()`` starts it again)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -120,12 +114,18 @@ class SqliteWriter:
             self._task = asyncio.create_task(self._run(), name="sqlite-writer")
 
     async def _run(self) -> None:
-        while True:
-            if not self._queue:
-                self._ready.clear()
-                await self._ready.wait()
-                continue
-            await self._batch()
+        try:
+            while True:
+                if not self._queue:
+                    self._ready.clear()
+                    await self._ready.wait()
+                    continue
+                await self._batch()
+        finally:
+            # Cancelled by close(), or with every other task when the event loop shuts down
+            # (asyncio.run's end, a process stopping without close()): the connection goes
+            # back closed, never left checked out for the garbage collector to find.
+            await self._drop_connection()
 
     async def _connection(self) -> AsyncConnection:
         if self._conn is None:
