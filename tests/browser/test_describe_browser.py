@@ -23,7 +23,7 @@ def _wait_tile(page: Any, before: int) -> Any:
 
 def test_describe_then_use_a_prompt_and_pick_a_lora(page: Any) -> None:
     page.goto("/signup")
-    page.get_by_label("Username").fill("dora")
+    page.get_by_label("Username").fill("dex")
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Sign up").click()
     expect(page.get_by_role("heading", name="Studio")).to_be_visible()

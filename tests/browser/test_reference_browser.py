@@ -27,7 +27,7 @@ def _run(page: Any, prompt: str) -> Any:
 
 def test_use_as_reference_opens_then_fills_the_reference_form(page: Any) -> None:
     page.goto("/signup")
-    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Username").fill("ruth")
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Sign up").click()
     expect(page.get_by_role("heading", name="Studio")).to_be_visible()
