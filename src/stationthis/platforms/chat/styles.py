@@ -81,6 +81,19 @@ async def list_styles(app: Services, user: Account, group: Account | None, words
     return shelf_text(await flow_of(app).shelf(user, group), words)
 
 
+def whose_shelf(names: list[str], user: Account, group: Account | None, words: Words, *,
+                admin: bool, what: str, not_admin: str) -> tuple[Account, str, list[str]]:
+    """Whose styles or lists a command changes: the group's when its first word says so
+    (only its admins may), else the speaker's; with the words left after that one."""
+    if not names or names[0].lower() not in GROUP_WORDS:
+        return user, "", names
+    if group is None:
+        raise InvalidInput(f"{words.group.capitalize()}'s {what} are changed in {words.group}.")
+    if not admin:
+        raise Forbidden(not_admin.format(words.group))
+    return group, f" ({words.group})", names[1:]
+
+
 async def style_command(app: Services, user: Account, group: Account | None, text: str,
                         words: Words, *, admin: bool) -> str:
     """``/style …`` (the text after the command); ``admin``: the speaker may change the
@@ -88,14 +101,8 @@ async def style_command(app: Services, user: Account, group: Account | None, tex
     flow = flow_of(app)
     head, sep, body = text.partition("=")
     names = head.split()
-    owner, whose = user, ""
-    if names and names[0].lower() in GROUP_WORDS:
-        if group is None:
-            raise InvalidInput(f"{words.group.capitalize()}'s styles are changed in "
-                               f"{words.group}.")
-        if not admin:
-            raise Forbidden(NOT_ADMIN.format(words.group))
-        owner, whose, names = group, f" ({words.group})", names[1:]
+    owner, whose, names = whose_shelf(names, user, group, words, admin=admin,
+                                      what="styles", not_admin=NOT_ADMIN)
     if not names:
         return await list_styles(app, user, group, words)
     if names[0].lower() in REMOVE_WORDS and len(names) == 2 and not body:
@@ -210,14 +217,8 @@ async def wildcard_command(app: Services, user: Account, group: Account | None, 
     group's lists."""
     head, sep, body = text.partition("=")
     names = head.split()
-    owner, whose = user, ""
-    if names and names[0].lower() in GROUP_WORDS:
-        if group is None:
-            raise InvalidInput(f"{words.group.capitalize()}'s wildcard lists are changed in "
-                               f"{words.group}.")
-        if not admin:
-            raise Forbidden(NOT_ADMIN_LISTS.format(words.group))
-        owner, whose, names = group, f" ({words.group})", names[1:]
+    owner, whose, names = whose_shelf(names, user, group, words, admin=admin,
+                                      what="wildcard lists", not_admin=NOT_ADMIN_LISTS)
     if not names:
         return await list_wildcards(app, user, group, words)
     if len(names) != 1:
