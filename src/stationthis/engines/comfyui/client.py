@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import httpx
-
-try:  # httpcore tries `import sniffio` on EVERY request; without the package that failed
-    import sniffio  # noqa: F401  import searches sys.path each time (~70 µs, 20 % of the
-except ImportError:  # submitting worker's CPU in bench/comfyui.py): remember it is absent
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
 class ServerUnavailable(Exception):
