@@ -18,6 +18,7 @@ from PIL import Image
 
 from stationthis.bootstrap import build
 from stationthis.config import Settings
+from stationthis.core.queue import WakingQueue
 from stationthis.core.users import Identity
 from stationthis.workflows.make_image import Request
 
@@ -250,7 +251,7 @@ def test_status_shows_queued_jobs_and_cancel_releases_them(tmp_path: Path) -> No
     assert idle.out.strip() == "nothing queued or running"
     assert nothing.out.strip() == "nothing to cancel"
 
-    class Held:  # a queue that runs nothing: the jobs stay queued for the commands to see
+    class Held(WakingQueue):  # runs nothing: the jobs stay queued for the commands to see
         async def enqueue(self, job_id: str) -> None: ...
         async def start(self) -> None: ...
         async def stop(self) -> None: ...

@@ -14,6 +14,7 @@ from stationthis.bootstrap import build
 from stationthis.config import Settings
 from stationthis.core.jobs import Job
 from stationthis.core.leases import JobLeases
+from stationthis.core.queue import WakingQueue
 from stationthis.core.users import Identity
 from stationthis.core.worker import Worker
 from stationthis.workflows.app import App
@@ -24,7 +25,7 @@ FAST = {"worker_lease_seconds": 2, "worker_heartbeat_seconds": 0.3, "worker_poll
         "worker_grace_seconds": 0}
 
 
-class Parked:
+class Parked(WakingQueue):
     """A queue that runs nothing: jobs stay queued for the claims under test."""
 
     async def enqueue(self, job_id: str) -> None:
@@ -224,3 +225,47 @@ async def test_a_database_failure_under_a_job_sends_it_back_instead_of_failing_i
         assert broken["left"] == 0  # the failure happened
         assert done.state == "succeeded"
         assert await balance(app, done) == start - done.quote  # charged once
+
+
+async def test_a_job_made_beside_an_idle_worker_is_born_leased_to_it(
+    make_settings: Callable[..., Settings], db_url: str
+) -> None:
+    """No claim and no wake-up between the request and the engine: the job's row names the
+    local worker from its first commit, and another worker's claim cannot take it."""
+    engine = ScriptedEngine(Script(steps=3, delay=0.05))
+    settings = make_settings(database_url=db_url, worker_poll_seconds=30)  # no poll helps
+    async with build(settings, engine=engine) as app:
+        worker = app.queue
+        assert isinstance(worker, Worker)
+        await asyncio.sleep(0.1)  # its first claim found nothing waiting
+        job = await make(app, "alice")
+        assert job.lease_owner == worker.id
+        assert (await app.jobs.get(job.id)).lease_owner == worker.id
+        assert await JobLeases(app.db, 30).claim("w-other", 5) == []
+        done = await app.jobs.wait(job.id, timeout=10)
+        assert done.state == "succeeded" and engine.submits.count(job.id) == 1
+
+
+async def test_jobs_that_wait_for_a_slot_run_in_order_before_newer_ones(
+    make_settings: Callable[..., Settings], db_url: str
+) -> None:
+    """A full worker queues new jobs unleased; when a slot frees, the waiting jobs are
+    claimed oldest first, and a job made while some wait is not born leased ahead of them."""
+    engine = ScriptedEngine(Script(steps=4, delay=0.1))
+    settings = make_settings(database_url=db_url, max_running=1, max_queued_per_user=10,
+                             worker_poll_seconds=30)
+    async with build(settings, engine=engine) as app:
+        await asyncio.sleep(0.1)
+        first = await make(app, "alice")
+        assert first.lease_owner is not None  # the one slot was free
+        waiting = [await make(app, "bob", seed=i) for i in range(2)]
+        assert all(job.lease_owner is None for job in waiting)  # queued, not handed off
+        done = [await app.jobs.wait(job.id, timeout=20) for job in [first, *waiting]]
+        assert [d.state for d in done] == ["succeeded"] * 3
+        started = [d.started_at for d in done]
+        assert all(a is not None for a in started) and started == sorted(started)
+        # The slot is free and nothing waits: the next job is born leased again.
+        await asyncio.sleep(0.1)
+        again = await make(app, "carol")
+        assert again.lease_owner is not None
+        assert (await app.jobs.wait(again.id, timeout=10)).state == "succeeded"

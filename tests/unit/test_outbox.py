@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from stationthis.bootstrap import build
 from stationthis.config import Settings
 from stationthis.core.events import Event, EventBus, JobFailed, JobQueued, SeenEvents
@@ -66,3 +68,57 @@ def test_seen_events_lets_subscribers_ignore_duplicates() -> None:
     assert seen.first_time("a") and not seen.first_time("a")
     assert seen.first_time("b") and seen.first_time("c")
     assert seen.first_time("a")  # forgotten after the bound
+
+
+async def test_events_published_at_once_are_marked_in_one_batch_and_never_twice(
+    settings: Settings,
+) -> None:
+    """A commit's events reach subscribers right after it; their rows are marked published
+    together at the relay's next poll (not one write per commit), and meanwhile their claim
+    keeps another process's relay from publishing them again."""
+    from sqlalchemy import event as sa_event
+    from sqlalchemy import func, select
+
+    from stationthis.core.events import OutboxRelay, add_all_to_outbox
+    from stationthis.core.schema import outbox
+
+    received: list[Event] = []
+
+    async def collect(event: Event) -> None:
+        received.append(event)
+
+    app = build(settings, engine=ScriptedEngine())
+    bus = EventBus()
+    bus.subscribe(collect, JobFailed)
+    relay = OutboxRelay(app.db, bus, poll_seconds=0.3)
+    relay.start()
+    marks: list[str] = []
+
+    def count_marks(_c: object, _cur: object, sql: str, *_a: object) -> None:
+        if sql.startswith("UPDATE outbox SET published_at"):
+            marks.append(sql)
+
+    sa_event.listen(app.db.engine.sync_engine, "before_cursor_execute", count_marks)
+    try:
+        events = [JobFailed(job_id=f"j{i}", owner_id="o", error="x", code="c", released=0)
+                  for i in range(10)]
+        for one in events:
+            async with app.db.write() as conn:
+                await add_all_to_outbox(conn, [one], claimed=True)
+            await relay.publish_now([one])
+        assert [e.id for e in received] == [e.id for e in events]  # at once, in order
+        other = OutboxRelay(app.db, EventBus())  # another process's relay
+        assert await other.drain() == 0  # claimed: not published twice
+        for _ in range(50):
+            async with app.db.read() as conn:
+                left = (await conn.execute(select(func.count()).select_from(outbox).where(
+                    outbox.c.published_at.is_(None)))).scalar_one()
+            if not left:
+                break
+            await asyncio.sleep(0.05)
+        assert left == 0
+        assert len(marks) == 1  # ten commits, one statement marks them
+    finally:
+        sa_event.remove(app.db.engine.sync_engine, "before_cursor_execute", count_marks)
+        await relay.stop()
+        await app.db.dispose()

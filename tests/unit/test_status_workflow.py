@@ -13,13 +13,14 @@ from stationthis.bootstrap import build
 from stationthis.config import Settings
 from stationthis.core.errors import Conflict, NotFound
 from stationthis.core.jobs import Job
+from stationthis.core.queue import WakingQueue
 from stationthis.core.users import Account, Identity
 from stationthis.workflows.app import App
 from stationthis.workflows.make_image import Request
 from tests.support.scripted import Script, ScriptedEngine, png
 
 
-class ManualQueue:
+class ManualQueue(WakingQueue):
     """A JobQueue that runs a job only when the test says so (the real in-memory queue starts
     every job at once, so nothing would stay queued)."""
 

@@ -185,16 +185,25 @@ class SeenEvents:
 CLAIM_SECONDS = 15.0  # a relay that claimed events and died: others publish them after this
 
 
+_OUTBOX_INSERT = insert(outbox)  # built once: the values come as parameters
+
+
 async def add_to_outbox(conn: AsyncConnection, event: Event, *, claimed: bool = False) -> None:
     """Write ``event`` in the caller's transaction. ``claimed``: this process publishes it
     right after the commit (``OutboxRelay.publish_now``); if it dies first, the claim
     expires and any relay publishes it."""
-    await conn.execute(
-        insert(outbox).values(
-            event_id=event.id, type=event.type, payload=event.payload(), created_at=event.at,
-            claimed_until=utcnow() + timedelta(seconds=CLAIM_SECONDS) if claimed else None,
-        )
-    )
+    await add_all_to_outbox(conn, [event], claimed=claimed)
+
+
+async def add_all_to_outbox(
+    conn: AsyncConnection, events: Sequence[Event], *, claimed: bool = False
+) -> None:
+    """``add_to_outbox`` for several events, in one statement."""
+    until = utcnow() + timedelta(seconds=CLAIM_SECONDS) if claimed else None
+    rows = [{"event_id": event.id, "type": event.type, "payload": event.payload(),
+             "created_at": event.at, "claimed_until": until} for event in events]
+    if rows:
+        await conn.execute(_OUTBOX_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
 class OutboxRelay:
@@ -223,11 +232,15 @@ class OutboxRelay:
 
     async def publish_now(self, events: Sequence[Event]) -> None:
         """Publish events this process just committed (claimed in the outbox); they are
-        marked published in the relay's next batch."""
+        marked published in batches: at the relay's next poll, or at once when a batch is
+        full. Until then their claim keeps every other relay off them; if this process dies
+        first, the claim expires and a relay publishes them again (subscribers take an
+        event at least once)."""
         for event in events:
             await self.bus.publish(event)
             self._to_mark.append(event.id)
-        self._wake.set()
+        if len(self._to_mark) >= self.batch:
+            self._wake.set()
 
     async def drain(self) -> int:
         """Publish everything pending now. Returns how many events were published.
@@ -295,7 +308,9 @@ class OutboxRelay:
     async def _loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                # (well inside a claim's life: what publish_now claimed is marked in time)
+                await asyncio.wait_for(self._wake.wait(),
+                                       min(self.poll_seconds, self.claim_seconds / 3))
             self._wake.clear()
             try:
                 await self._mark_published()

@@ -32,7 +32,7 @@ from stationthis.core.events import (
     JobSucceeded,
     OutboxRelay,
     PointsCaptured,
-    add_to_outbox,
+    add_all_to_outbox,
 )
 from stationthis.core.job_reads import JobReads
 from stationthis.core.jobs_model import ACTIVE, FINAL, Job, JobState, NewJob, job_from_row
@@ -89,6 +89,8 @@ class JobService(JobReads):
                     outputs=[], reply=reply_json(reply), cancel_requested=False,
                     group_id=new.group_id, parent_id=new.parent_id, origin=new.origin,
                     tool_version=new.tool_version, created_at=now, updated_at=now,
+                    lease_owner=new.lease.worker if new.lease else None,
+                    lease_expires_at=new.lease.until if new.lease else None,
                 )
             )
             await self.ledger.hold(
@@ -108,6 +110,7 @@ class JobService(JobReads):
             reply=reply, cancel_requested=False, created_at=now, started_at=None,
             finished_at=None, group_id=new.group_id, parent_id=new.parent_id,
             origin=new.origin, tool_version=new.tool_version,
+            lease_owner=new.lease.worker if new.lease else None,
         )
 
     # ----- transitions -------------------------------------------------------------------
@@ -306,9 +309,7 @@ class JobService(JobReads):
     async def _outbox(self, conn: AsyncConnection, events: Sequence[Event]) -> None:
         """Write events to the outbox; claimed for this process when its relay runs, so it
         publishes them itself right after the commit (``_published``)."""
-        claim = self.relay.running
-        for event in events:
-            await add_to_outbox(conn, event, claimed=claim)
+        await add_all_to_outbox(conn, events, claimed=self.relay.running)
 
     async def _published(self, events: Sequence[Event]) -> None:
         if self.relay.running:

@@ -82,6 +82,15 @@ class NewJob:
     parent_id: str | None = None
     origin: str | None = None
     tool_version: str | None = None
+    # Born leased: the worker of the process that creates the job runs it at once, with no
+    # claim (``core/worker.Worker.add``); None leaves it queued for any worker to claim.
+    lease: JobLease | None = None
+
+
+@dataclass(frozen=True)
+class JobLease:
+    worker: str
+    until: datetime
 
 
 def job_from_row(row: Any) -> Job:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,6 +27,7 @@ from stationthis.core.engine import (
 from stationthis.core.errors import EngineFailed, NotFound, StationError
 from stationthis.core.events import EventBus, JobCancelRequested
 from stationthis.core.jobs import Job, JobService
+from stationthis.core.jobs_model import JobState
 from stationthis.core.media import MediaItem, MediaService, Staged
 from stationthis.core.review import OutputCheck
 from stationthis.core.tools import ToolRegistry
@@ -107,22 +109,33 @@ class JobRunner:
                 )
             async with self._starting:
                 handle = await self.engine.submit(await self._spec(job))
-                running = await self.jobs.start_running(job, handle.run_id, handle.data,
-                                                        worker=worker)
-            if running is None:
-                current = await self.jobs.get(job.id)
-                if worker is None or current.lease_owner == worker:
-                    await self.engine.cancel(handle)  # cancelled while we were submitting
-                    await self.jobs.mark_cancelled(job.id, worker=worker)
-                return  # otherwise another worker owns the job (and the run) now
-            job = running  # as the row now says (its cancel flag too), not read again
+            # The run's id is written beside the run, not in its way: the engine's first
+            # frames (and a quick job's result) are followed meanwhile, and the write has
+            # answered before anything is stored or charged.
+            started: asyncio.Task[Job | None] | None = asyncio.create_task(
+                self._started(job, handle, worker, asyncio.current_task()))
+            job = replace(job, state=JobState.RUNNING, run_id=handle.run_id,
+                          run_data=handle.data)
         else:  # running/uploading when we (re)started: pick the run up again
+            started = None
             handle = RunHandle(self.engine.name, job.id, job.run_id or job.id, job.run_data or {})
             job = await self.jobs.get(job.id)
         self._handles[job.id] = handle
         if job.cancel_requested:
             await self.engine.cancel(handle)
-        outcome = await self._follow(job, handle, worker)
+        try:
+            outcome = await self._follow(job, handle, worker)
+        except BaseException:
+            if started is not None:
+                with contextlib.suppress(Exception):
+                    await started  # the run's id lands before the failure does
+            raise
+        if started is not None:
+            running = await started
+            if running is None:
+                return  # cancelled while we were submitting, or another worker's now
+            job = replace(job, started_at=running.started_at,
+                          cancel_requested=running.cancel_requested)
         if outcome == "cancelled":
             await self.jobs.mark_cancelled(job.id, worker=worker)
             return
@@ -147,6 +160,27 @@ class JobRunner:
                                        staged=staged)
         if done.state != "succeeded" or done.outputs != outputs:
             await self.media.discard(staged, rows=False)  # cancelled, or not ours to finish
+
+    async def _started(
+        self, job: Job, handle: RunHandle, worker: str | None,
+        run: asyncio.Task[Any] | None,
+    ) -> Job | None:
+        """Write that the job runs as ``handle``; the job as the row now says (a cancel
+        asked meanwhile included), or None when it moved on without us."""
+        async with self._starting:  # bounded like the submit: a burst opens no flood
+            running = await self.jobs.start_running(job, handle.run_id, handle.data,
+                                                    worker=worker)
+        if running is None:
+            current = await self.jobs.get(job.id)
+            if worker is None or current.lease_owner == worker:
+                await self.cancel(job.id)  # cancelled while we were submitting
+                await self.jobs.mark_cancelled(job.id, worker=worker)
+            elif run is not None:
+                run.cancel()  # another worker owns the job (and the run) now: stop following
+            return None
+        if running.cancel_requested:
+            await self.cancel(job.id)
+        return running
 
     async def _artifacts(self, job: Job, handle: RunHandle) -> tuple[list[Artifact],
                                                                     dict[str, str]]:

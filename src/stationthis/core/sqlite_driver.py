@@ -9,14 +9,17 @@ waiting on each other: the hops were the cost.
 
 ``dbapi()`` is passed to ``create_async_engine(module=...)``; nothing else changes.
 
-A connection marked ``inline`` (the one writer's, core/sqlite_writer.py) runs its statements
-and its commits in the calling thread, with no trip at all. What could make it wait stays in
-aiosqlite's thread: a ``BEGIN`` that finds another process holding the write lock (tried
-here first without waiting), rollbacks, and checkpoints of the WAL (which write and sync the
-database file; the writer asks for them every few hundred commits). Inside a write
-transaction nothing waits for a lock, and in WAL mode with ``synchronous=NORMAL`` a commit
-is an append to the log, so a statement blocks the event loop only for its own work
-(microseconds for the app's one-row writes; a bulk statement should be split).
+A connection marked ``inline`` (the one writer's, core/sqlite_writer.py, and the readers'
+unless a read asks to be offloaded, core/db.py) runs its statements and its commits in the
+calling thread, with no trip at all. What could make it wait stays in
+aiosqlite's thread: a ``BEGIN`` or a statement that finds another process holding a lock
+(tried here first without waiting), rollbacks of a write, and checkpoints of the WAL (which
+write and sync the database file; the writer asks for them every few hundred commits).
+Inside a write transaction nothing waits for a lock, a WAL reader waits for none either, and
+in WAL mode with ``synchronous=NORMAL`` a commit is an append to the log, so a statement
+blocks the event loop only for its own work (microseconds for the app's one-row reads and
+writes; a scan of a whole table is offloaded, ``Database.read(offload=True)``, and a bulk
+write should be split).
 """
 
 from __future__ import annotations
@@ -42,6 +45,17 @@ def _begin_waiting(conn: sqlite3.Connection, operation: str) -> None:
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     try:
         conn.execute(operation)
+    finally:
+        conn.execute("PRAGMA busy_timeout=0")
+
+
+def _run_waiting(
+    conn: sqlite3.Connection, operation: str, parameters: Any, many: bool
+) -> _Outcome:
+    """``_run`` in aiosqlite's thread, waiting up to the busy timeout for a lock."""
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        return _run(conn, operation, parameters, many)
     finally:
         conn.execute("PRAGMA busy_timeout=0")
 
@@ -134,9 +148,18 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows = collections.deque(rows)
 
     async def _here(self, operation: Any, parameters: Any, many: bool) -> None:
-        # A coroutine that never suspends: SQLAlchemy's async connection expects each
-        # statement to await something.
-        outcome = _run(self._connection._conn, operation, parameters, many)
+        # A coroutine that suspends only when SQLite says busy: SQLAlchemy's async
+        # connection expects each statement to await something.
+        connection: Any = self._connection
+        try:  # (an inline connection's busy timeout is 0: it fails at once, never sleeps)
+            outcome = _run(connection._conn, operation, parameters, many)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            # Another process holds a lock this statement needs (a reader, rarely: WAL
+            # recovery or a truncating checkpoint elsewhere): wait in aiosqlite's thread.
+            outcome = await connection._execute(
+                _run_waiting, connection._conn, operation, parameters, many)
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows)
 
@@ -175,6 +198,13 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
         except Exception as error:
             self._handle_exception(error)
 
+    def rollback(self) -> None:
+        # The pool rolls back every connection it takes back: with no transaction open
+        # (a read that committed) there is nothing to undo and no trip to make.
+        if self.inline and not self._connection._conn.in_transaction:
+            return None
+        return super().rollback()
+
 
 class _Dbapi(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
@@ -194,6 +224,8 @@ def set_inline(dbapi_connection: Any, inline: bool) -> bool:
     thread. False when the connection is not one of ours (nothing changes then)."""
     if not isinstance(dbapi_connection, _Connection):
         return False
+    if dbapi_connection.inline == inline:
+        return True
     dbapi_connection.inline = inline
     conn = dbapi_connection._connection._conn
     # Inside a write transaction in WAL mode nothing waits for a lock (BEGIN IMMEDIATE took

@@ -112,7 +112,7 @@ class Users:
         """Existing identities of the same platform whose ids look like ``ident``'s (case
         aside): for "did you mean …?". Only ids of about the same length are compared."""
         wanted = ident.external_id.lower()
-        async with self.db.read() as conn:
+        async with self.db.read(offload=True) as conn:  # up to 50,000 rows
             rows = (await conn.execute(
                 select(identities.c.external_id)
                 .where(identities.c.platform == ident.platform,

@@ -13,9 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
+from stationthis.core.db import utcnow
 from stationthis.core.jobs import Job
+from stationthis.core.jobs_model import JobLease
 from stationthis.core.leases import JobLeases, new_worker_id
+from stationthis.core.queue import WakingQueue
 from stationthis.core.runner import JobRunner
 from stationthis.core.signals import Signals
 
@@ -42,6 +47,11 @@ class Worker:
         self._own: set[str] = set()
         self._active: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
+        # Jobs may be waiting in the table (claim again when a slot frees): the last claim
+        # filled every slot it asked for, another process woke us, or a job of ours was
+        # queued without a slot. While False, a job made here is born leased to us (add).
+        self._backlog = True
+        self._reserved = 0  # slots promised to jobs being created (add)
         self._loops: list[asyncio.Task[None]] = []
         self._beat: asyncio.Task[None] | None = None
         self._stopping = False
@@ -53,9 +63,34 @@ class Worker:
     async def enqueue(self, job_id: str) -> None:
         """A job of this process became runnable (the signal reaches the other workers)."""
         self._own.add(job_id)
+        self._backlog = True
         self._wake.set()
         if self.claim_all and len(self._active) >= self.slots:  # busy here: ask the others
             await self.signals.publish("wake", {"job_id": job_id})
+
+    async def add(self, create: Callable[[JobLease | None], Awaitable[Job]]) -> Job:
+        """Create a job and run it: born leased to this worker when a slot is free and no
+        job is waiting in the table (no claim, no wake-up: the job runs at once), otherwise
+        queued for whichever worker claims it first. ``create`` inserts the row."""
+        lease = self._reserve()
+        try:
+            job = await create(lease)
+        finally:
+            if lease is not None:
+                self._reserved -= 1
+        if lease is not None and job.lease_owner == self.id and not self._stopping:
+            self._own.add(job.id)
+            self._spawn(job)
+        else:  # queued (or stopping meanwhile: the lease expires and another worker claims it)
+            await self.enqueue(job.id)
+        return job
+
+    def _reserve(self) -> JobLease | None:
+        running = self._loops and not self._stopping
+        if not running or self._backlog or len(self._active) + self._reserved >= self.slots:
+            return None
+        self._reserved += 1
+        return JobLease(self.id, utcnow() + timedelta(seconds=self.leases.lease_seconds))
 
     async def start(self) -> None:
         await self.leases.register(self.id, self.role, self.slots)
@@ -103,25 +138,29 @@ class Worker:
     async def _claim_loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            claimed = await self._claim()
-            if claimed and len(self._active) < self.slots:
+            if await self._claim() and len(self._active) < self.slots:
                 continue  # there may be more
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
-    async def _claim(self) -> int:
-        free = min(self.slots - len(self._active), CLAIM_BATCH)
+    async def _claim(self) -> bool:
+        """Claim what fits; True when every slot asked for was filled (there may be more)."""
+        free = min(self.slots - len(self._active) - self._reserved, CLAIM_BATCH)
         if free <= 0:
-            return 0
+            return False
         only = None if self.claim_all else self._own - set(self._active)
+        self._backlog = False  # a job queued from now on sets it again
         try:
             jobs = await self.leases.claim(self.id, free, only=only)
         except Exception as exc:  # the database is down or busy: try again later
             log.warning("worker %s could not claim jobs: %s", self.id, exc)
-            return 0
+            self._backlog = True
+            return False
         for job in jobs:
             self._spawn(job)
-        return len(jobs)
+        if len(jobs) == free:
+            self._backlog = True
+        return len(jobs) == free
 
     def _spawn(self, job: Job) -> None:
         task = asyncio.create_task(self._run(job), name=f"job {job.id}")
@@ -130,7 +169,8 @@ class Worker:
         def done(_: asyncio.Task[None], job_id: str = job.id) -> None:
             self._active.pop(job_id, None)
             self._own.discard(job_id)
-            self._wake.set()  # a slot is free
+            if self._backlog:
+                self._wake.set()  # a slot is free for a job that waits
 
         task.add_done_callback(done)
 
@@ -170,6 +210,7 @@ class Worker:
                             continue
                         channel, data = message
                         if channel == "wake":
+                            self._backlog = True
                             self._wake.set()
                         elif channel == "cancel" and data.get("job_id") in self._active:
                             await self.runner.cancel(str(data["job_id"]))
@@ -180,7 +221,7 @@ class Worker:
                 await asyncio.sleep(self.poll_seconds)
 
 
-class WakeOnly:
+class WakeOnly(WakingQueue):
     """The job queue of a web-only node: it runs nothing, it only wakes the workers."""
 
     def __init__(self, signals: Signals) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from stationthis.core import masks
@@ -114,31 +114,36 @@ class MakeImage:
         """Hold the offer's points from its payer and queue the job. ``reply`` (else the
         requester's) is where the job reports."""
         who = offer.requester
+        new = NewJob(
+            owner_id=who.user.id, payer_id=offer.payer.id, tool=offer.tool.name,
+            category=offer.tool.category, params=offer.params, quote=offer.quote.points,
+            engine=self.engine_name, inputs=offer.inputs,
+            reply=reply if reply is not None else who.reply,
+            tool_version=offer.tool.version, group_id=who.group.id if who.group else None,
+            parent_id=offer.plan.parent_id, origin=offer.plan.origin,
+        )
         try:
-            job = await self.jobs.create(NewJob(
-                owner_id=who.user.id, payer_id=offer.payer.id, tool=offer.tool.name,
-                category=offer.tool.category, params=offer.params, quote=offer.quote.points,
-                engine=self.engine_name, inputs=offer.inputs,
-                reply=reply if reply is not None else who.reply,
-                tool_version=offer.tool.version, group_id=who.group.id if who.group else None,
-                parent_id=offer.plan.parent_id, origin=offer.plan.origin,
-            ))
+            return await self.queue.add(lambda lease: self.jobs.create(replace(new, lease=lease)))
         except InsufficientPoints as exc:
             available = int(exc.details.get("available", 0))
             cheaper = self._cheaper(offer.tool, offer.params, available)
             raise InsufficientPoints(exc.message, **exc.details, alternatives=cheaper) from None
-        await self.queue.enqueue(job.id)
-        return job
 
-    async def _offer(self, who: Requester, plan: Plan, payer: Account | None = None) -> Offer:
+    async def _offer(
+        self, who: Requester, plan: Plan, payer: Account | None = None, *,
+        read_balance: bool = True,
+    ) -> Offer:
+        """``read_balance`` False: an offer started at once (``make``), whose hold decides
+        whether it fits and says by how much it does not; its quote's ``available`` is then
+        not read (it says the price fits, which the hold checks)."""
         tool, params, inputs = await self._prepare(who.user, plan.request, who.group)
         points = tool.price(params)
         if payer is None:
             payer = (who.user if self.groups is None
                      else await self.groups.payer(who.user, who.group, points))
-        balance = await self.ledger.balance(payer.id)
-        alternatives = [] if points <= balance.total else self._cheaper(tool, params, balance.total)
-        quote = Quote(tool.name, params, points, balance.total, alternatives)
+        available = (await self.ledger.balance(payer.id)).total if read_balance else points
+        alternatives = [] if points <= available else self._cheaper(tool, params, available)
+        quote = Quote(tool.name, params, points, available, alternatives)
         return Offer(who, plan, quote, payer, tool, params, inputs)
 
     async def _plan_make(self, command: Make) -> Plan:
@@ -173,7 +178,7 @@ class MakeImage:
         tweak of an earlier job."""
         plan = Plan(request, parent_id, origin)
         return await self.start(await self._offer(Requester(user, group, reply), plan,
-                                                  payer or user))
+                                                  payer or user, read_balance=False))
 
     async def _prepare(
         self, user: Account, request: Request, group: Account | None = None

@@ -89,7 +89,7 @@ class Operators:
     async def overview(self) -> Overview:
         now = utcnow()
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        async with self.db.read() as conn:
+        async with self.db.read(offload=True) as conn:  # counts over the whole jobs table
             def count(*where: Any) -> Any:
                 return select(func.count()).select_from(jobs).where(*where)
 

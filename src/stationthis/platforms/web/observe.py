@@ -107,7 +107,7 @@ class _Snapshot:
 
 
 async def database_metrics(app: App) -> list[Metric]:
-    async with app.db.read() as conn:
+    async with app.db.read(offload=True) as conn:  # whole tables: not on the event loop
         by_state = (await conn.execute(select(jobs.c.state, jobs.c.tool, func.count())
                                        .group_by(jobs.c.state, jobs.c.tool))).all()
         kinds = (await conn.execute(select(ledger.c.kind, func.count())
