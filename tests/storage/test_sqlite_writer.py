@@ -149,3 +149,69 @@ async def test_dispose_fails_the_writes_still_waiting_instead_of_leaving_them_ha
     assert "the database is closed" in str(results[1])
     assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     assert leaked_connection_warnings() == []
+
+
+async def test_the_log_is_copied_into_the_database_file_while_writes_go_on(
+    sqlite_url: str, tmp_path: object,
+) -> None:
+    """Checkpoints run beside the writer (on a connection of their own), and they do run:
+    the database file itself, read without its write-ahead log, holds the rows."""
+    import shutil
+    from pathlib import Path
+
+    from stationthis.core.sqlite_writer import CHECKPOINT_EVERY
+
+    db = Database(sqlite_url)
+    try:
+        async with db.write() as conn:
+            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))
+        for i in range(CHECKPOINT_EVERY * 2 + 10):  # one commit each: two checkpoints due
+            async with db.write() as conn:
+                await conn.execute(text("INSERT INTO t (n) VALUES (:n)"), {"n": i})
+        writer = db.writer
+        assert writer is not None
+        for _ in range(200):
+            if writer._checkpointing is not None and writer._checkpointing.done():
+                break
+            await asyncio.sleep(0.01)
+        async with db.read() as conn:  # every write is there for readers of the log too
+            total = (await conn.execute(text("SELECT COUNT(*) FROM t"))).scalar_one()
+        assert total == CHECKPOINT_EVERY * 2 + 10
+        alone = Path(str(tmp_path)) / "copy.db"
+        shutil.copyfile(sqlite_url.split("///", 1)[1], alone)  # the file, not its log
+        copied = sqlite3.connect(alone)
+        try:
+            in_file = copied.execute("SELECT COUNT(*) FROM t").fetchone()[0]
+        finally:
+            copied.close()
+        assert in_file >= CHECKPOINT_EVERY  # checkpointed, though no write ever waited
+    finally:
+        await db.dispose()
+
+
+async def test_a_read_is_not_held_up_by_another_process_writing(sqlite_url: str) -> None:
+    """Reads run in the event loop's thread: one that meets another process's open write
+    transaction reads the last committed rows at once (WAL), and never blocks the loop."""
+    db = Database(sqlite_url)
+    try:
+        async with db.write() as conn:
+            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))
+            await conn.execute(text("INSERT INTO t VALUES (1, 7)"))
+        other = sqlite3.connect(sqlite_url.split("///", 1)[1], isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("UPDATE t SET n = 100 WHERE id = 1")
+            async with db.read() as conn:
+                seen = (await conn.execute(text("SELECT n FROM t WHERE id = 1"))).scalar_one()
+            assert seen == 7  # the committed value, not the other's uncommitted one
+            other.execute("COMMIT")
+            async with db.read() as conn:
+                seen = (await conn.execute(text("SELECT n FROM t WHERE id = 1"))).scalar_one()
+            assert seen == 100
+            async with db.read(offload=True) as conn:  # a scan, in the driver's thread
+                seen = (await conn.execute(text("SELECT SUM(n) FROM t"))).scalar_one()
+            assert seen == 100
+        finally:
+            other.close()
+    finally:
+        await db.dispose()

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stationthis.core.db import Database, new_id, utcnow
@@ -68,31 +69,24 @@ class JobService(JobReads):
             # Owner and payer first: serialises the count below per user, and avoids a
             # PostgreSQL deadlock between the insert's foreign-key lock and the hold.
             locked = await self.ledger.lock(conn, new.owner_id, new.payer_id)
-            active = (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(jobs)
-                    .where(jobs.c.owner_id == new.owner_id, jobs.c.state.in_(ACTIVE))
-                )
-            ).scalar_one()
+            active = (await conn.execute(_ACTIVE_COUNT, {"owner_id": new.owner_id})).scalar_one()
             if active >= self.max_active_per_user:
                 raise TooManyJobs(
                     f"You already have {active} jobs waiting or running (the limit is "
                     f"{self.max_active_per_user}). Wait for one to finish or cancel one.",
                     active=active, limit=self.max_active_per_user,
                 )
-            await conn.execute(
-                insert(jobs).values(
-                    id=job_id, owner_id=new.owner_id, payer_id=new.payer_id, tool=new.tool,
-                    category=new.category, params=new.params, inputs=new.inputs or {},
-                    state="queued", progress={}, engine=new.engine, quote=new.quote,
-                    outputs=[], reply=reply_json(reply), cancel_requested=False,
-                    group_id=new.group_id, parent_id=new.parent_id, origin=new.origin,
-                    tool_version=new.tool_version, created_at=now, updated_at=now,
-                    lease_owner=new.lease.worker if new.lease else None,
-                    lease_expires_at=new.lease.until if new.lease else None,
-                )
-            )
+            await conn.execute(_INSERT, {
+                "id": job_id, "owner_id": new.owner_id, "payer_id": new.payer_id,
+                "tool": new.tool, "category": new.category, "params": new.params,
+                "inputs": new.inputs or {}, "state": "queued", "progress": {},
+                "engine": new.engine, "quote": new.quote, "outputs": [],
+                "reply": reply_json(reply), "cancel_requested": False,
+                "group_id": new.group_id, "parent_id": new.parent_id, "origin": new.origin,
+                "tool_version": new.tool_version, "created_at": now, "updated_at": now,
+                "lease_owner": new.lease.worker if new.lease else None,
+                "lease_expires_at": new.lease.until if new.lease else None,
+            })
             await self.ledger.hold(
                 conn, new.payer_id, new.quote, ref=f"job:{job_id}", memo=f"{new.tool} job",
                 locked=locked[new.payer_id],
@@ -132,14 +126,13 @@ class JobService(JobReads):
         """``mark_running`` that answers with the job as it is now (a cancel asked meanwhile
         included), without reading it again; None when the job moved on without us."""
         now = utcnow()
+        values = {"state": "running", "updated_at": now, "run_id": run_id,
+                  "run_data": run_data, "started_at": now}
         async with self.db.write() as conn:
             row = (await conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job.id, jobs.c.state.in_(("queued", "preparing", "running")),
-                       *_fence(worker))
-                .values(state="running", updated_at=now, run_id=run_id, run_data=run_data,
-                        started_at=now)
-                .returning(jobs.c.cancel_requested)
+                _moving(("queued", "preparing", "running"), worker is not None, tuple(values),
+                        returning=True),
+                {"_id": job.id, "_worker": worker, **{f"v_{k}": v for k, v in values.items()}},
             )).first()
         if row is None:
             return None
@@ -325,9 +318,7 @@ class JobService(JobReads):
         return job
 
     async def _locked(self, conn: AsyncConnection, job_id: str) -> Job:
-        row = (
-            await conn.execute(select(jobs).where(jobs.c.id == job_id).with_for_update())
-        ).first()
+        row = (await conn.execute(_LOCKED, {"id": job_id})).first()
         if row is None:
             raise NotFound("no such job")
         return _job(row)
@@ -336,12 +327,33 @@ class JobService(JobReads):
         self, conn: AsyncConnection, job_id: str, sources: tuple[str, ...], target: str,
         *, fence: str | None = None, **values: Any,
     ) -> bool:
+        values = {"state": target, "updated_at": utcnow(), **values}
         result = await conn.execute(
-            update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.state.in_(sources), *_fence(fence))
-            .values(state=target, updated_at=utcnow(), **values)
+            _moving(sources, fence is not None, tuple(values)),
+            {"_id": job_id, "_worker": fence, **{f"v_{k}": v for k, v in values.items()}},
         )
         return bool(result.rowcount)
+
+
+# The statements of every job's path, built once: building one per call costs more Python
+# than SQLite spends running it (its expressions, then its cache key).
+_ACTIVE_COUNT = select(func.count()).select_from(jobs).where(
+    jobs.c.owner_id == bindparam("owner_id"), jobs.c.state.in_(ACTIVE))
+_INSERT = insert(jobs)
+_LOCKED = select(jobs).where(jobs.c.id == bindparam("id")).with_for_update()
+
+
+@functools.cache
+def _moving(sources: tuple[str, ...], fenced: bool, columns: tuple[str, ...],
+            returning: bool = False) -> Any:
+    """``UPDATE jobs SET <columns> WHERE id = :_id AND state IN <sources> [AND lease_owner =
+    :_worker]`` (values bound as ``v_<column>``), one per shape."""
+    where = [jobs.c.id == bindparam("_id"), jobs.c.state.in_(sources)]
+    if fenced:
+        where.append(jobs.c.lease_owner == bindparam("_worker"))
+    statement = update(jobs).where(*where).values(
+        {c: bindparam(f"v_{c}", type_=jobs.c[c].type) for c in columns})
+    return statement.returning(jobs.c.cancel_requested) if returning else statement
 
 
 def _fence(worker: str | None) -> tuple[Any, ...]:

@@ -244,11 +244,14 @@ class MediaService:
         ))
 
 
+_INSERT = insert(media)  # built once: every finished job writes its outputs with it
+
+
 async def record_staged(conn: AsyncConnection, staged: Sequence[Staged]) -> list[MediaItem]:
     """Write staged items' rows inside the caller's transaction, in one statement (the
     transaction that finishes a job records its outputs this way)."""
     if staged:
-        await conn.execute(insert(media), [dict(s.values) for s in staged])
+        await conn.execute(_INSERT, [dict(s.values) for s in staged])
     return [_item_of(s.values) for s in staged]
 
 

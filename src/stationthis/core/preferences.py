@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from stationthis.core.db import Database, utcnow
 from stationthis.core.schema import preferences
+
+# built once: read for every job started
+_GET = select(preferences.c.key, preferences.c.value).where(
+    preferences.c.account_id == bindparam("account_id"))
 
 
 class Preferences:
@@ -23,11 +27,7 @@ class Preferences:
     async def get(self, account_id: str) -> dict[str, Any]:
         """All of an account's preferences (an empty dict when it has none)."""
         async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(preferences.c.key, preferences.c.value).where(
-                    preferences.c.account_id == account_id
-                )
-            )
+            rows = await conn.execute(_GET, {"account_id": account_id})
             return {key: value for key, value in rows}
 
     async def set(self, account_id: str, key: str, value: Any) -> None:

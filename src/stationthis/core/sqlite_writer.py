@@ -56,6 +56,7 @@ class SqliteWriter:
         self._holder: asyncio.Task[object] | None = None  # the task inside a write body
         self._dbapi: object = None  # the write connection's driver-level connection
         self._since_checkpoint = 0
+        self._checkpointing: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -96,6 +97,11 @@ class SqliteWriter:
 
     async def close(self) -> None:
         """Stop the writer and close its connection (a later ``write()`` starts it again)."""
+        if self._checkpointing is not None:
+            self._checkpointing.cancel()
+            with contextlib.suppress(BaseException):
+                await self._checkpointing
+            self._checkpointing = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -108,6 +114,17 @@ class SqliteWriter:
         await self._drop_connection()
 
     # ----- the writer task ---------------------------------------------------------------
+
+    async def _checkpoint(self) -> None:
+        """A PASSIVE checkpoint on a connection of its own, in its driver's thread: it
+        copies what no reader still needs and never blocks the writer (WAL mode)."""
+        try:
+            async with self.engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).dbapi_connection
+                set_inline(raw, False)
+                await checkpoint(raw)
+        except Exception as exc:  # a reader's snapshot, a busy file: next time
+            log.debug("WAL checkpoint skipped: %s", exc)
 
     def _ensure_task(self) -> None:
         if self._task is None or self._task.done():
@@ -191,10 +208,14 @@ class SqliteWriter:
             self.stats.transactions += 1
             self.stats.writes += len(kept)
             self._since_checkpoint += 1
-            if self._since_checkpoint >= CHECKPOINT_EVERY:
+            if self._since_checkpoint >= CHECKPOINT_EVERY and (
+                    self._checkpointing is None or self._checkpointing.done()):
+                # Beside the writes, not in their way: copying the log into the database
+                # file and syncing it takes milliseconds, and every write (this batch's
+                # callers included) used to wait for it.
                 self._since_checkpoint = 0
-                with contextlib.suppress(Exception):  # a reader's snapshot: next time
-                    await checkpoint(self._dbapi)
+                self._checkpointing = asyncio.create_task(self._checkpoint(),
+                                                          name="sqlite-checkpoint")
         except asyncio.CancelledError as exc:
             failure = exc
             raise

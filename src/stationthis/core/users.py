@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,6 +32,9 @@ from stationthis.core.throttle import Refused, SqlThrottle, Throttle, wait_text
 LINK_CODE_TTL = timedelta(minutes=15)
 LINK_GUESSES_PER_HOUR = 10  # link codes that do not work, per account
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+_GET = select(accounts).where(accounts.c.id == bindparam("id"))  # built once: a hot read
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ class Users:
 
     async def get(self, account_id: str) -> Account:
         async with self.db.read() as conn:
-            row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+            row = (await conn.execute(_GET, {"id": account_id})).first()
         if row is None:
             raise NotFound("no such user")
         return _account(row)
