@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stationthis.core.db import Database, as_utc, new_id, utcnow
@@ -206,6 +206,27 @@ async def add_all_to_outbox(
         await conn.execute(_OUTBOX_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
+# The relay's statements, built once (it polls with them every second).
+_PENDING = (
+    select(outbox.c.id)
+    .where(outbox.c.published_at.is_(None),
+           or_(outbox.c.claimed_until.is_(None),
+               outbox.c.claimed_until < bindparam("now", type_=outbox.c.claimed_until.type)))
+    .order_by(outbox.c.id)
+    .limit(bindparam("limit"))
+)
+_PENDING_LOCKED = _PENDING.with_for_update(skip_locked=True)
+_CLAIM = (
+    update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .values(claimed_until=bindparam("until"))
+    .returning(outbox.c.id, outbox.c.type, outbox.c.payload)
+)
+_MARK = (
+    update(outbox).where(outbox.c.event_id.in_(bindparam("ids", expanding=True)))
+    .values(published_at=bindparam("now"))
+)
+
+
 class OutboxRelay:
     """Publishes outbox rows to the bus, oldest first, and marks them published."""
 
@@ -270,26 +291,13 @@ class OutboxRelay:
 
     async def _claim(self, limit: int) -> list[Any]:
         now = utcnow()
-        query = (
-            select(outbox.c.id)
-            .where(outbox.c.published_at.is_(None),
-                   or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
-            .order_by(outbox.c.id)
-            .limit(limit)
-        )
+        query = _PENDING if self.db.is_sqlite else _PENDING_LOCKED
         async with self.db.write() as conn:
-            if not self.db.is_sqlite:
-                query = query.with_for_update(skip_locked=True)
-            ids = list((await conn.execute(query)).scalars())
+            ids = list((await conn.execute(query, {"now": now, "limit": limit})).scalars())
             if not ids:
                 return []
-            rows = (
-                await conn.execute(
-                    update(outbox).where(outbox.c.id.in_(ids))
-                    .values(claimed_until=now + timedelta(seconds=self.claim_seconds))
-                    .returning(outbox.c.id, outbox.c.type, outbox.c.payload)
-                )
-            ).all()
+            rows = (await conn.execute(_CLAIM, {
+                "ids": ids, "until": now + timedelta(seconds=self.claim_seconds)})).all()
         return sorted(rows, key=lambda row: row.id)
 
     def start(self) -> None:
@@ -325,10 +333,7 @@ class OutboxRelay:
             return
         try:
             async with self.db.write() as conn:
-                await conn.execute(
-                    update(outbox).where(outbox.c.event_id.in_(ids))
-                    .values(published_at=utcnow())
-                )
+                await conn.execute(_MARK, {"ids": ids, "now": utcnow()})
         except Exception:
             self._to_mark.extend(ids)  # the claims hold meanwhile; try again
             raise

@@ -11,12 +11,14 @@ killed, paused, cut off — can neither finish nor charge a job that another wor
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stationthis.core.db import Database, utcnow
@@ -28,6 +30,40 @@ CHUNK = 500  # ids per IN (…): SQLite allows 32,766 bound values, keep stateme
 
 def new_worker_id(role: str) -> str:
     return f"{role}:{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+@functools.cache
+def _claim_query(only: bool, lock: bool) -> Any:
+    """The runnable jobs, fairest first (built once per shape: a worker polls with it)."""
+    now = bindparam("now", type_=jobs.c.lease_expires_at.type)
+    # Jobs running now per owner, counted once (a grouped subquery, not a count per
+    # candidate: with thousands queued that was a quadratic scan).
+    running_now = (
+        select(jobs.c.owner_id.label("owner_id"), func.count().label("n"))
+        .where(jobs.c.state.in_(ACTIVE), jobs.c.lease_owner.is_not(None),
+               jobs.c.lease_expires_at >= now)
+        .group_by(jobs.c.owner_id)
+        .subquery("running_now")
+    )
+    free = or_(jobs.c.lease_owner.is_(None), jobs.c.lease_expires_at < now)
+    query = (
+        select(jobs.c.id)
+        .select_from(jobs.outerjoin(running_now, running_now.c.owner_id == jobs.c.owner_id))
+        .where(jobs.c.state.in_(ACTIVE), free)
+    )
+    if only:
+        query = query.where(jobs.c.id.in_(bindparam("only", expanding=True)))
+    query = query.order_by(
+        func.coalesce(running_now.c.n, 0), jobs.c.created_at, jobs.c.id
+    ).limit(bindparam("limit"))
+    return query.with_for_update(skip_locked=True, of=jobs) if lock else query
+
+
+_TAKE = (
+    update(jobs).where(jobs.c.id.in_(bindparam("ids", expanding=True)))
+    .values(lease_owner=bindparam("worker"), lease_expires_at=bindparam("until"))
+    .returning(*jobs.c)
+)
 
 
 class JobLeases:
@@ -45,39 +81,16 @@ class JobLeases:
         if limit <= 0 or (only is not None and not only):
             return []
         now = utcnow()
-        # Jobs running now per owner, counted once (a grouped subquery, not a count per
-        # candidate: with thousands queued that was a quadratic scan).
-        running_now = (
-            select(jobs.c.owner_id.label("owner_id"), func.count().label("n"))
-            .where(jobs.c.state.in_(ACTIVE), jobs.c.lease_owner.is_not(None),
-                   jobs.c.lease_expires_at >= now)
-            .group_by(jobs.c.owner_id)
-            .subquery("running_now")
-        )
-        free = or_(jobs.c.lease_owner.is_(None), jobs.c.lease_expires_at < now)
-        query = (
-            select(jobs.c.id)
-            .select_from(jobs.outerjoin(running_now, running_now.c.owner_id == jobs.c.owner_id))
-            .where(jobs.c.state.in_(ACTIVE), free)
-        )
+        query = _claim_query(only is not None, not self.db.is_sqlite)
+        params: dict[str, object] = {"now": now, "limit": limit}
         if only is not None:
-            query = query.where(jobs.c.id.in_(list(only)[:CHUNK]))
-        query = query.order_by(
-            func.coalesce(running_now.c.n, 0), jobs.c.created_at, jobs.c.id
-        ).limit(limit)
+            params["only"] = list(only)[:CHUNK]
         async with self.db.write() as conn:
-            if not self.db.is_sqlite:
-                query = query.with_for_update(skip_locked=True, of=jobs)
-            ids = list((await conn.execute(query)).scalars())
+            ids = list((await conn.execute(query, params)).scalars())
             if not ids:
                 return []
-            rows = (
-                await conn.execute(
-                    update(jobs).where(jobs.c.id.in_(ids))
-                    .values(lease_owner=worker, lease_expires_at=self._until(now))
-                    .returning(*jobs.c)
-                )
-            ).all()
+            rows = (await conn.execute(_TAKE, {"ids": ids, "worker": worker,
+                                               "until": self._until(now)})).all()
         claimed = [job_from_row(row) for row in rows]
         order = {job_id: i for i, job_id in enumerate(ids)}
         return sorted(claimed, key=lambda job: order[job.id])
