@@ -9,7 +9,21 @@ updated in the same transaction. Spending works like a card authorisation:
     release(ref)      +H      the job failed, was cancelled or lost: nothing is charged
 
 Every write carries an idempotency key derived from ``ref``; repeating a call is a no-op.
-Points are spent from the free allowance first, then from purchased credit. The values
+Points are spent from the free allowance first, then from purchased credit.
+
+A hold's split depends on the balance at the time, so a repeat made after it moved (the
+allowance spent elsewhere, or by the first call itself when two race) may split otherwise.
+So the allowance row ``<ref>:hold:allowance`` is the hold's anchor: every hold writes it, of
+0 points when the allowance gives nothing (a free job, a hold wholly from credit), and a
+repeat collides on its key whatever its split, writes nothing (a hold's rows go in all or
+nothing) and returns the hold that was made. Rejected: reading the ref's rows before each
+hold (one more statement on the hot path, and on PostgreSQL it still races: a statement's
+snapshot predates a concurrent commit, a unique key does not); a zero credit row on every
+hold (a row more in the common, allowance case instead of credit-only holds). A zero anchor
+beside a credit row moves nothing and ``history`` leaves it out (lists read as before); a
+free job's one zero row is still shown. Credit-only holds written before the anchor have
+none: they settle and release as before (only the insert reads the anchor), and are never
+repeated (a job holds on a fresh ref, in the transaction that creates it). The values
 (``Balance``, ``Hold``…) are ``points_model``, the prebuilt SQL ``points_sql``; both are
 re-exported here.
 """
@@ -21,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stationthis.core import points_pg
@@ -38,6 +52,7 @@ from stationthis.core.points_model import (
     refill_eta,
 )
 from stationthis.core.points_sql import (
+    CREDIT_HOLD_ANCHOR,
     INSERTS,
     LOCK,
     MOVE,
@@ -90,7 +105,7 @@ class Ledger:
             rows = (
                 await conn.execute(
                     select(ledger)
-                    .where(ledger.c.account_id == account_id)
+                    .where(ledger.c.account_id == account_id, not_(CREDIT_HOLD_ANCHOR))
                     .order_by(ledger.c.id.desc())
                     .limit(limit)
                 )
@@ -166,11 +181,10 @@ class Ledger:
             )
         from_allowance = min(amount, max(allowance, 0))
         from_credit = amount - from_allowance
-        rows = []
-        # A free job still writes one (zero) row: the hold must exist for idempotency.
-        if from_allowance or not from_credit:
-            rows.append(self._row(account_id, "hold", ALLOWANCE, -from_allowance, ref=ref,
-                                  key=f"{ref}:hold:{ALLOWANCE}", memo=memo))
+        # The anchor, written even when it is 0 (a free job, a hold wholly from credit): any
+        # repeat of this hold collides on its key, whatever the split (module docstring).
+        rows = [self._row(account_id, "hold", ALLOWANCE, -from_allowance, ref=ref,
+                          key=f"{ref}:hold:{ALLOWANCE}", memo=memo)]
         if from_credit:
             rows.append(self._row(account_id, "hold", CREDIT, -from_credit, ref=ref,
                                   key=f"{ref}:hold:{CREDIT}", memo=memo))

@@ -12,6 +12,16 @@ caller to the general path (the same rules, a few statements), in the same trans
 
 The cached balances move by exactly the rows the statement inserted, so a conflicting
 idempotency key can never move them twice.
+
+The hold inserts its allowance row (the anchor, possibly of 0 points) first and its credit
+row only when the anchor went in. The ``NOT EXISTS`` test alone cannot stop a repeat: under
+READ COMMITTED the statement's snapshot is taken before it waits for the account's row lock,
+so a hold of the same ref committed meanwhile is invisible to it, while the balance it reads
+(re-read after the lock) already shows that hold — a repeat could then split differently
+and, with no key in common, hold twice, or insert only its credit row. The anchor's key
+(``<ref>:hold:allowance``) is the same whatever the split, and ``ON CONFLICT`` sees rows
+committed after the snapshot: the repeat inserts nothing, and the general path returns the
+hold that was made.
 """
 
 from __future__ import annotations
@@ -51,15 +61,20 @@ ok AS (
   WHERE tick = :tick AND a + c >= :amount AND (c >= 0 OR :amount = 0)
     AND NOT EXISTS (SELECT 1 FROM ledger WHERE ref = :ref AND kind = 'hold')
 ),
-ins AS (
+anchor AS (
   INSERT INTO ledger ({_COLUMNS})
-  SELECT ok.id, 'hold', r.bucket, -r.amount, :ref, r.idem_key, :memo, NULL, :created_at
-  FROM ok CROSS JOIN LATERAL (VALUES ('allowance', ok.fa, :key_a), ('credit', ok.fc, :key_c))
-       AS r (bucket, amount, idem_key)
-  WHERE r.amount <> 0 OR (r.bucket = 'allowance' AND ok.fc = 0)
+  SELECT ok.id, 'hold', 'allowance', -ok.fa, :ref, :key_a, :memo, NULL, :created_at FROM ok
   ON CONFLICT (idem_key) DO NOTHING
   RETURNING account_id, bucket, amount
-),{_MOVE}
+),
+credit AS (
+  INSERT INTO ledger ({_COLUMNS})
+  SELECT ok.id, 'hold', 'credit', -ok.fc, :ref, :key_c, :memo, NULL, :created_at FROM ok
+  WHERE ok.fc <> 0 AND EXISTS (SELECT 1 FROM anchor)
+  ON CONFLICT (idem_key) DO NOTHING
+  RETURNING account_id, bucket, amount
+),
+ins AS (SELECT * FROM anchor UNION ALL SELECT * FROM credit),{_MOVE}
 SELECT ok.fa, ok.fc, (SELECT COUNT(*) FROM ins) AS inserted, (SELECT COUNT(*) FROM mv) AS moved
 FROM ok
 """).bindparams(
@@ -135,7 +150,7 @@ async def hold(
         "memo": memo or None, "key_a": f"{ref}:hold:allowance", "key_c": f"{ref}:hold:credit",
         "created_at": now,
     })).first()
-    if row is None or not row.inserted:  # not the common case (a race on the key: made)
+    if row is None or not row.inserted:  # not the common case (the anchor's key: made)
         return None
     return int(row.fa), int(row.fc)
 
