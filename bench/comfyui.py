@@ -60,6 +60,7 @@ from sqlalchemy import event, func, select  # noqa: E402
 from stationthis.bootstrap import build  # noqa: E402
 from stationthis.config import Settings  # noqa: E402
 from stationthis.core.events import Event, JobFailed, JobProgressed, JobSucceeded  # noqa: E402
+from stationthis.core.queue import WakingQueue  # noqa: E402
 from stationthis.core.schema import jobs as jobs_table  # noqa: E402
 from stationthis.core.users import Identity  # noqa: E402
 from stationthis.migrations import upgrade  # noqa: E402
@@ -404,7 +405,7 @@ class InFlight:
         return bool(self.failed or self.errors or self.succeeded < self.jobs)
 
 
-class HeldQueue:
+class HeldQueue(WakingQueue):
     """A job queue that runs nothing: jobs made through it wait in the database."""
 
     async def enqueue(self, job_id: str) -> None:

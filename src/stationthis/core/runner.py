@@ -112,7 +112,7 @@ class JobRunner:
             # The run's id is written beside the run, not in its way: the engine's first
             # frames (and a quick job's result) are followed meanwhile, and the write has
             # answered before anything is stored or charged.
-            started: asyncio.Task[Job | None] | None = asyncio.create_task(
+            started: asyncio.Task[bool | None] | None = asyncio.create_task(
                 self._started(job, handle, worker, asyncio.current_task()))
             job = replace(job, state=JobState.RUNNING, run_id=handle.run_id,
                           run_data=handle.data)
@@ -131,11 +131,10 @@ class JobRunner:
                     await started  # the run's id lands before the failure does
             raise
         if started is not None:
-            running = await started
-            if running is None:
+            cancel_requested = await started
+            if cancel_requested is None:
                 return  # cancelled while we were submitting, or another worker's now
-            job = replace(job, started_at=running.started_at,
-                          cancel_requested=running.cancel_requested)
+            job = replace(job, cancel_requested=cancel_requested)
         if outcome == "cancelled":
             await self.jobs.mark_cancelled(job.id, worker=worker)
             return
@@ -164,9 +163,10 @@ class JobRunner:
     async def _started(
         self, job: Job, handle: RunHandle, worker: str | None,
         run: asyncio.Task[Any] | None,
-    ) -> Job | None:
-        """Write that the job runs as ``handle``; the job as the row now says (a cancel
-        asked meanwhile included), or None when it moved on without us."""
+    ) -> bool | None:
+        """Write that the job runs as ``handle``; whether a cancel was asked meanwhile, or
+        None when the job moved on without us. (A small answer: it is kept while the job
+        runs, and a worker keeps thousands running.)"""
         async with self._starting:  # bounded like the submit: a burst opens no flood
             running = await self.jobs.start_running(job, handle.run_id, handle.data,
                                                     worker=worker)
@@ -180,7 +180,7 @@ class JobRunner:
             return None
         if running.cancel_requested:
             await self.cancel(job.id)
-        return running
+        return running.cancel_requested
 
     async def _artifacts(self, job: Job, handle: RunHandle) -> tuple[list[Artifact],
                                                                     dict[str, str]]:
