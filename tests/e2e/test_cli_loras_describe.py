@@ -4,13 +4,22 @@ close names, and ``stationthis describe IMAGE`` printing prompts that run."""
 
 from __future__ import annotations
 
+import asyncio
+import html
+import json
 import re
 from pathlib import Path
 
+import httpx
 import numpy as np
 from PIL import Image
 
+from stationthis.bootstrap import build
+from stationthis.config import Settings
+from stationthis.core.users import Identity
+from stationthis.platforms.web.app import create_app
 from tests.e2e.test_cli import Station, station  # noqa: F401  (the fixture)
+from tests.web_pages.conftest import Browser
 
 
 def picture(folder: Path) -> Path:
@@ -53,6 +62,49 @@ def test_operators_name_and_price_server_loras_and_users_use_them(
     unknown = station("make", "a fox <lora:Inc>", "-u", "alice")
     assert unknown.code != 0 and "Ink" in unknown.err + unknown.out, str(unknown)
     assert "Traceback" not in unknown.err
+
+
+def audit_page(of: Station) -> str:
+    """The admin console's audit log (/admin/audit) on the station's data, as an admin sees
+    it."""
+    settings = Settings(data_dir=of.data_dir, _env_file=None)  # type: ignore[call-arg]
+
+    async def body() -> str:
+        app = build(settings)
+        try:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(app, manage_lifecycle=False)),
+                base_url="http://testserver",
+            ) as client:
+                root = Browser(client)
+                await root.sign_up("root")
+                assert app.operators is not None
+                await app.operators.set_admin(
+                    None, await app.users.resolve(Identity("web", "root")), True)
+                page = await root.get("/admin/audit")
+                assert page.status_code == 200, page.text
+                return page.text
+        finally:
+            await app.stop()
+
+    return asyncio.run(body())
+
+
+def test_loras_set_writes_the_audit_entry_the_console_shows(
+    station: Station,  # noqa: F811
+) -> None:
+    station.ok("loras", "set", "preview-ink", "--name", "Ink", "--triggers", "inky",
+               "--price-factor", "2")
+    rows = re.findall(r"<tr><td>.*?</tr>", audit_page(station), re.DOTALL)
+    lora_rows = [row for row in rows if "set LoRA" in row]
+    assert len(lora_rows) == 1, rows
+    cells = [html.unescape(re.sub(r"<[^>]+>", "", c))
+             for c in re.findall(r"<td>(.*?)</td>", lora_rows[0], re.DOTALL)]
+    _when, who, action, target, before, after, _reason = cells
+    assert (who, action, target) == ("cli", "set LoRA", "lora:preview-ink.safetensors")
+    was, now = json.loads(before), json.loads(after)
+    assert (was["name"], was["triggers"], was["price_factor"]) == ("preview-ink", [], 1.0)
+    assert (now["name"], now["triggers"], now["price_factor"]) == ("Ink", ["inky"], 2.0)
 
 
 def test_describe_prints_prompts_that_run(station: Station, tmp_path: Path) -> None:  # noqa: F811

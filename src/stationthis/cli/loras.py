@@ -12,6 +12,7 @@ from stationthis.cli.common import (
     UserOpt,
     echo_progress,
     fail,
+    given,
     media_of,
     resolve_group,
     resolve_user,
@@ -72,13 +73,17 @@ def loras_set(
     hide: Annotated[bool | None, typer.Option("--hide/--show", help="leave it out of lists "
                                               "and refuse it")] = None,
 ) -> None:
-    """Set what users see of a server LoRA file (operators)."""
+    """Set what users see of a server LoRA file (operators). The audit log records it, as
+    done by `cli`, with what it was and what it is now."""
     words = None if triggers is None else [t for t in triggers.split(",") if t.strip()]
+    changes = given({"name": name, "triggers": words, "preview": preview,
+                     "price_factor": price_factor, "hidden": hide})
 
     async def body(app: App) -> None:
+        if app.operators is None:
+            fail("the operators' tools are not available here", 1)
         try:
-            lora = await _catalog(app).set(file, name=name, triggers=words, preview=preview,
-                                           price_factor=price_factor, hidden=hide)
+            lora = await app.operators.set_server_lora(None, _catalog(app), file, **changes)
         except StationError as exc:
             fail(exc.message)
         typer.echo(f"{lora.file_name}: name {lora.name!r} · triggers "

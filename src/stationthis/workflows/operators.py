@@ -3,7 +3,8 @@ user (ban, grant, deduct, tier), jobs (list, cancel), moderation (rules, refusal
 queue). Every action writes an audit entry (who, what, before, after, why).
 
 The caller (the web console) checks ``is_admin`` first; these methods take the acting
-admin's account as ``actor``.
+admin's account as ``actor``. The command line, run by an operator at the server, acts as
+``None``: its entries name the actor ``cli`` (with no account id).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from stationthis.workflows.purchases import Purchases
 from stationthis.workflows.server_loras import ServerLoras
 
 MAX_REASON = 500
+CLI_ACTOR = "cli"  # who the audit log says acted when an operator ran `stationthis …`
 RUNNING = ("preparing", "running", "uploading")
 
 
@@ -193,9 +195,8 @@ class Operators:
     async def set_admin(self, actor: Account | None, account: Account, admin: bool) -> None:
         before = await self.accounts.is_admin(account.id)
         await self.accounts.set_admin(account.id, admin)
-        await self.audit.record(actor.id if actor else None, actor.name if actor else "cli",
-                                "admin" if admin else "unadmin", f"account:{account.id}",
-                                before={"is_admin": before}, after={"is_admin": admin})
+        await self._audit(actor, "admin" if admin else "unadmin", account, "",
+                          {"is_admin": before}, {"is_admin": admin})
 
     # ----- jobs --------------------------------------------------------------------------
 
@@ -273,13 +274,13 @@ class Operators:
                           target=f"purchase:{purchase.id}")
         return done
 
-    async def set_server_lora(self, actor: Account, loras: ServerLoras, file_name: str,
+    async def set_server_lora(self, actor: Account | None, loras: ServerLoras, file_name: str,
                               **changes: Any) -> ServerLora:
-        """Set a server LoRA's name, triggers, preview, price factor or hidden flag; the audit
-        entry holds what it was and what it is now."""
+        """Set a server LoRA's name, triggers, preview, price factor or hidden flag (``file_name``
+        may leave out the extension); the audit entry holds what it was and what it is now."""
         known = {lora.file_name: lora for lora in await loras.all(include_hidden=True)}
-        before = known.get(file_name)
-        lora = await loras.set(file_name, by=actor.id, **changes)
+        lora = await loras.set(file_name, by=actor.id if actor else None, **changes)
+        before = known.get(lora.file_name)
         await self._audit(actor, "set LoRA", None, "", before.as_dict() if before else None,
                           lora.as_dict(), target=f"lora:{lora.file_name}")
         return lora
@@ -287,9 +288,10 @@ class Operators:
     async def recent_audit(self, limit: int = 100) -> list[AuditEntry]:
         return await self.audit.recent(limit=limit)
 
-    async def _audit(self, actor: Account, action: str, account: Account | None, reason: str,
-                     before: Any, after: Any, *, target: str | None = None) -> None:
-        await self.audit.record(actor.id, actor.name, action,
+    async def _audit(self, actor: Account | None, action: str, account: Account | None,
+                     reason: str, before: Any, after: Any, *, target: str | None = None) -> None:
+        await self.audit.record(actor.id if actor else None, actor.name if actor else CLI_ACTOR,
+                                action,
                                 target or (f"account:{account.id}" if account else None),
                                 before=before, after=after, reason=reason or None)
 
