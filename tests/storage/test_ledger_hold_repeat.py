@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, text
+from sqlalchemy import text, update
 
 from stationthis.core.db import Database
 from stationthis.core.points import AllowancePolicy, Hold, Ledger
@@ -98,7 +98,7 @@ async def test_a_repeat_after_the_allowance_refilled_holds_nothing_more(
     assert await settle(ledger, "job:2", 30) == 30
     assert await total(ledger, alice) == 120
     assert await ledger.verify(alice)
-    # the history lists the rows it listed before (the hold's zero anchor is not shown) ...
+    # one hold row, as before ...
     rows = [(e.kind, e.bucket, e.amount) for e in reversed(await ledger.history(alice))
             if e.ref == "job:2"]
     assert rows == [("hold", "credit", -30), ("capture", "credit", 0), ("release", "allowance", 0)]
@@ -108,20 +108,22 @@ async def test_a_repeat_after_the_allowance_refilled_holds_nothing_more(
         ("hold", 0)]
 
 
-async def test_a_credit_hold_written_before_the_anchor_still_settles_and_releases(
+async def test_holds_written_with_the_keys_of_before_still_settle_and_release(
     ledger: Ledger, db: Database,
 ) -> None:
     alice = await new_account(ledger, 100)
-    await hold(ledger, alice, 50, "job:1")
-    await hold(ledger, alice, 30, "job:2")  # credit only
+    await hold(ledger, alice, 40, "job:1")  # allowance only
+    await hold(ledger, alice, 30, "job:2")  # 10 allowance + 20 credit
     await hold(ledger, alice, 20, "job:3")  # credit only
-    async with db.write() as conn:  # as such holds were written before: no zero anchor
-        await conn.execute(delete(ledger_table).where(
-            ledger_table.c.kind == "hold", ledger_table.c.amount == 0))
-    assert await settle(ledger, "job:2", 10) == 10
+    async with db.write() as conn:  # keys as they were: <ref>:hold:<bucket> on every row
+        t = ledger_table
+        await conn.execute(update(t).where(t.c.kind == "hold").values(
+            idem_key=t.c.ref + ":hold:" + t.c.bucket))
+    assert await settle(ledger, "job:1", 40) == 40
+    assert await settle(ledger, "job:2", 25) == 25
     async with db.write() as conn:
         assert await ledger.release(conn, "job:3") == 20
-    assert await total(ledger, alice) == 150 - 50 - 10
+    assert await total(ledger, alice) == 150 - 40 - 25
     assert await ledger.verify(alice)
 
 

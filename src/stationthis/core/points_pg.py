@@ -13,15 +13,14 @@ caller to the general path (the same rules, a few statements), in the same trans
 The cached balances move by exactly the rows the statement inserted, so a conflicting
 idempotency key can never move them twice.
 
-The hold inserts its allowance row (the anchor, possibly of 0 points) first and its credit
-row only when the anchor went in. The ``NOT EXISTS`` test alone cannot stop a repeat: under
-READ COMMITTED the statement's snapshot is taken before it waits for the account's row lock,
-so a hold of the same ref committed meanwhile is invisible to it, while the balance it reads
-(re-read after the lock) already shows that hold — a repeat could then split differently
-and, with no key in common, hold twice, or insert only its credit row. The anchor's key
-(``<ref>:hold:allowance``) is the same whatever the split, and ``ON CONFLICT`` sees rows
-committed after the snapshot: the repeat inserts nothing, and the general path returns the
-hold that was made.
+The hold inserts its first row (key ``<ref>:hold``, whatever its bucket) and the second
+(``<ref>:hold:credit``, when it takes from both buckets) only when the first went in. The
+``NOT EXISTS`` test alone cannot stop a repeat: under READ COMMITTED the statement's snapshot
+is taken before it waits for the account's row lock, so a hold of the same ref committed
+meanwhile is invisible to it, while the balance it reads (re-read after the lock) already
+shows that hold — a repeat then splits otherwise. ``ON CONFLICT`` sees rows committed after
+the snapshot: the repeat collides on ``<ref>:hold``, inserts nothing, and the general path
+returns the hold that was made.
 """
 
 from __future__ import annotations
@@ -61,27 +60,30 @@ ok AS (
   WHERE tick = :tick AND a + c >= :amount AND (c >= 0 OR :amount = 0)
     AND NOT EXISTS (SELECT 1 FROM ledger WHERE ref = :ref AND kind = 'hold')
 ),
-anchor AS (
+head AS (
   INSERT INTO ledger ({_COLUMNS})
-  SELECT ok.id, 'hold', 'allowance', -ok.fa, :ref, :key_a, :memo, NULL, :created_at FROM ok
+  SELECT ok.id, 'hold', CASE WHEN ok.fa <> 0 OR ok.fc = 0 THEN 'allowance' ELSE 'credit' END,
+         -CASE WHEN ok.fa <> 0 OR ok.fc = 0 THEN ok.fa ELSE ok.fc END, :ref, :key_hold, :memo,
+         NULL, :created_at
+  FROM ok
   ON CONFLICT (idem_key) DO NOTHING
   RETURNING account_id, bucket, amount
 ),
-credit AS (
+tail AS (
   INSERT INTO ledger ({_COLUMNS})
-  SELECT ok.id, 'hold', 'credit', -ok.fc, :ref, :key_c, :memo, NULL, :created_at FROM ok
-  WHERE ok.fc <> 0 AND EXISTS (SELECT 1 FROM anchor)
+  SELECT ok.id, 'hold', 'credit', -ok.fc, :ref, :key_credit, :memo, NULL, :created_at FROM ok
+  WHERE ok.fa <> 0 AND ok.fc <> 0 AND EXISTS (SELECT 1 FROM head)
   ON CONFLICT (idem_key) DO NOTHING
   RETURNING account_id, bucket, amount
 ),
-ins AS (SELECT * FROM anchor UNION ALL SELECT * FROM credit),{_MOVE}
+ins AS (SELECT * FROM head UNION ALL SELECT * FROM tail),{_MOVE}
 SELECT ok.fa, ok.fc, (SELECT COUNT(*) FROM ins) AS inserted, (SELECT COUNT(*) FROM mv) AS moved
 FROM ok
 """).bindparams(
     bindparam("account_id", type_=String), bindparam("amount", type_=BigInteger),
     bindparam("tick", type_=BigInteger), bindparam("ref", type_=String),
-    bindparam("memo", type_=String), bindparam("key_a", type_=String),
-    bindparam("key_c", type_=String), bindparam("created_at", type_=ledger.c.created_at.type),
+    bindparam("memo", type_=String), bindparam("key_hold", type_=String),
+    bindparam("key_credit", type_=String), bindparam("created_at", type_=ledger.c.created_at.type),
 )
 
 END: TextClause = text(f"""
@@ -147,10 +149,10 @@ async def hold(
     general path must decide (nothing was written)."""
     row = (await conn.execute(HOLD, {
         "account_id": account_id, "amount": amount, "tick": tick, "ref": ref,
-        "memo": memo or None, "key_a": f"{ref}:hold:allowance", "key_c": f"{ref}:hold:credit",
+        "memo": memo or None, "key_hold": f"{ref}:hold", "key_credit": f"{ref}:hold:credit",
         "created_at": now,
     })).first()
-    if row is None or not row.inserted:  # not the common case (the anchor's key: made)
+    if row is None or not row.inserted:  # not the common case (its key was used: made)
         return None
     return int(row.fa), int(row.fc)
 

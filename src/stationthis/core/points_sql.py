@@ -4,7 +4,7 @@ key) — and ``live_account``, which follows account links."""
 
 from __future__ import annotations
 
-from sqlalchemy import TextClause, and_, bindparam, exists, func, select, text, update
+from sqlalchemy import TextClause, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stationthis.core.points_model import ALLOWANCE, CREDIT
@@ -20,13 +20,6 @@ REF_ROWS = (
            ledger.c.charged, accounts.c.merged_into)
     .join(accounts, accounts.c.id == ledger.c.account_id)
     .where(ledger.c.ref == bindparam("ref"))
-)
-_CREDIT_ROW = ledger.alias("credit_row")
-# A hold's anchor of 0 points beside its credit row (``core/points.py``): it moves nothing,
-# and ``Ledger.history`` leaves it out.
-CREDIT_HOLD_ANCHOR = and_(
-    ledger.c.kind == "hold", ledger.c.bucket == ALLOWANCE, ledger.c.amount == 0,
-    exists().where(_CREDIT_ROW.c.idem_key == ledger.c.ref + f":hold:{CREDIT}"),
 )
 MOVE = (
     update(accounts).where(accounts.c.id == bindparam("account_id"))
