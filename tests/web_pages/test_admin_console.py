@@ -118,6 +118,24 @@ async def test_metrics_need_the_token(station: App, client: Callable[[], Browser
     assert 'stationthis_ledger_rows_total{kind="allowance"}' in ok.text
 
 
+async def test_metrics_time_each_finished_job_from_its_event(
+    station: App, client: Callable[[], Browser]
+) -> None:
+    """Queue wait and run time per tool land in the histograms as each job finishes (the
+    final event carries the times: metrics read no job row)."""
+    from stationthis.workflows.make_image import Request
+
+    web = client()
+    before = (await web.client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}))
+    assert 'stationthis_run_seconds_count{state="succeeded",tool="make"}' not in before.text
+    dora = await station.users.resolve(Identity("test", "dora"))
+    job = await station.make_image.make(dora, Request("make", {"prompt": "a fox"}))
+    assert (await station.jobs.wait(job.id, timeout=20)).state == "succeeded"
+    after = (await web.client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}))
+    assert 'stationthis_run_seconds_count{state="succeeded",tool="make"} 1.0' in after.text
+    assert 'stationthis_queue_wait_seconds_count{tool="make"} 1.0' in after.text
+
+
 async def test_metrics_do_not_exist_without_a_token(
     make_settings: Callable[..., Settings]
 ) -> None:

@@ -86,20 +86,32 @@ class JobProgressed(JobEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class JobSucceeded(JobEvent):
+class JobFinished(JobEvent):
+    """What every final event says of the job's times, so that metrics need not read it:
+    its tool, seconds from created to started (``waited``) and from started to finished
+    (``ran``; both None when it never started). None in events written before these fields
+    existed, and in review notices."""
+
+    tool: str | None = None
+    waited: float | None = None
+    ran: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSucceeded(JobFinished):
     outputs: list[str]
     cost: int
 
 
 @dataclass(frozen=True, kw_only=True)
-class JobFailed(JobEvent):
+class JobFailed(JobFinished):
     error: str
     code: str
     released: int
 
 
 @dataclass(frozen=True, kw_only=True)
-class JobCancelled(JobEvent):
+class JobCancelled(JobFinished):
     released: int
 
 

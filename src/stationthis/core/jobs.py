@@ -15,6 +15,7 @@ import contextlib
 import functools
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -212,7 +213,7 @@ class JobService(JobReads):
                 events = [
                     JobSucceeded(job_id=job_id, owner_id=job.owner_id, reply=job.reply,
                                  outputs=outputs, cost=charged, category=job.category,
-                                 origin=job.origin),
+                                 origin=job.origin, **_times(job, now)),
                     PointsCaptured(account_id=job.payer_id, ref=job.ref, amount=charged),
                 ]
                 await self._outbox(conn, events)
@@ -236,7 +237,7 @@ class JobService(JobReads):
             failed: list[Event] = [
                 JobFailed(job_id=job_id, owner_id=job.owner_id, reply=job.reply,
                           error=message, code=code, released=released,
-                          category=job.category, origin=job.origin)
+                          category=job.category, origin=job.origin, **_times(job, now))
             ]
             await self._outbox(conn, failed)
         return await self._finish(
@@ -281,7 +282,8 @@ class JobService(JobReads):
                          finished_at=now)
         events: list[Event] = [JobCancelled(job_id=job.id, owner_id=job.owner_id,
                                             reply=job.reply, released=released,
-                                            category=job.category, origin=job.origin)]
+                                            category=job.category, origin=job.origin,
+                                            **_times(job, now))]
         await self._outbox(conn, events)
         done = replace(job, state=JobState.CANCELLED, cancel_requested=True, finished_at=now)
         return events, done
@@ -354,6 +356,14 @@ def _moving(sources: tuple[str, ...], fenced: bool, columns: tuple[str, ...],
     statement = update(jobs).where(*where).values(
         {c: bindparam(f"v_{c}", type_=jobs.c[c].type) for c in columns})
     return statement.returning(jobs.c.cancel_requested) if returning else statement
+
+
+def _times(job: Job, now: datetime) -> dict[str, Any]:
+    """A final event's ``tool``, ``waited`` and ``ran`` (``JobFinished``)."""
+    started = job.started_at
+    return {"tool": job.tool,
+            "waited": (started - job.created_at).total_seconds() if started else None,
+            "ran": (now - started).total_seconds() if started else None}
 
 
 def _fence(worker: str | None) -> tuple[Any, ...]:

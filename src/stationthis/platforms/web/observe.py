@@ -73,15 +73,23 @@ class ProcessMetrics:
         self._seen.add(event.id)
         if len(self._seen) > 50_000:
             self._seen.clear()
-        try:
-            job = await self.app.jobs.get(event.job_id)
-        except Exception:
-            return
-        if job.started_at is not None:
-            self.wait.labels(job.tool).observe((job.started_at - job.created_at).total_seconds())
-            if job.finished_at is not None:
-                self.run.labels(job.tool, job.state).observe(
-                    (job.finished_at - job.started_at).total_seconds())
+        state = {JobSucceeded: "succeeded", JobFailed: "failed"}.get(type(event), "cancelled")
+        if event.tool is not None:  # the event says when it ran: nothing to read
+            if event.waited is not None:
+                self.wait.labels(event.tool).observe(event.waited)
+            if event.ran is not None:
+                self.run.labels(event.tool, state).observe(event.ran)
+        else:  # an event written before it said so, or a review notice
+            try:
+                job = await self.app.jobs.get(event.job_id)
+            except Exception:
+                return
+            if job.started_at is not None:
+                self.wait.labels(job.tool).observe(
+                    (job.started_at - job.created_at).total_seconds())
+                if job.finished_at is not None:
+                    self.run.labels(job.tool, job.state).observe(
+                        (job.finished_at - job.started_at).total_seconds())
         if isinstance(event, JobFailed) and event.code in ENGINE_ERRORS:
             self.engine_errors.labels(event.code).inc()
 
