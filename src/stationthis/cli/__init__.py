@@ -28,6 +28,7 @@ from stationthis.cli import (
     user_settings,
     users,
 )
+from stationthis.cli.common import Command
 from stationthis.core.text import NOT_UTF8, is_valid_text
 
 cli = typer.Typer(help="StationThis: a self-hostable AI image studio.", no_args_is_help=True)
@@ -55,7 +56,7 @@ for _name, _command in (
     ("models", train.models_list),
     ("worker", serve.worker),  # runs jobs beside `serve --web-only` nodes
 ):
-    cli.command(_name)(_command)
+    cli.command(_name, cls=Command)(_command)  # Command: hidden arguments stay out of usage
 
 for _name, _group in (
     ("points", points.points_cli),

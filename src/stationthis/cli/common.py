@@ -11,6 +11,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
+from typer.core import TyperCommand
 
 from stationthis import log_redaction
 from stationthis.bootstrap import build
@@ -24,8 +25,76 @@ from stationthis.workflows.app import App
 T = TypeVar("T")
 LOCAL = Identity("web", "local")  # the command line's own user: --user's default
 UserOpt = Annotated[str, typer.Option("--user", "-u", help="NAME or PLATFORM:ID")]
-AccountArg = Annotated[str, typer.Argument(metavar="USER", help="NAME or PLATFORM:ID")]
-UserArg = Annotated[str, typer.Argument(help="NAME or PLATFORM:ID")]
+
+# The commands that once took the user as their first argument (`card USER IMAGE`) name it
+# with -u/--user like every other command (`card IMAGE -u USER`), and the older form still
+# works: its extra argument lands in a hidden one after the others, and ``older_form`` puts
+# the arguments back in their places. Such a command is made with ``cls=Command`` so that the
+# hidden argument stays out of its usage line.
+UserGiven = Annotated[str | None, typer.Option(  # "\\[": rich markup's escaped "["
+    "--user", "-u", show_default=False, help="NAME or PLATFORM:ID \\[default: local]")]
+UserNeeded = Annotated[str | None, typer.Option(
+    "--user", "-u", show_default=False,
+    help="NAME or PLATFORM:ID (required: this or, as before, the first argument)")]
+OlderArg = Annotated[str | None, typer.Argument(hidden=True, show_default=False)]
+
+
+class Command(TyperCommand):
+    """A command whose usage line leaves out its hidden arguments."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:  # typer's own click Context
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if not getattr(param, "hidden", False):
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+
+def older_form(usage: str, user: str | None, values: list[str | None], older: str | None,
+               *, required: int, default: str | None = LOCAL.external_id
+               ) -> tuple[str, list[str]]:
+    """The user and the other arguments of a command that takes the user as -u/--user or,
+    in the older form, first (``usage`` is that form: ``card USER IMAGE``).
+
+    ``values`` are the arguments as parsed in their places in the newer form (the first
+    ``required`` of them required), ``older`` the hidden one after them that only the older
+    form fills. Without -u, more than ``required`` arguments is the older form. A missing
+    optional argument comes back as ""."""
+    given = [v for v in (*values, older) if v is not None]
+    if user is not None:
+        if older is not None:
+            fail(f"the user is given twice (-u {user} and {given[0]!r} first): "
+                 "give it once, as -u NAME")
+        rest = given
+    elif len(given) > required:
+        user, rest = given[0], given[1:]
+    elif default is None:
+        fail(f"which user? add -u NAME (or name it first: stationthis {usage})")
+    else:
+        user, rest = default, given
+    return user, rest + [""] * (len(values) - len(rest))
+
+
+# Arguments that ``older_form`` moves are taken as text, then checked as their type would
+# have been, with the same errors.
+def whole_number(value: str, name: str, low: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a valid integer.",
+                                 param_hint=f"'{name}'") from None
+    if number < low:
+        raise typer.BadParameter(f"{value} is not in the range x>={low}.", param_hint=f"'{name}'")
+    return number
+
+
+def existing_file(value: str, name: str) -> Path:
+    path = Path(value)
+    if not path.exists():
+        raise typer.BadParameter(f"File {value!r} does not exist.", param_hint=f"'{name}'")
+    if path.is_dir():
+        raise typer.BadParameter(f"File {value!r} is a directory.", param_hint=f"'{name}'")
+    return path
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -1,5 +1,6 @@
 """What a user made and what is running: ``history``, ``seed``, ``card``, ``status`` and
-``cancel`` (they take the USER argument: they look, or stop what runs)."""
+``cancel``. The user is -u/--user (default: local); the older form, the user as the first
+argument (``stationthis card USER IMAGE``), still works."""
 
 from __future__ import annotations
 
@@ -7,16 +8,20 @@ from typing import Annotated
 
 import typer
 
-from stationthis.cli.common import AccountArg, resolve_user, run
+from stationthis.cli.common import OlderArg, UserGiven, older_form, resolve_user, run
 from stationthis.workflows.app import App
 
 
 def history(
-    user: AccountArg,
+    older: OlderArg = None,
+    user: UserGiven = None,
     last: Annotated[int, typer.Option(min=1, max=100, help="how many jobs")] = 10,
     tool: Annotated[str | None, typer.Option(help="only jobs of this tool")] = None,
 ) -> None:
-    """A user's last jobs: tool and version, parameters, seed, outputs, cost, timings."""
+    """A user's last jobs: tool and version, parameters, seed, outputs, cost, timings.
+
+    Older form: stationthis history USER."""
+    user, _ = older_form("history USER", user, [], older, required=0)
 
     async def body(app: App) -> None:
         account = await resolve_user(app, user)
@@ -43,10 +48,14 @@ def history(
 
 
 def seed(
-    user: AccountArg,
     id_: Annotated[str, typer.Argument(metavar="ID", help="a job id or an image id")],
+    older: OlderArg = None,
+    user: UserGiven = None,
 ) -> None:
-    """The seed of a job or of one image."""
+    """The seed of a job or of one image.
+
+    Older form: stationthis seed USER ID."""
+    user, (id_,) = older_form("seed USER ID", user, [id_], older, required=1)
 
     async def body(app: App) -> None:
         account = await resolve_user(app, user)
@@ -56,11 +65,15 @@ def seed(
 
 
 def card(
-    user: AccountArg,
-    media: Annotated[str, typer.Argument(help="image id")],
+    media: Annotated[str, typer.Argument(metavar="IMAGE", help="image id")],
+    older: OlderArg = None,
+    user: UserGiven = None,
     as_json: Annotated[bool, typer.Option("--json", help="for `stationthis rerun`")] = False,
 ) -> None:
-    """The reproducibility card of an image: everything needed to make it again."""
+    """The reproducibility card of an image: everything needed to make it again.
+
+    Older form: stationthis card USER IMAGE."""
+    user, (media,) = older_form("card USER IMAGE", user, [media], older, required=1)
 
     async def body(app: App) -> None:
         account = await resolve_user(app, user)
@@ -70,8 +83,11 @@ def card(
     run(body)
 
 
-def status(user: AccountArg) -> None:
-    """A user's queued and running jobs: place in the queue, progress and ETA."""
+def status(older: OlderArg = None, user: UserGiven = None) -> None:
+    """A user's queued and running jobs: place in the queue, progress and ETA.
+
+    Older form: stationthis status USER."""
+    user, _ = older_form("status USER", user, [], older, required=0)
 
     async def body(app: App) -> None:
         account = await resolve_user(app, user)
@@ -89,10 +105,14 @@ def status(user: AccountArg) -> None:
 
 
 def cancel(
-    user: AccountArg,
     job: Annotated[str, typer.Argument(metavar="JOB|all", help="a job id, or all")],
+    older: OlderArg = None,
+    user: UserGiven = None,
 ) -> None:
-    """Cancel a queued or running job (or all of them); their points are released."""
+    """Cancel a queued or running job (or all of them); their points are released.
+
+    Older form: stationthis cancel USER JOB|all."""
+    user, (job,) = older_form("cancel USER JOB|all", user, [job], older, required=1)
 
     async def body(app: App) -> None:
         account = await resolve_user(app, user)

@@ -13,13 +13,16 @@ import typer
 
 from stationthis.cli.common import (
     CLI_REPLY,
-    AccountArg,
+    OlderArg,
+    UserGiven,
     UserOpt,
     assignments,
     echo_progress,
+    existing_file,
     fail,
     given,
     media_of,
+    older_form,
     resolve_group,
     resolve_user,
     run,
@@ -30,7 +33,7 @@ from stationthis.core.users import Account
 from stationthis.workflows.app import App
 from stationthis.workflows.make_image import Quote, Request
 
-# Commands that act take --user like `make`; those that only look take the USER argument.
+# Every command takes -u/--user (default: local); `upload USER FILE` is the older form.
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="print the price; run nothing")]
 OutOpt = Annotated[Path | None, typer.Option(help="also copy the images into this folder")]
 GroupOpt = Annotated[str | None, typer.Option(help="the group it is made in: PLATFORM:ID")]
@@ -285,14 +288,19 @@ def rerun(
 
 
 def upload(
-    user: AccountArg,
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="PNG, JPEG or WEBP")],
+    file_given: Annotated[str, typer.Argument(metavar="FILE", help="PNG, JPEG or WEBP")],
+    older: OlderArg = None,
+    user: UserGiven = None,
 ) -> None:
-    """Store a local image for a user (checked and re-encoded); prints its media id."""
+    """Store a local image for a user (checked and re-encoded); prints its media id.
+
+    Older form: stationthis upload USER FILE."""
+    user, (file_given,) = older_form("upload USER FILE", user, [file_given], older, required=1)
+    file = existing_file(file_given, "FILE")
 
     async def body(app: App) -> None:
         account = await resolve_user(app, user)
-        item = await app.media.ingest(account.id, file.read_bytes())
+        item = await app.media.ingest(account.id, await asyncio.to_thread(file.read_bytes))
         typer.echo(f"media: {item.id} ({item.width}×{item.height})")
 
     run(body)

@@ -1,4 +1,5 @@
-"""``stationthis points …``: balances, grants and the ledger."""
+"""``stationthis points …``: balances, grants and the ledger. The user is -u/--user; the older
+form, the user as the first argument (``points grant USER AMOUNT``), still works."""
 
 from __future__ import annotations
 
@@ -6,22 +7,38 @@ from typing import Annotated
 
 import typer
 
-from stationthis.cli.common import UserArg, resolve_user, run
+from stationthis.cli.common import (
+    Command,
+    OlderArg,
+    UserGiven,
+    UserNeeded,
+    older_form,
+    resolve_user,
+    run,
+    whole_number,
+)
 from stationthis.cli.receipts import purchase_lines
 from stationthis.workflows.app import App
 
 points_cli = typer.Typer(help="Points: balances, grants and the ledger.", no_args_is_help=True)
 
 
-@points_cli.command("grant")
+@points_cli.command("grant", cls=Command)
 def points_grant(
-    user: UserArg,
-    amount: Annotated[int, typer.Argument(min=1)],
+    amount_given: Annotated[str, typer.Argument(metavar="AMOUNT", help="points, at least 1")],
+    older: OlderArg = None,
+    user: UserNeeded = None,
     memo: str = "granted by an operator",
     key: Annotated[str | None, typer.Option(help="idempotency key (default: random)")] = None,
 ) -> None:
-    """Give a user points (purchased credit)."""
+    """Give a user points (purchased credit).
+
+    Older form: stationthis points grant USER AMOUNT."""
     import uuid
+
+    user, (amount_given,) = older_form("points grant USER AMOUNT", user, [amount_given], older,
+                                       required=1, default=None)
+    amount: int = whole_number(amount_given, "AMOUNT", 1)
 
     async def body(app: App) -> None:
         account = await resolve_user(app, user)
@@ -34,9 +51,12 @@ def points_grant(
     run(body)
 
 
-@points_cli.command("balance")
-def points_balance(user: UserArg) -> None:
-    """A user's balance: free allowance and purchased credit."""
+@points_cli.command("balance", cls=Command)
+def points_balance(older: OlderArg = None, user: UserGiven = None) -> None:
+    """A user's balance: free allowance and purchased credit.
+
+    Older form: stationthis points balance USER."""
+    user, _ = older_form("points balance USER", user, [], older, required=0)
 
     async def body(app: App) -> None:
         account = await resolve_user(app, user)
@@ -51,11 +71,12 @@ def points_balance(user: UserArg) -> None:
     run(body)
 
 
-@points_cli.command("history")
-def points_history(
-    user: UserArg, limit: int = 20
-) -> None:
-    """The newest rows of a user's ledger."""
+@points_cli.command("history", cls=Command)
+def points_history(older: OlderArg = None, user: UserGiven = None, limit: int = 20) -> None:
+    """The newest rows of a user's ledger.
+
+    Older form: stationthis points history USER."""
+    user, _ = older_form("points history USER", user, [], older, required=0)
 
     async def body(app: App) -> None:
         account = await resolve_user(app, user)

@@ -21,7 +21,8 @@ purchases_cli = typer.Typer(help="Points bought with Telegram Stars or a card.",
 
 @purchases_cli.command("list")
 def list_purchases(
-    user: Annotated[str | None, typer.Option(help="only this user: NAME or PLATFORM:ID")] = None,
+    user: Annotated[str | None, typer.Option(
+        "--user", "-u", help="only this user: NAME or PLATFORM:ID")] = None,
     status: Annotated[str | None, typer.Option(
         help="pending | paid | failed | refunded | disputed")] = None,
     limit: int = 50,

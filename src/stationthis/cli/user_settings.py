@@ -1,4 +1,6 @@
-"""``stationthis settings …``: per-user settings and group defaults for generation."""
+"""``stationthis settings …``: per-user settings and group defaults for generation. The user is
+-u/--user (default: local); the older form, the user as the first argument (``settings set
+USER KEY VALUE``), still works."""
 
 from __future__ import annotations
 
@@ -6,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from stationthis.cli.common import UserArg, resolve_group, resolve_user, run
+from stationthis.cli.common import (
+    Command,
+    OlderArg,
+    UserGiven,
+    older_form,
+    resolve_group,
+    resolve_user,
+    run,
+)
 from stationthis.workflows.app import App
 from stationthis.workflows.limits import fmt
 from stationthis.workflows.settings import SettingsView
@@ -33,12 +43,16 @@ def _echo_settings(title: str, view: SettingsView) -> None:
         typer.echo(f"  {item.key:<11} {shown[:40]:<40} {item.source:<8} {allowed}".rstrip())
 
 
-@settings_cli.command("show")
+@settings_cli.command("show", cls=Command)
 def settings_show(
-    user: UserArg,
+    older: OlderArg = None,
+    user: UserGiven = None,
     group: Annotated[str | None, typer.Option(help="as in this group: PLATFORM:ID")] = None,
 ) -> None:
-    """A user's settings: each value, where it comes from, and the allowed range."""
+    """A user's settings: each value, where it comes from, and the allowed range.
+
+    Older form: stationthis settings show USER."""
+    user, _ = older_form("settings show USER", user, [], older, required=0)
 
     async def body(app: App) -> None:
         account = await resolve_user(app, user)
@@ -49,14 +63,19 @@ def settings_show(
     run(body)
 
 
-@settings_cli.command("set")
+@settings_cli.command("set", cls=Command)
 def settings_set(
-    user: UserArg,
     key: Annotated[str, typer.Argument(help="size, width, height, steps, cfg, strength, seed, "
                                             "batch, negative, checkpoint or tool")],
     value: Annotated[str, typer.Argument(help="e.g. 30, 1024x768, random")],
+    older: OlderArg = None,
+    user: UserGiven = None,
 ) -> None:
-    """Set one of a user's settings (checked against the tool and the user's tier)."""
+    """Set one of a user's settings (checked against the tool and the user's tier).
+
+    Older form: stationthis settings set USER KEY VALUE."""
+    user, (key, value) = older_form("settings set USER KEY VALUE", user, [key, value], older,
+                                    required=2)
 
     async def body(app: App) -> None:
         account = await resolve_user(app, user)
@@ -65,12 +84,18 @@ def settings_set(
     run(body)
 
 
-@settings_cli.command("reset")
+@settings_cli.command("reset", cls=Command)
 def settings_reset(
-    user: UserArg,
     key: Annotated[str | None, typer.Argument(help="one setting (default: all)")] = None,
+    older: OlderArg = None,
+    user: UserGiven = None,
 ) -> None:
-    """Forget one of a user's settings, or all of them."""
+    """Forget one of a user's settings, or all of them.
+
+    Older form: stationthis settings reset USER [KEY] (so without -u, one argument is the
+    user)."""
+    user, (one,) = older_form("settings reset USER [KEY]", user, [key], older, required=0)
+    key = one or None
 
     async def body(app: App) -> None:
         account = await resolve_user(app, user)

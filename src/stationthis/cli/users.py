@@ -1,5 +1,6 @@
 """``stationthis users …``: adding users and setting their web password, bans, tiers,
-admins of the console, what an account holds."""
+admins of the console, what an account holds. The user is -u/--user or, as in the older form,
+the first argument (``users tier USER TIER``)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,37 @@ from typing import Annotated
 
 import typer
 
-from stationthis.cli.common import UserArg, fail, resolve_user, run
+from stationthis.cli.common import (
+    Command,
+    OlderArg,
+    UserNeeded,
+    fail,
+    older_form,
+    resolve_user,
+    run,
+)
 from stationthis.core.users import Identity
 from stationthis.workflows.app import App
 from stationthis.workflows.auth import USERNAME
 
+# `users add` and `users password` name the user they make or change: NAME, or -u NAME.
+NameArg = Annotated[str | None, typer.Argument(
+    metavar="NAME", show_default=False, help="NAME (a web user) or PLATFORM:ID; or -u NAME")]
 users_cli = typer.Typer(help="Users: add, web password, bans, tiers, what an account holds.",
                         no_args_is_help=True)
 
 
 @users_cli.command("add")
 def users_add(
-    name: Annotated[str, typer.Argument(help="NAME (a web user) or PLATFORM:ID")],
+    named: NameArg = None,
+    user: UserNeeded = None,
     platform: Annotated[str, typer.Option(help="the platform of a bare NAME")] = "web",
 ) -> None:
     """Create a user (commands that name a user never create one).
 
     A web user signs in on the web once `stationthis users password NAME` has set a
     password."""
+    name, _ = older_form("users add NAME", user, [], named, required=0, default=None)
     ident = _identity(name, platform)
 
     async def body(app: App) -> None:
@@ -45,7 +59,8 @@ def users_add(
 
 @users_cli.command("password")
 def users_password(
-    name: Annotated[str, typer.Argument(help="NAME of a web user")],
+    named: NameArg = None,
+    user: UserNeeded = None,
     password_stdin: Annotated[bool, typer.Option(
         "--password-stdin", help="read the password from the first line of stdin")] = False,
 ) -> None:
@@ -53,6 +68,7 @@ def users_password(
 
     Asked twice, hidden (or the first line of stdin with --password-stdin); every session the
     user had ends."""
+    name, _ = older_form("users password NAME", user, [], named, required=0, default=None)
     ident = _identity(name, "web")
     if ident.platform != "web":
         fail(f"only web users have a password; {name} is a {ident.platform} user")
@@ -83,9 +99,12 @@ def _identity(name: str, platform: str) -> Identity:
     return ident
 
 
-@users_cli.command("show")
-def users_show(user: UserArg) -> None:
-    """A user's identities, tier, ban and balance."""
+@users_cli.command("show", cls=Command)
+def users_show(older: OlderArg = None, user: UserNeeded = None) -> None:
+    """A user's identities, tier, ban and balance.
+
+    Older form: stationthis users show USER."""
+    user, _ = older_form("users show USER", user, [], older, required=0, default=None)
 
     async def body(app: App) -> None:
         view = await app.admin.show(await resolve_user(app, user))
@@ -99,9 +118,12 @@ def users_show(user: UserArg) -> None:
     run(body)
 
 
-@users_cli.command("ban")
-def users_ban(user: UserArg) -> None:
-    """Block a user from generating (quotes and jobs are refused)."""
+@users_cli.command("ban", cls=Command)
+def users_ban(older: OlderArg = None, user: UserNeeded = None) -> None:
+    """Block a user from generating (quotes and jobs are refused).
+
+    Older form: stationthis users ban USER."""
+    user, _ = older_form("users ban USER", user, [], older, required=0, default=None)
 
     async def body(app: App) -> None:
         await app.admin.ban(await resolve_user(app, user))
@@ -110,9 +132,12 @@ def users_ban(user: UserArg) -> None:
     run(body)
 
 
-@users_cli.command("unban")
-def users_unban(user: UserArg) -> None:
-    """Lift a ban."""
+@users_cli.command("unban", cls=Command)
+def users_unban(older: OlderArg = None, user: UserNeeded = None) -> None:
+    """Lift a ban.
+
+    Older form: stationthis users unban USER."""
+    user, _ = older_form("users unban USER", user, [], older, required=0, default=None)
 
     async def body(app: App) -> None:
         await app.admin.unban(await resolve_user(app, user))
@@ -121,13 +146,20 @@ def users_unban(user: UserArg) -> None:
     run(body)
 
 
-@users_cli.command("tier")
+@users_cli.command("tier", cls=Command)
 def users_tier(
-    user: UserArg, tier: Annotated[str, typer.Argument(help="a tier of STATIONTHIS_TIERS")],
-    group: Annotated[bool, typer.Option("--group", help="USER is a group (PLATFORM:ID)")] = False,
+    tier: Annotated[str, typer.Argument(help="a tier of STATIONTHIS_TIERS")],
+    older: OlderArg = None,
+    user: UserNeeded = None,
+    group: Annotated[bool, typer.Option("--group", help="the user is a group (PLATFORM:ID)")
+                     ] = False,
 ) -> None:
     """Put a user on a tier: it decides their limits. A group's tier lifts its members' limits
-    for requests made in the group."""
+    for requests made in the group.
+
+    Older form: stationthis users tier USER TIER."""
+    user, (tier,) = older_form("users tier USER TIER", user, [tier], older, required=1,
+                               default=None)
 
     async def body(app: App) -> None:
         account = (await app.users.resolve(Identity.parse(user), kind="group") if group
@@ -138,12 +170,16 @@ def users_tier(
     run(body)
 
 
-@users_cli.command("admin")
+@users_cli.command("admin", cls=Command)
 def users_admin(
-    user: Annotated[str, typer.Argument(help="NAME (a web account) or PLATFORM:ID")],
+    older: OlderArg = None,
+    user: UserNeeded = None,
     remove: Annotated[bool, typer.Option("--remove", help="take the admin role away")] = False,
 ) -> None:
-    """Let an account use the admin console (/admin), or with --remove no longer."""
+    """Let an account use the admin console (/admin), or with --remove no longer.
+
+    Older form: stationthis users admin USER."""
+    user, _ = older_form("users admin USER", user, [], older, required=0, default=None)
 
     async def body(app: App) -> None:
         account = await resolve_user(app, user)
