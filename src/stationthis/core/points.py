@@ -58,8 +58,11 @@ from stationthis.core.points_sql import (
     REF_ROWS,
     ROW_COLUMNS,
     balances_match,
+    charged_of,
     insert_rows,
+    key_used,
     live_account,
+    ref_rows,
 )
 from stationthis.core.schema import accounts, ledger
 
@@ -138,7 +141,7 @@ class Ledger:
             raise InvalidInput("a grant must be a positive number of points")
         async with self.db.write() as conn:
             await self._lock(conn, account_id)
-            if await self._key_used(conn, key):
+            if await key_used(conn, key):
                 return False
             await self._append(conn, account_id, kind, CREDIT, amount, key=key, memo=memo)
         return True
@@ -168,7 +171,7 @@ class Ledger:
         allowance, credit = await self._refill(conn, row)
         available = allowance + credit
         if amount > available:
-            existing = await self._rows(conn, ref, "hold")
+            existing = await ref_rows(conn, ref, "hold")
             if existing:  # a repeated call for a hold made before the balance fell
                 return Hold(ref, -existing.get(ALLOWANCE, 0), -existing.get(CREDIT, 0))
             raise InsufficientPoints(
@@ -187,7 +190,7 @@ class Ledger:
                           key=f"{ref}:hold:{bucket}" if i else f"{ref}:hold")
                 for i, (bucket, value) in enumerate(parts or [(ALLOWANCE, 0)])]
         if not await self._insert(conn, rows):  # this hold was made before
-            existing = await self._rows(conn, ref, "hold")
+            existing = await ref_rows(conn, ref, "hold")
             return Hold(ref, -existing.get(ALLOWANCE, 0), -existing.get(CREDIT, 0))
         await self._move(conn, account_id, -from_allowance, -from_credit)
         return Hold(ref, from_allowance, from_credit)
@@ -213,7 +216,7 @@ class Ledger:
             charged=charged, memo=f"charged {charged} of {held} held",
         )
         if not await self._give_back(conn, state, held - charged, "", first=[capture]):
-            return await self._charged(conn, ref)
+            return await charged_of(conn, ref)
         return charged
 
     async def release(self, conn: AsyncConnection, ref: str, memo: str = "") -> int:
@@ -389,21 +392,3 @@ class Ledger:
         if allowance < p.amount and tick is not None and tick <= self._tick():
             next_at = moment_of((tick + 1) * p.interval_seconds, self.clock())
         return Balance(allowance, credit, p.amount, next_at)
-
-    async def _key_used(self, conn: AsyncConnection, key: str) -> bool:
-        found = await conn.execute(select(ledger.c.id).where(ledger.c.idem_key == key))
-        return found.first() is not None
-
-    async def _rows(self, conn: AsyncConnection, ref: str, kind: str) -> dict[str, int]:
-        rows = await conn.execute(
-            select(ledger.c.bucket, ledger.c.amount).where(
-                ledger.c.ref == ref, ledger.c.kind == kind
-            )
-        )
-        return {bucket: int(amount) for bucket, amount in rows}
-
-    async def _charged(self, conn: AsyncConnection, ref: str) -> int:
-        found = await conn.execute(
-            select(ledger.c.charged).where(ledger.c.ref == ref, ledger.c.kind == "capture")
-        )
-        return int(found.scalar_one_or_none() or 0)

@@ -66,3 +66,24 @@ async def balances_match(conn: AsyncConnection, account_id: str) -> bool:
         and int(sums.get(CREDIT, 0)) == acc.credit_balance
         and acc.allowance_balance >= 0 and acc.credit_balance >= 0
     )
+
+
+async def key_used(conn: AsyncConnection, key: str) -> bool:
+    found = await conn.execute(select(ledger.c.id).where(ledger.c.idem_key == key))
+    return found.first() is not None
+
+
+async def ref_rows(conn: AsyncConnection, ref: str, kind: str) -> dict[str, int]:
+    """A ref's rows of one kind, as amounts by bucket."""
+    rows = await conn.execute(
+        select(ledger.c.bucket, ledger.c.amount).where(ledger.c.ref == ref, ledger.c.kind == kind)
+    )
+    return {bucket: int(amount) for bucket, amount in rows}
+
+
+async def charged_of(conn: AsyncConnection, ref: str) -> int:
+    """What a ref's capture charged (0 when it has none)."""
+    found = await conn.execute(
+        select(ledger.c.charged).where(ledger.c.ref == ref, ledger.c.kind == "capture")
+    )
+    return int(found.scalar_one_or_none() or 0)

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from stationthis.core.db import Database, utcnow
 from stationthis.core.errors import Conflict, InsufficientPoints, NotFound
 from stationthis.core.points import ALLOWANCE, CREDIT, Hold, Ledger, live_account
+from stationthis.core.points_sql import ref_rows
 from stationthis.core.schema import accounts, ledger, purchases
 
 
@@ -121,7 +122,7 @@ class RefundAwareLedger(Ledger):
             if locked is None:  # lock it here (the hold below uses the same row)
                 locked = await self._lock(conn, account_id)
             credit = locked.credit_balance
-            if credit is not None and credit < 0 and not await self._rows(conn, ref, "hold"):
+            if credit is not None and credit < 0 and not await ref_rows(conn, ref, "hold"):
                 raise InsufficientPoints(debt_message(int(credit)), quote=amount, available=0,
                                          purchased_balance=int(credit))
         return await super()._hold(conn, account_id, amount, ref=ref, memo=memo, locked=locked)
