@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+from stationthis.engines.comfyui.http import Http, HttpStatus, Reply, ServerUnavailable, Upload
 
-
-class ServerUnavailable(Exception):
-    """The server could not be reached (refused, reset, timed out) or answered 5xx."""
+__all__ = ["ComfyClient", "HttpStatus", "PromptRejected", "ServerUnavailable"]
 
 
 class PromptRejected(Exception):
@@ -20,18 +18,12 @@ class PromptRejected(Exception):
 
 
 class ComfyClient:
-    def __init__(self, base_url: str, http: httpx.AsyncClient) -> None:
+    def __init__(self, base_url: str, http: Http) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = http
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self.http.request(method, self.base_url + path, **kwargs)
-        except (httpx.TransportError, OSError) as exc:
-            raise ServerUnavailable(f"{self.base_url}: {type(exc).__name__}") from exc
-        if response.status_code >= 500:
-            raise ServerUnavailable(f"{self.base_url}{path}: HTTP {response.status_code}")
-        return response
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Reply:
+        return await self.http.request(method, self.base_url + path, **kwargs)
 
     async def _json(self, path: str) -> Any:
         response = await self._request("GET", path)
@@ -66,11 +58,9 @@ class ComfyClient:
 
     async def upload_image(self, data: bytes, name: str, subfolder: str = "stationthis") -> str:
         """Upload an input image; returns the value a LoadImage node takes."""
-        response = await self._request(
-            "POST", "/upload/image",
-            files={"image": (name, data, "image/png")},
-            data={"type": "input", "subfolder": subfolder, "overwrite": "true"},
-        )
+        response = await self._request("POST", "/upload/image", upload=Upload(
+            "image", name, data, "image/png",
+            {"type": "input", "subfolder": subfolder, "overwrite": "true"}))
         response.raise_for_status()
         body = response.json()
         return f"{body['subfolder']}/{body['name']}" if body.get("subfolder") else body["name"]
@@ -81,11 +71,9 @@ class ComfyClient:
     ) -> str:
         """Put any file into the server's input folder (``/upload/image`` does not look at the
         content); returns its path there, "subfolder/name". Overwrites a same-named file."""
-        response = await self._request(
-            "POST", "/upload/image",
-            files={"image": (name, data, media_type)},
-            data={"type": "input", "subfolder": subfolder, "overwrite": "true"},
-        )
+        response = await self._request("POST", "/upload/image", upload=Upload(
+            "image", name, data, media_type,
+            {"type": "input", "subfolder": subfolder, "overwrite": "true"}))
         response.raise_for_status()
         body = response.json()
         return f"{body['subfolder']}/{body['name']}" if body.get("subfolder") else body["name"]
@@ -95,7 +83,7 @@ class ComfyClient:
     ) -> dict[str, Any]:
         response = await self._request(
             "POST", "/prompt",
-            json={"prompt": graph, "client_id": client_id, "prompt_id": prompt_id},
+            json_body={"prompt": graph, "client_id": client_id, "prompt_id": prompt_id},
         )
         if response.status_code == 400:
             try:
@@ -120,10 +108,10 @@ class ComfyClient:
         return running, pending
 
     async def delete_queued(self, prompt_id: str) -> None:
-        await self._request("POST", "/queue", json={"delete": [prompt_id]})
+        await self._request("POST", "/queue", json_body={"delete": [prompt_id]})
 
     async def interrupt(self, prompt_id: str) -> None:
-        await self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
+        await self._request("POST", "/interrupt", json_body={"prompt_id": prompt_id})
 
     async def view(self, filename: str, subfolder: str, kind: str) -> bytes:
         response = await self._request(

@@ -23,8 +23,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from stationthis.core.engine import (
     Artifact,
     Capability,
@@ -38,6 +36,7 @@ from stationthis.core.errors import EngineFailed, RunLost
 from stationthis.engines.comfyui import describe, loras, messages, training
 from stationthis.engines.comfyui.client import PromptRejected, ServerUnavailable
 from stationthis.engines.comfyui.frames import media_type, needed_nodes, output_images, translate
+from stationthis.engines.comfyui.http import HttpStatus
 from stationthis.engines.comfyui.pool import Server, ServerPool, required_models
 from stationthis.engines.comfyui.socket import Sink, is_wake
 
@@ -186,7 +185,7 @@ class ComfyUIEngine:
                 continue
             try:
                 found.update(dict.fromkeys(await loras.server_files(server)))
-            except (ServerUnavailable, httpx.HTTPError, ValueError):
+            except (ServerUnavailable, HttpStatus, ValueError):
                 continue  # a server that cannot answer lists nothing now
         return sorted(found)
 

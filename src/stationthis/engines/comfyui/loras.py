@@ -17,9 +17,8 @@ import posixpath
 import struct
 from typing import Any
 
-import httpx
-
 from stationthis.core.errors import EngineFailed
+from stationthis.engines.comfyui.http import HttpStatus
 from stationthis.engines.comfyui.pool import Server
 
 CHECKPOINT_LOADERS = ("CheckpointLoaderSimple", "CheckpointLoader", "ImageOnlyCheckpointLoader")
@@ -89,10 +88,10 @@ async def make_available(
             if listed is None:
                 raise EngineFailed(setup_hint(server, subfolder))
             found[model] = listed
-    except httpx.HTTPStatusError as exc:
+    except HttpStatus as exc:
         raise EngineFailed(
             f"the ComfyUI server {server.url} refused the LoRA upload "
-            f"(HTTP {exc.response.status_code})"
+            f"(HTTP {exc.status_code})"
         ) from None
     return found
 

@@ -15,11 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from stationthis.core.engine import ServerInfo
 from stationthis.core.errors import EngineFailed
 from stationthis.engines.comfyui.client import ComfyClient, ServerUnavailable
+from stationthis.engines.comfyui.http import Http, HttpStatus
 from stationthis.engines.comfyui.socket import ServerSocket
 
 log = logging.getLogger(__name__)
@@ -87,10 +86,10 @@ class Server:
 
 class ServerPool:
     def __init__(
-        self, urls: Iterable[str], *, client_id: str, http: httpx.AsyncClient | None = None,
+        self, urls: Iterable[str], *, client_id: str, http: Http | None = None,
         check_every: float = 10.0,
     ) -> None:
-        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))
+        self.http = http or Http()
         self.servers = [
             Server(url.rstrip("/"), ComfyClient(url, self.http), ServerSocket(url, client_id))
             for url in urls
@@ -116,7 +115,7 @@ class ServerPool:
             running, pending = await server.client.queue()
             if server.object_info is None:
                 server.object_info = await server.client.object_info()
-        except (ServerUnavailable, httpx.HTTPError, ValueError) as exc:
+        except (ServerUnavailable, HttpStatus, ValueError) as exc:
             if server.healthy:
                 log.warning("ComfyUI server %s is down: %s", server.url, exc)
             server.healthy, server.error = False, str(exc)
@@ -146,7 +145,7 @@ class ServerPool:
             if folder not in server.models:
                 try:
                     server.models[folder] = set(await server.client.models(folder))
-                except (ServerUnavailable, httpx.HTTPError, ValueError):
+                except (ServerUnavailable, HttpStatus, ValueError):
                     return sorted(names)
             missing += sorted(names - server.models[folder])
         return missing
@@ -224,4 +223,4 @@ class ServerPool:
     async def close(self) -> None:
         for server in self.servers:
             await server.socket.stop()
-        await self.http.aclose()
+        await self.http.close()

@@ -22,11 +22,10 @@ import re
 import uuid
 from typing import Any
 
-import httpx
-
 from stationthis.core.engine import Artifact, JobSpec
 from stationthis.core.errors import EngineFailed
 from stationthis.engines.comfyui.client import ComfyClient
+from stationthis.engines.comfyui.http import HttpStatus
 
 DATASET_NODE = "LoadImageTextDataSetFromFolder"
 TRAIN_NODE = "TrainLoraNode"
@@ -85,9 +84,9 @@ async def prepare(client: ComfyClient, job: JobSpec, graph: dict[str, Any]) -> N
             text = caption(str(captions.get(name) or ""), trigger)
             await client.upload_file(text.encode("utf-8"), stem + ".txt", subfolder=folder,
                                      media_type="text/plain")
-    except httpx.HTTPStatusError as exc:
+    except HttpStatus as exc:
         raise EngineFailed(
-            f"the ComfyUI server refused the training images (HTTP {exc.response.status_code} "
+            f"the ComfyUI server refused the training images (HTTP {exc.status_code} "
             "from /upload/image)"
         ) from None
     for node in loaders:
@@ -127,10 +126,10 @@ async def fetch(client: ComfyClient, job_id: str, entry: dict[str, Any],
     for subfolder, filename in files:
         try:
             data = await client.view(filename, subfolder, "output")
-        except httpx.HTTPStatusError as exc:
+        except HttpStatus as exc:
             raise EngineFailed(
                 f"ComfyUI finished the training but there is no LoRA file at "
-                f"output/{subfolder}/{filename} (HTTP {exc.response.status_code})"
+                f"output/{subfolder}/{filename} (HTTP {exc.status_code})"
             ) from None
         if not data:
             raise EngineFailed(f"ComfyUI saved an empty LoRA file at output/{subfolder}/{filename}")
