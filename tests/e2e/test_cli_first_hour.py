@@ -34,7 +34,7 @@ PROMISED = [
     ".venv/bin/stationthis users add local",
     '.venv/bin/stationthis make "a red fox" --seed 7 --out out/ -u local',
     '.venv/bin/stationthis make "a red fox" --dry-run -u local',
-    ".venv/bin/stationthis points balance local",
+    ".venv/bin/stationthis points balance -u local",
     ".venv/bin/stationthis points grant alice 500",
 ]
 NEEDS_MORE = ("discord",)  # README lines that need a service set up first
