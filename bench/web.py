@@ -59,7 +59,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(data_dir: str, db_url: str, app_port: int, bare_port: int) -> None:
+def serve(data_dir: str, db_url: str, app_port: int, bare_port: int,
+          role: str = "embedded") -> None:
     """The server process: our app and the bare app, one event loop."""
     from typing import Any
 
@@ -79,7 +80,7 @@ def serve(data_dir: str, db_url: str, app_port: int, bare_port: int) -> None:
         allowance={"amount": 10**12, "interval_seconds": 4_000_000_000},
         _env_file=None,  # type: ignore[call-arg]
     )
-    station = build(settings)
+    station = build(settings, role=role)
     db = station.db  # the bare POST writes through the app's own Database
     insert = text(f"INSERT INTO {BENCH_TABLE} (id, body, created_at) "
                   "VALUES (:id, :body, :created_at)")
@@ -246,14 +247,14 @@ JOB = {"tool": "make", "options": {"prompt": "a red fox", "width": 64, "height":
                                    "steps": 4}}
 
 
-async def bench_backend(backend: str, requests: int) -> None:
+async def bench_backend(backend: str, requests: int, role: str = "embedded") -> None:
     from stationthis.migrations import upgrade
 
     app_port, bare_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as data, database(backend, data) as db_url:
         await asyncio.to_thread(upgrade, db_url)
         server = multiprocessing.get_context("spawn").Process(
-            target=serve, args=(data, db_url, app_port, bare_port), daemon=True)
+            target=serve, args=(data, db_url, app_port, bare_port, role), daemon=True)
         server.start()
         try:
             base, bare = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}"
@@ -261,14 +262,17 @@ async def bench_backend(backend: str, requests: int) -> None:
             await wait_up(f"{bare}/bare")
             keys = await make_users(base)
             # (name, url, call, requests, the baseline row's name or None)
-            print(f"\n{backend}: {CLIENTS} concurrent clients, uvicorn over loopback HTTP; "
-                  f"{load()}\n")
+            print(f"\n{backend}, {role} server: {CLIENTS} concurrent clients, uvicorn over "
+                  f"loopback HTTP; {load()}\n")
             print(f"| {'route':<30} | requests | req/s  | p50 ms | p99 ms | errors | ratio |")
             print(f"|{'-' * 32}|----------|--------|--------|--------|--------|-------|")
             # POST: the baseline first, then the jobs (the engine renders them meanwhile).
             await pair(("POST /bare (one INSERT)", bare, lambda c: c.post("/bare", json=JOB)),
                        ("POST /api/v1/jobs", base, lambda c: c.post("/api/v1/jobs", json=JOB)),
                        keys, requests // 2, rounds=1)
+            if role == "web":  # a web node: its jobs wait for workers, none runs here
+                print(f"\n{load()}")
+                return
             await drained(base, keys)  # nothing renders from here on
             # GET: in alternating rounds, so a change in the machine's load hits both.
             await pair(("GET /bare (bare FastAPI)", bare, lambda c: c.get("/bare")),
@@ -290,10 +294,14 @@ def main() -> None:
                         help="requests per GET row (the POST rows: half as many)")
     parser.add_argument("--backend", nargs="+", default=["sqlite", "postgres"],
                         choices=["sqlite", "postgres"])
+    parser.add_argument("--web-node", action="store_true",
+                        help="POST only, against a web node (role web: the jobs are queued "
+                        "for workers elsewhere, none runs in the measured process)")
     args = parser.parse_args()
     for backend in args.backend:
         try:
-            asyncio.run(bench_backend(backend, args.requests))
+            asyncio.run(bench_backend(backend, args.requests,
+                                      "web" if args.web_node else "embedded"))
         except RuntimeError as exc:
             print(f"{backend}: skipped: {exc}")
 

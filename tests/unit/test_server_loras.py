@@ -4,6 +4,7 @@ refused with the close names before anything is held."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import numpy as np
@@ -116,3 +117,31 @@ async def test_operators_describe_only_files_the_servers_have(preview_app: App) 
         await app.server_loras.find("preview-pixel")
     everything = await app.server_loras.all(include_hidden=True)
     assert any(lora.hidden for lora in everything)
+
+
+async def test_what_an_operator_sets_reaches_every_process(
+    preview_app: App, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each process reads the operators' settings at most every ENTRIES_SECONDS (every job
+    looks for trigger words): the process that made a change sees it at once, another one
+    within that time."""
+    from stationthis.workflows import server_loras as module
+    from stationthis.workflows.server_loras import ServerLoras
+
+    app = preview_app
+    assert app.server_loras is not None
+    other = ServerLoras(app.server_loras.catalog, app.engine)  # another process's view
+    monkeypatch.setattr(module, "ENTRIES_SECONDS", 0.2)
+    before = {lora.file_name: lora for lora in await other.all()}
+    changed = await app.server_loras.set("preview-ink.safetensors", name="Ink wash",
+                                         triggers=["inkwash"])
+    assert changed.name == "Ink wash"
+    assert "Ink wash" in [lora.name for lora in await app.server_loras.all()]  # at once here
+    assert before["preview-ink.safetensors"].name == "preview-ink"
+    for _ in range(40):
+        names = [lora.name for lora in await other.all()]
+        if "Ink wash" in names:
+            break
+        await asyncio.sleep(0.05)
+    assert "Ink wash" in names
+    assert [lora.name for lora in await other.in_prompt("an inkwash fox")] == ["Ink wash"]

@@ -8,11 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 
 from stationthis.core.db import Database, as_utc, new_id, utcnow
 from stationthis.core.errors import NotFound
 from stationthis.core.schema import models
+
+# built once: every job looks for its owner's trigger words with it
+_OWNED = select(models).where(models.c.owner_id == bindparam("owner_id")).order_by(
+    models.c.created_at)
 
 
 @dataclass(frozen=True)
@@ -69,9 +73,7 @@ class ModelRegistry:
 
     async def list_for(self, owner_id: str) -> list[Model]:
         async with self.db.read() as conn:
-            rows = (await conn.execute(
-                select(models).where(models.c.owner_id == owner_id).order_by(models.c.created_at)
-            )).all()
+            rows = (await conn.execute(_OWNED, {"owner_id": owner_id})).all()
         return [_model(r) for r in rows]
 
     async def find(self, owner_id: str, name: str) -> Model:

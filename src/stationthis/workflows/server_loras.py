@@ -28,6 +28,10 @@ from stationthis.core.server_loras import ServerLora, ServerLoraCatalog, plain_n
 _USER_FILE = re.compile(r"(^|/)st-[0-9a-f]{24}\.safetensors$")
 _TAG = re.compile(r"<lora:([^:<>]{1,100})(?::(-?\d+(?:\.\d+)?))?>", re.IGNORECASE)
 CACHE_SECONDS = 30.0
+# What operators set (names, triggers, price factors, hidden), read at most this often per
+# process: every job looks for trigger words in its prompt. A change made in this process
+# shows at once; other processes see it within this time (as moderation rules).
+ENTRIES_SECONDS = 10.0
 
 
 def take_tags(prompt: str) -> tuple[str, list[tuple[str, float | None]]]:
@@ -55,6 +59,7 @@ class ServerLoras:
         self.catalog = catalog
         self.engine = engine
         self._files: tuple[float, list[str]] = (0.0, [])
+        self._entries: tuple[float, dict[str, ServerLora]] = (0.0, {})
 
     async def files(self, fresh: bool = False) -> list[str]:
         """The LoRA files the engine's servers list now (cached for a few seconds)."""
@@ -70,7 +75,7 @@ class ServerLoras:
     async def all(self, *, include_hidden: bool = False) -> list[ServerLora]:
         """The servers' LoRAs with what operators set; described files the servers no longer
         list are included (``available`` False) only with ``include_hidden``."""
-        entries = await self.catalog.entries()
+        entries = await self._catalog()
         files = await self.files()
         out = [_merge(f, entries.get(f)) for f in files]
         if include_hidden:
@@ -79,6 +84,14 @@ class ServerLoras:
         else:
             out = [lora for lora in out if not lora.hidden]
         return sorted(out, key=lambda lora: lora.name.lower())
+
+    async def _catalog(self) -> dict[str, ServerLora]:
+        taken, entries = self._entries
+        if taken and time.monotonic() - taken < ENTRIES_SECONDS:
+            return entries
+        entries = await self.catalog.entries()
+        self._entries = (time.monotonic(), entries)
+        return entries
 
     async def find(self, name: str) -> ServerLora:
         """A usable server LoRA by display name, file name or file stem; NotFound names the
@@ -112,6 +125,7 @@ class ServerLoras:
             if clash:
                 raise InvalidInput(f"the name {changes['name']!r} is already the LoRA {clash[0]!r}")
         entry = await self.catalog.set(file_name, **changes)
+        self._entries = (0.0, {})  # read again at the next use
         return _merge(file_name, entry)
 
     async def in_prompt(self, prompt: str) -> list[ServerLora]:
