@@ -5,8 +5,7 @@ holds nothing more — on SQLite and PostgreSQL, one after the other and (Postgr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text, update
@@ -15,26 +14,7 @@ from stationthis.core.db import Database
 from stationthis.core.points import AllowancePolicy, Hold, Ledger
 from stationthis.core.schema import ledger as ledger_table
 from stationthis.core.users import Identity, Users
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    yield database
-    await database.dispose()
+from tests.support.clock import Clock
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ given, unset one key, reset all, accounts kept apart, and concurrent writes of o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -14,13 +13,6 @@ from stationthis.core.preferences import Preferences
 from stationthis.core.users import Account, Identity, Users
 
 POLICY = AllowancePolicy(amount=1000, steps=18, interval_seconds=900)
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture

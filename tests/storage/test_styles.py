@@ -4,8 +4,6 @@ were given (defaults JSON, weighted items); an account's count is bounded."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from stationthis.core.db import Database
@@ -16,13 +14,6 @@ from stationthis.core.users import Account, Identity, Users
 from stationthis.core.wildcards import Item
 
 POLICY = AllowancePolicy(amount=1000, steps=18, interval_seconds=900)
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    yield database
-    await database.dispose()
 
 
 async def account(db: Database, name: str) -> Account:

@@ -4,7 +4,6 @@ concurrent first sight, and one-time link codes that merge two accounts into one
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -19,13 +18,6 @@ from stationthis.core.users import Identity, Users
 POLICY = AllowancePolicy(amount=1000, steps=18, interval_seconds=900)
 ALICE_TG = Identity("telegram", "1001")
 ALICE_WEB = Identity("web", "alice")
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture
