@@ -40,19 +40,11 @@ _Outcome = tuple[Any, list[Any], int, Any]  # description, rows, rowcount, lastr
 BUSY_TIMEOUT_MS = 60_000  # as core/db.py sets it on every connection
 
 
-def _begin_waiting(conn: sqlite3.Connection, operation: str) -> None:
-    """In aiosqlite's thread: BEGIN, waiting up to the busy timeout for another process."""
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    try:
-        conn.execute(operation)
-    finally:
-        conn.execute("PRAGMA busy_timeout=0")
-
-
 def _run_waiting(
     conn: sqlite3.Connection, operation: str, parameters: Any, many: bool
 ) -> _Outcome:
-    """``_run`` in aiosqlite's thread, waiting up to the busy timeout for a lock."""
+    """``_run`` in aiosqlite's thread, waiting up to the busy timeout for a lock another
+    process holds (a BEGIN of the writer, or a statement that met one)."""
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     try:
         return _run(conn, operation, parameters, many)
@@ -172,7 +164,7 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-            await connection._execute(_begin_waiting, connection._conn, operation)
+            await connection._execute(_run_waiting, connection._conn, operation, None, False)
 
     def nextset(self) -> None:
         return None
@@ -229,7 +221,7 @@ def set_inline(dbapi_connection: Any, inline: bool) -> bool:
     dbapi_connection.inline = inline
     conn = dbapi_connection._connection._conn
     # Inside a write transaction in WAL mode nothing waits for a lock (BEGIN IMMEDIATE took
-    # them all), so the busy timeout only matters to BEGIN, which waits in _begin_waiting.
+    # them all), so the busy timeout only matters to BEGIN, which waits in _run_waiting.
     conn.execute(f"PRAGMA busy_timeout={0 if inline else BUSY_TIMEOUT_MS}")
     conn.execute(f"PRAGMA wal_autocheckpoint={0 if inline else 1000}")  # 1000: the default
     return True
